@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make train` (the main job) and `make test`. Each sets itself up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup train test lint clean
+
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	@command -v dot >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && (apt-get install -y -qq graphviz >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq graphviz >/dev/null))) || echo "note: install the system package 'graphviz' for PDF drawings"
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	$(BIN)/python examples/train_lenet.py
+
+test: setup
+	$(BIN)/python -m pytest -n 2 tests
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cuda tests/cuda
+
+lint: setup
+	$(BIN)/ruff check graphnet tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

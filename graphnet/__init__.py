@@ -1,0 +1,34 @@
+"""graphnet: PyTorch's API, traced into an IR graph, optimized by passes and compiled with Numba."""
+from .ir import dtype as _dt
+from .ir.dtype import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32,  # noqa: A004
+                       int64, promote_types, set_default_dtype, uint8)
+from .ir.dtype import DType as dtype
+from .frontend.tensor import Size, Tensor
+from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # noqa: F401  (publish the ops)
+from .frontend.api import FUNCTIONS as _FUNCTIONS
+from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,  # noqa: F401
+                                LongTensor, default_generator, manual_seed)
+from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
+                                no_grad, set_grad_enabled)
+from .runtime.device import device
+from . import autograd, cuda  # noqa: F401
+
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+
+globals().update(_FUNCTIONS)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+__version__ = "0.1.0"

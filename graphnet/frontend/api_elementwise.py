@@ -1,0 +1,231 @@
+"""Elementwise functions, methods, in-place forms and Python operators (all thin calls into the dispatcher)."""
+from .api import export
+from .dispatch import call
+from .tensor import Tensor
+
+
+def _unary(name, *aliases):
+    def fn(input):
+        return call(name, input)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}."
+    export(name, *aliases, inplace=True, out=True)(fn)
+    return fn
+
+
+neg = _unary("neg", "negative")
+abs = _unary("abs", "absolute")  # noqa: A001
+exp = _unary("exp")
+log = _unary("log")
+sqrt = _unary("sqrt")
+rsqrt = _unary("rsqrt")
+sin = _unary("sin")
+cos = _unary("cos")
+tanh = _unary("tanh")
+sigmoid = _unary("sigmoid")
+relu = _unary("relu")
+sign = _unary("sign")
+
+
+@export("logical_not", inplace=True, out=True)
+def logical_not(input):
+    return call("logical_not", input if input.dtype.name == "bool" else call("ne", input, 0))
+
+
+@export("add", inplace=True, out=True)
+def add(input, other, *, alpha=1):
+    """input + alpha * other."""
+    return call("add", input, other if alpha == 1 else mul(other, alpha))
+
+
+@export("sub", "subtract", inplace=True, out=True)
+def sub(input, other, *, alpha=1):
+    return call("sub", input, other if alpha == 1 else mul(other, alpha))
+
+
+@export("mul", "multiply", inplace=True, out=True)
+def mul(input, other):
+    return call("mul", input, other)
+
+
+@export("div", "divide", "true_divide", inplace=True, out=True)
+def div(input, other, *, rounding_mode=None):
+    """True division; rounding_mode 'trunc' or 'floor' rounds the quotient (integers stay integers)."""
+    if rounding_mode is None:
+        return call("div", input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+    from ..ir import dtype as dt
+    q = call("div", input, other)
+    q = call("floor" if rounding_mode == "floor" else "trunc", q)
+    common = dt.result_type(input, other)
+    return q if common.is_floating_point else call("cast", q, dtype=common)
+
+
+@export("pow", inplace=True, out=True)
+def pow(input, exponent):  # noqa: A001
+    return call("pow", input, exponent)
+
+
+@export("square", inplace=True, out=True)
+def square(input):
+    return call("mul", input, input)
+
+
+@export("reciprocal", inplace=True, out=True)
+def reciprocal(input):
+    return call("div", 1.0, input)
+
+
+@export("clamp", "clip", inplace=True, out=True)
+def clamp(input, min=None, max=None):  # noqa: A002
+    """Limit values to [min, max]; either bound may be None, a number, or a tensor."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input if min is None else maximum(input, min)
+        return out if max is None else minimum(out, max)
+    kind = float if input.dtype.is_floating_point else int
+    return call("clamp", input, min=None if min is None else kind(min), max=None if max is None else kind(max))
+
+
+@export("clamp_min", inplace=True)
+def clamp_min(input, min):  # noqa: A002
+    return clamp(input, min=min)
+
+
+@export("clamp_max", inplace=True)
+def clamp_max(input, max):  # noqa: A002
+    return clamp(input, max=max)
+
+
+@export("maximum", out=True)
+def maximum(input, other):
+    return call("maximum", input, other)
+
+
+@export("minimum", out=True)
+def minimum(input, other):
+    return call("minimum", input, other)
+
+
+@export("where")
+def where(condition, input, other):
+    return call("where", condition, input, other)
+
+
+@export("masked_fill", inplace=True)
+def masked_fill(input, mask, value):
+    return call("where", mask, value, input)
+
+
+def _compare(name, *aliases):
+    def fn(input, other):
+        return call(name, input, other)
+
+    fn.__name__ = name
+    export(name, *aliases, inplace=True, out=True)(fn)
+    return fn
+
+
+eq = _compare("eq")
+ne = _compare("ne", "not_equal")
+lt = _compare("lt", "less")
+le = _compare("le", "less_equal")
+gt = _compare("gt", "greater")
+ge = _compare("ge", "greater_equal")
+
+
+@export("logical_and", inplace=True, out=True)
+def logical_and(input, other):
+    return call("logical_and", input, other)
+
+
+@export("logical_or", inplace=True, out=True)
+def logical_or(input, other):
+    return call("logical_or", input, other)
+
+
+@export("zero_", function=False)
+def zero_(self):
+    return fill_(self, 0)
+
+
+@export("fill_", function=False)
+def fill_(self, value):
+    """Set every element to `value` (a number or a 0-d tensor)."""
+    value = value.item() if isinstance(value, Tensor) else value
+    full = call("cast", Tensor._scalar(value, self.dtype, self.device), dtype=self.dtype)
+    return self._assign_inplace(call("expand", full, shape=tuple(self.shape)), "fill_")
+
+
+@export("copy_", function=False)
+def copy_(self, src, non_blocking=False):
+    """Copy `src` (broadcast to this shape, cast to this dtype, moved to this device) into this tensor."""
+    src = src if isinstance(src, Tensor) else Tensor._scalar(src, self.dtype)
+    if src.device != self.device:
+        src = src.to(self.device)
+    if src.dtype is not self.dtype:
+        src = call("cast", src, dtype=self.dtype)
+    if tuple(src.shape) != tuple(self.shape):
+        src = call("expand", src, shape=tuple(self.shape))
+    return self._assign_inplace(call("add", src, 0) if src.requires_grad else src, "copy_")
+
+
+@export("clone")
+def clone(input):
+    return call("copy", input)
+
+
+def _binary_operator(fn, reflected=False):
+    if reflected:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+def _bitwise(name):
+    def op_(self, other):
+        if self.dtype.name != "bool":
+            raise TypeError(f"{name}: only bool tensors are supported by graphnet's bitwise operators, got "
+                            f"{self.dtype.name}")
+        return (logical_and if name == "and" else logical_or)(self, other)
+
+    return op_
+
+
+def _invert(self):
+    if self.dtype.name != "bool":
+        raise TypeError(f"~ (bitwise_not): only bool tensors are supported, got {self.dtype.name}")
+    return logical_not(self)
+
+
+Tensor.__add__ = _binary_operator(add)
+Tensor.__radd__ = _binary_operator(add, True)
+Tensor.__sub__ = _binary_operator(sub)
+Tensor.__rsub__ = _binary_operator(sub, True)
+Tensor.__mul__ = _binary_operator(mul)
+Tensor.__rmul__ = _binary_operator(mul, True)
+Tensor.__truediv__ = _binary_operator(div)
+Tensor.__rtruediv__ = _binary_operator(div, True)
+Tensor.__pow__ = _binary_operator(pow)
+Tensor.__rpow__ = _binary_operator(pow, True)
+Tensor.__floordiv__ = lambda self, other: div(self, other, rounding_mode="floor")
+Tensor.__rfloordiv__ = lambda self, other: div(other, self, rounding_mode="floor")
+Tensor.__neg__ = neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = abs
+Tensor.__invert__ = _invert
+Tensor.__and__ = _bitwise("and")
+Tensor.__or__ = _bitwise("or")
+Tensor.__eq__ = eq
+Tensor.__ne__ = ne
+Tensor.__lt__ = lt
+Tensor.__le__ = le
+Tensor.__gt__ = gt
+Tensor.__ge__ = ge
+Tensor.__iadd__ = Tensor.add_
+Tensor.__isub__ = Tensor.sub_
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_

@@ -1,0 +1,225 @@
+"""Tensor creation: from data, filled, random (seeded by manual_seed), ranges, and the *_like twins."""
+import numpy as np
+
+from ..ir import dtype as dt
+from ..runtime.device import CPU, as_device
+from .api import export
+from .tensor import Tensor
+
+class Generator:
+    """A seedable random source, for DataLoader(generator=...) and random_split; one global default."""
+
+    def __init__(self, device="cpu"):
+        self.rng = np.random.default_rng()
+        self._seed = None
+
+    def manual_seed(self, seed):
+        self._seed = int(seed)
+        self.rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Seed graphnet's default generator (creation ops, dropout, init, DataLoader shuffling)."""
+    return default_generator.manual_seed(seed)
+
+
+def default_rng(generator=None):
+    return (generator or default_generator).rng
+
+
+def _finish(arr, dtype, device, requires_grad):
+    d = dt.as_dtype(dtype) if dtype is not None else dt.as_dtype(arr.dtype)
+    if arr.dtype != d.np:
+        arr = arr.astype(d.np)
+    t = Tensor._wrap(arr, d)
+    dev = as_device(device)
+    if dev != CPU:
+        t = t.to(dev)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def _infer_data_dtype(data):
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        return dt.get_default_dtype()
+    if arr.dtype.kind in "iu":
+        return dt.int64
+    if arr.dtype.kind == "b":
+        return dt.bool_
+    raise TypeError(f"tensor(): could not infer a dtype for data of type {type(data).__name__}")
+
+
+@export("tensor", method=False)
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
+    if isinstance(data, Tensor):
+        arr = data._host().copy()
+        dtype = dtype or data.dtype
+    elif isinstance(data, np.ndarray):
+        arr = data.copy()
+    else:
+        try:
+            arr = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"tensor(): data is ragged or not numeric ({e})") from None
+        if dtype is None:
+            dtype = _infer_data_dtype(arr)
+    return _finish(arr, dtype, device, requires_grad)
+
+
+@export("as_tensor", method=False)
+def as_tensor(data, dtype=None, device=None):
+    """Share memory with `data` when it is already a tensor/ndarray of the right dtype and device."""
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.to(dtype)
+        return out if device is None else out.to(device)
+    if isinstance(data, np.ndarray) and (dtype is None or dt.as_dtype(dtype).np == data.dtype):
+        return _finish(data, dtype, device, False)
+    if hasattr(data, "__cuda_array_interface__"):
+        from ..runtime.storage import from_cuda_array
+        return from_cuda_array(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+@export("from_numpy", method=False)
+def from_numpy(ndarray):
+    """A tensor sharing memory with `ndarray` (writes through either are seen by both)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(ndarray).__name__})")
+    return Tensor._wrap(ndarray, dt.as_dtype(ndarray.dtype))
+
+
+def _filled(fill):
+    def make(*size, dtype=None, device=None, requires_grad=False, out=None):
+        arr = fill(_shape(size), (dt.as_dtype(dtype) if dtype else dt.get_default_dtype()).np)
+        return _finish(arr, dtype or dt.get_default_dtype(), device, requires_grad)
+
+    return make
+
+
+empty = export("empty", method=False)(_filled(lambda s, d: np.empty(s, d)))
+zeros = export("zeros", method=False)(_filled(lambda s, d: np.zeros(s, d)))
+ones = export("ones", method=False)(_filled(lambda s, d: np.ones(s, d)))
+
+
+@export("full", method=False)
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    dtype = dtype or (dt.scalar_dtype(fill_value) if not isinstance(fill_value, float) else dt.get_default_dtype())
+    return _finish(np.full(_shape((size,)), fill_value, dt.as_dtype(dtype).np), dtype, device, requires_grad)
+
+
+def _random(sample):
+    def make(*size, dtype=None, device=None, requires_grad=False, generator=None):
+        d = dt.as_dtype(dtype) if dtype else dt.get_default_dtype()
+        if not d.is_floating_point:
+            raise RuntimeError(f"{sample.__name__}: expected a floating-point dtype, got {d.name}")
+        arr = sample(default_rng(generator), _shape(size)).astype(d.np)
+        return _finish(arr, d, device, requires_grad)
+
+    return make
+
+
+def rand_sample(rng, shape):
+    return rng.random(shape, dtype=np.float64)
+
+
+def randn_sample(rng, shape):
+    return rng.standard_normal(shape)
+
+
+rand = export("rand", method=False)(_random(rand_sample))
+randn = export("randn", method=False)(_random(randn_sample))
+
+
+@export("normal", method=False)
+def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Samples from N(mean, std); mean/std may be tensors (their broadcast shape is the output shape)."""
+    m = mean._host() if isinstance(mean, Tensor) else mean
+    s = std._host() if isinstance(std, Tensor) else std
+    shape = _shape((size,)) if size is not None else np.broadcast(np.asarray(m), np.asarray(s)).shape
+    arr = default_rng(generator).normal(m, s, shape)
+    return _finish(np.asarray(arr), dtype or dt.get_default_dtype(), device, requires_grad)
+
+
+@export("randint", method=False)
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    return _finish(default_rng(generator).integers(low, high, _shape((size,))), dtype or dt.int64, device, False)
+
+
+@export("randperm", method=False)
+def randperm(n, generator=None, dtype=None, device=None):
+    return _finish(default_rng(generator).permutation(n), dtype or dt.int64, device, False)
+
+
+@export("arange", method=False)
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = dt.int64 if all(isinstance(v, int) for v in (start, end, step)) else dt.get_default_dtype()
+    return _finish(np.arange(start, end, step), dtype, device, requires_grad)
+
+
+@export("linspace", method=False)
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _finish(np.linspace(start, end, int(steps)), dtype or dt.get_default_dtype(), device, requires_grad)
+
+
+@export("eye", method=False)
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _finish(np.eye(n, m), dtype or dt.get_default_dtype(), device, requires_grad)
+
+
+def _like(make):
+    def like(input, dtype=None, device=None, requires_grad=False):
+        return make(*input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                    requires_grad=requires_grad)
+
+    return like
+
+
+zeros_like = export("zeros_like", method=False)(_like(zeros))
+ones_like = export("ones_like", method=False)(_like(ones))
+empty_like = export("empty_like", method=False)(_like(empty))
+rand_like = export("rand_like", method=False)(_like(rand))
+randn_like = export("randn_like", method=False)(_like(randn))
+
+
+@export("full_like", method=False)
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(tuple(input.shape), fill_value, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
+
+
+def _legacy(d):
+    def ctor(*args):
+        if len(args) == 1 and not isinstance(args[0], int):
+            return tensor(args[0], dtype=d)
+        return empty(*args, dtype=d)
+
+    return ctor
+
+
+FloatTensor = _legacy(dt.float32)
+DoubleTensor = _legacy(dt.float64)
+LongTensor = _legacy(dt.int64)
+IntTensor = _legacy(dt.int32)
+BoolTensor = _legacy(dt.bool_)
+ByteTensor = _legacy(dt.uint8)

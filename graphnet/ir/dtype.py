@@ -1,0 +1,122 @@
+"""dtypes and PyTorch's type-promotion rules (tensors outrank 0-d tensors, which outrank Python scalars)."""
+import numpy as np
+
+
+class DType:
+    """A tensor element type; wraps a NumPy dtype and prints as `graphnet.float32`."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_rank")
+
+    def __init__(self, name, np_dtype, rank):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "fi"
+        self.itemsize = self.np.itemsize
+        self._rank = rank
+
+    @property
+    def category(self):
+        """0 bool, 1 integer, 2 floating: the order PyTorch promotes across."""
+        return 0 if self.np.kind == "b" else (2 if self.is_floating_point else 1)
+
+    def __repr__(self):
+        return f"graphnet.{self.name}"
+
+    def __reduce__(self):
+        return (from_name, (self.name,))
+
+
+bool_ = DType("bool", np.bool_, 0)
+uint8 = DType("uint8", np.uint8, 1)
+int8 = DType("int8", np.int8, 2)
+int16 = DType("int16", np.int16, 3)
+int32 = DType("int32", np.int32, 4)
+int64 = DType("int64", np.int64, 5)
+float16 = DType("float16", np.float16, 6)
+float32 = DType("float32", np.float32, 7)
+float64 = DType("float64", np.float64, 8)
+
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_BY_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64,
+           "short": int16, "bool": bool_}
+_BY_NAME.update(ALIASES)
+
+_default_dtype = [float32]
+
+
+def get_default_dtype():
+    return _default_dtype[0]
+
+
+def set_default_dtype(d):
+    if not as_dtype(d).is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d}")
+    _default_dtype[0] = as_dtype(d)
+
+
+def from_name(name):
+    return _BY_NAME[name]
+
+
+def as_dtype(d):
+    """Accept a DType, a NumPy dtype/type, a Python type or a name and return the DType."""
+    if isinstance(d, DType):
+        return d
+    if d is float:
+        return get_default_dtype()
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    try:
+        return _BY_NP[np.dtype(d)]
+    except (TypeError, KeyError):
+        raise TypeError(f"unsupported dtype {d!r}; graphnet supports {', '.join(x.name for x in ALL)}") from None
+
+
+def promote_types(a, b):
+    """The smallest dtype both can be cast to, as torch.promote_types (uint8 with int8 gives int16)."""
+    a, b = as_dtype(a), as_dtype(b)
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+def scalar_dtype(value):
+    """The dtype a bare Python scalar would have as a tensor."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    if isinstance(value, (float, np.floating)):
+        return get_default_dtype()
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def result_type(*operands):
+    """PyTorch's result_type: dimensioned tensors > 0-d tensors > Python scalars, a higher category wins."""
+    tiers = ([], [], [])
+    for x in operands:
+        if hasattr(x, "dtype") and hasattr(x, "ndim"):
+            tiers[0 if x.ndim > 0 else 1].append(as_dtype(x.dtype))
+        else:
+            tiers[2].append(scalar_dtype(x))
+    result = None
+    for tier in tiers:
+        if not tier:
+            continue
+        best = tier[0]
+        for d in tier[1:]:
+            best = promote_types(best, d)
+        if result is None:
+            result = best
+        elif best.category > result.category:
+            result = best
+    return result

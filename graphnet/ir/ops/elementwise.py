@@ -1,0 +1,186 @@
+"""Elementwise primitives: one row each (NumPy impl, scalar template for fusion, gradient rule written with ops)."""
+import numpy as np
+
+from .. import dtype as dt
+from .registry import OpDef, OpError, op, register
+from .util import broadcast_shapes, unbroadcast
+
+_FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "div"}
+
+
+def _elementwise_infer(name, result=None):
+    """Broadcast the operands; the result keeps their (already promoted) dtype unless `result` says otherwise."""
+
+    def infer(*types, **attrs):
+        shape = broadcast_shapes(name, *(t.shape for t in types))
+        dtype = result or types[-1].dtype
+        if name == "neg" and types[0].dtype is dt.bool_:
+            raise OpError("neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                          "invert a mask, use the `~` or `logical_not()` operator instead.")
+        if name == "where" and types[0].dtype is not dt.bool_:
+            raise OpError(f"where: expected condition to be a boolean tensor, but got a tensor with dtype "
+                          f"{types[0].dtype.name}")
+        if name in _FLOAT_ONLY and not dtype.is_floating_point:
+            raise OpError(f"{name}: expected a floating-point tensor, got {dtype.name}")
+        return types[-1].with_(shape=shape, dtype=dtype)
+
+    return infer
+
+
+def _define(name, impl, expr, grad=None, save_inputs=(), save_outputs=(), result=None, nary=1):
+    promote = tuple(range(1, nary)) if name == "where" else tuple(range(nary))
+    register(OpDef(name, "elementwise", _elementwise_infer(name, result), impl, grad, save_inputs, save_outputs,
+                   promote=promote, float_compute=name in _FLOAT_ONLY, expr=expr))
+
+
+def _cmp(name, fn, expr):
+    _define(name, fn, expr, result=dt.bool_, nary=2)
+
+
+def _safe(fn):
+    """Run a NumPy ufunc without its divide/overflow warnings: IEEE results (inf/nan) are what PyTorch gives."""
+
+    def run(*arrays):
+        with np.errstate(all="ignore"):
+            return fn(*arrays)
+
+    return run
+
+
+# ---- unary ------------------------------------------------------------------------------------------------------
+_define("neg", np.negative, "(-{0})", lambda c, g: (op.neg(g),))
+_define("abs", np.abs, "abs({0})", lambda c, g: (op.mul(g, op.sign(c.inputs[0])),), save_inputs=(0,))
+_define("sign", np.sign, "sign({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("exp", _safe(np.exp), "math.exp({0})", lambda c, g: (op.mul(g, c.outputs[0]),), save_outputs=(0,))
+_define("log", _safe(np.log), "math.log({0})", lambda c, g: (op.div(g, c.inputs[0]),), save_inputs=(0,))
+_define("sqrt", _safe(np.sqrt), "math.sqrt({0})",
+        lambda c, g: (op.div(g, op.mul(c.outputs[0], 2.0)),), save_outputs=(0,))
+_define("rsqrt", _safe(lambda x: 1 / np.sqrt(x)), "(1.0 / math.sqrt({0}))",
+        lambda c, g: (op.mul(op.mul(g, -0.5), op.pow(c.outputs[0], 3.0)),), save_outputs=(0,))
+_define("sin", np.sin, "math.sin({0})", lambda c, g: (op.mul(g, op.cos(c.inputs[0])),), save_inputs=(0,))
+_define("cos", np.cos, "math.cos({0})", lambda c, g: (op.neg(op.mul(g, op.sin(c.inputs[0]))),), save_inputs=(0,))
+_define("tanh", np.tanh, "math.tanh({0})",
+        lambda c, g: (op.mul(g, op.sub(1.0, op.mul(c.outputs[0], c.outputs[0]))),), save_outputs=(0,))
+_define("sigmoid", _safe(lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)),
+        "(1.0 / (1.0 + math.exp(-{0})))",
+        lambda c, g: (op.mul(op.mul(g, c.outputs[0]), op.sub(1.0, c.outputs[0])),), save_outputs=(0,))
+_define("relu", lambda x: np.maximum(x, x.dtype.type(0)), "max({0}, 0)",
+        lambda c, g: (op.mul(g, op.cast(op.gt(c.outputs[0], 0), dtype=g.dtype)),), save_outputs=(0,))
+_define("floor", np.floor, "math.floor({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("trunc", np.trunc, "math.trunc({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("copy", lambda x: np.copy(x, order="C"), "{0}", lambda c, g: (g,))
+_define("logical_not", np.logical_not, "(not {0})", result=dt.bool_)
+
+
+def _cast_impl(x, dtype):
+    return x.astype(dtype.np, copy=False)
+
+
+def _cast_infer(t, dtype):
+    return t.with_(dtype=dtype)
+
+
+register(OpDef("cast", "elementwise", _cast_infer, _cast_impl,
+               lambda c, g: (op.cast(g, dtype=c.in_types[0].dtype) if c.in_types[0].dtype.is_floating_point
+                             else None,),
+               expr="{dtype}({0})"))
+
+
+def _clamp_impl(x, min=None, max=None):
+    return np.clip(x, min, max) if min is not None or max is not None else x.copy()
+
+
+def _clamp_grad(c, g):
+    x, lo, hi = c.inputs[0], c.attrs.get("min"), c.attrs.get("max")
+    mask = None
+    for part in ([] if lo is None else [op.ge(x, lo)]) + ([] if hi is None else [op.le(x, hi)]):
+        mask = part if mask is None else op.logical_and(mask, part)
+    return (g if mask is None else op.mul(g, op.cast(mask, dtype=g.dtype)),)
+
+
+register(OpDef("clamp", "elementwise", _elementwise_infer("clamp"), _clamp_impl, _clamp_grad, save_inputs=(0,),
+               promote=(0,), expr="min(max({0}, {min}), {max})"))
+
+
+# ---- binary -----------------------------------------------------------------------------------------------------
+def _add_grad(c, g):
+    return unbroadcast(g, c.in_types[0].shape), unbroadcast(g, c.in_types[1].shape)
+
+
+def _sub_grad(c, g):
+    return unbroadcast(g, c.in_types[0].shape), unbroadcast(op.neg(g), c.in_types[1].shape)
+
+
+def _mul_grad(c, g):
+    a, b = c.inputs
+    return (unbroadcast(op.mul(g, b), c.in_types[0].shape) if c.needs_input_grad[0] else None,
+            unbroadcast(op.mul(g, a), c.in_types[1].shape) if c.needs_input_grad[1] else None)
+
+
+def _div_grad(c, g):
+    a, b = c.inputs
+    ga = unbroadcast(op.div(g, b), c.in_types[0].shape) if c.needs_input_grad[0] else None
+    gb = None
+    if c.needs_input_grad[1]:
+        gb = unbroadcast(op.neg(op.div(op.mul(g, a), op.mul(b, b))), c.in_types[1].shape)
+    return ga, gb
+
+
+def _pow_grad(c, g):
+    a, b = c.inputs
+    ga = gb = None
+    if c.needs_input_grad[0]:
+        ga = unbroadcast(op.mul(op.mul(g, b), op.pow(a, op.sub(b, 1.0))), c.in_types[0].shape)
+    if c.needs_input_grad[1]:
+        safe_log = op.where(op.eq(a, 0.0), 0.0, op.log(a))
+        gb = unbroadcast(op.mul(op.mul(g, c.outputs[0]), safe_log), c.in_types[1].shape)
+    return ga, gb
+
+
+def _minmax_grad(pick):
+    """maximum/minimum: the gradient goes to the chosen operand, split evenly on ties (as PyTorch does)."""
+
+    def grad(c, g):
+        a, b = c.inputs
+        wins = op.cast(pick(a, b), dtype=g.dtype)
+        tie = op.mul(op.cast(op.eq(a, b), dtype=g.dtype), 0.5)
+        share_a = op.add(wins, tie)
+        return (unbroadcast(op.mul(g, share_a), c.in_types[0].shape),
+                unbroadcast(op.mul(g, op.sub(1.0, share_a)), c.in_types[1].shape))
+
+    return grad
+
+
+def _pow_impl(a, b):
+    if not a.dtype.kind == "f" and np.any(b < 0):
+        raise OpError("pow: Integers to negative integer powers are not allowed.")
+    with np.errstate(all="ignore"):
+        return np.power(a, b)
+
+
+_define("add", np.add, "({0} + {1})", _add_grad, nary=2)
+_define("sub", np.subtract, "({0} - {1})", _sub_grad, nary=2)
+_define("mul", np.multiply, "({0} * {1})", _mul_grad, save_inputs=(0, 1), nary=2)
+_define("div", _safe(np.true_divide), "({0} / {1})", _div_grad, save_inputs=(0, 1), nary=2)
+_define("pow", _pow_impl, "({0} ** {1})", _pow_grad, save_inputs=(0, 1), save_outputs=(0,), nary=2)
+_define("maximum", np.maximum, "max({0}, {1})", _minmax_grad(lambda a, b: op.gt(a, b)), save_inputs=(0, 1), nary=2)
+_define("minimum", np.minimum, "min({0}, {1})", _minmax_grad(lambda a, b: op.lt(a, b)), save_inputs=(0, 1), nary=2)
+_define("logical_and", np.logical_and, "({0} and {1})", result=dt.bool_, nary=2)
+_define("logical_or", np.logical_or, "({0} or {1})", result=dt.bool_, nary=2)
+_cmp("eq", np.equal, "({0} == {1})")
+_cmp("ne", np.not_equal, "({0} != {1})")
+_cmp("lt", np.less, "({0} < {1})")
+_cmp("le", np.less_equal, "({0} <= {1})")
+_cmp("gt", np.greater, "({0} > {1})")
+_cmp("ge", np.greater_equal, "({0} >= {1})")
+
+
+def _where_grad(c, g):
+    cond = c.inputs[0]
+    zero = op.mul(g, 0.0)
+    return (None,
+            unbroadcast(op.where(cond, g, zero), c.in_types[1].shape) if c.needs_input_grad[1] else None,
+            unbroadcast(op.where(cond, zero, g), c.in_types[2].shape) if c.needs_input_grad[2] else None)
+
+
+_define("where", np.where, "({1} if {0} else {2})", _where_grad, save_inputs=(0,), nary=3)
