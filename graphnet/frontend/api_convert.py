@@ -56,8 +56,7 @@ def cuda(self, device=None, non_blocking=False):
 def type_(self, dtype=None):
     """With no argument, the legacy type name (e.g. 'graphnet.FloatTensor'); otherwise a cast."""
     if dtype is None:
-        return f"graphnet.{self.dtype.name.capitalize()}Tensor".replace("Float32", "Float").replace(
-            "Float64", "Double").replace("Int64", "Long").replace("Int32", "Int")
+        return f"graphnet.{self.dtype.legacy_name}"
     return to(self, dtype)
 
 

@@ -104,7 +104,7 @@ class SavedTensor:
             producer = f"output {self.out_nr} of {self.owner.name()}" if self.owner is not None else "a leaf"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[graphnet.{t.dtype.name.capitalize()}Tensor {list(t.shape)}], which is {producer}, is at version "
+                f"[graphnet.{t.dtype.legacy_name} {list(t.shape)}], which is {producer}, is at version "
                 f"{t._version[0]}; expected version {self.version} instead. Hint: the tensor was saved by "
                 f"{fn.name()}; avoid changing it in place (use an out-of-place op or .clone()).")
         return t
@@ -189,7 +189,7 @@ class Function(Node):
 
     def apply(self, grad_outputs):
         """Run the op's gradient rule on the incoming gradients; one result per input."""
-        if self._saved_in or self._saved_out:
+        if self.opdef.save_inputs or self.opdef.save_outputs:
             self._check_alive()
         n_in = len(self.in_types)
         ctx = GradContext([self._saved_in[i].unpack(self) if i in self._saved_in else None for i in range(n_in)],

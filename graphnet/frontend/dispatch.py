@@ -57,6 +57,9 @@ def _promote(opdef, args):
     from .tensor import Tensor
 
     picked = [args[i] for i in opdef.promote]
+    for i, a in zip(opdef.promote, picked):
+        if not isinstance(a, (Tensor, int, float, bool, np.number, np.bool_)):
+            raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
     common = dt.result_type(*picked)
     if opdef.float_compute and not common.is_floating_point:
         common = dt.get_default_dtype()
@@ -65,8 +68,6 @@ def _promote(opdef, args):
     for i in opdef.promote:
         a = args[i]
         if not isinstance(a, Tensor):
-            if not isinstance(a, (int, float, bool, np.number, np.bool_)):
-                raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
             out[i] = Tensor._scalar(a, common, dev)
         elif a.dtype is not common:
             out[i] = call("cast", a, dtype=common)

@@ -25,7 +25,6 @@ def format_data(arr):
         width = max((len(fmt(v)) for v in flat[:2000]), default=1)
         formatter = {"float_kind": lambda v: fmt(v).rjust(width)}
     elif arr.dtype.kind == "b":
-        formatter = {"bool": lambda v: "True" if v else "False"}
         width = 5 if arr.any() and not arr.all() else 4
         formatter = {"bool": lambda v: ("True" if v else "False").rjust(width)}
     else:

@@ -262,8 +262,8 @@ class Tensor:
                                f"{list(other.shape)}")
         if other._dtype is not self._dtype:
             if other._dtype.category > self._dtype.category:
-                raise RuntimeError(f"result type {other._dtype.name.capitalize()} can't be cast to the desired "
-                                   f"output type {self._dtype.name.capitalize()}")
+                raise RuntimeError(f"result type {other._dtype.legacy_name[:-6]} can't be cast to the desired "
+                                   f"output type {self._dtype.legacy_name[:-6]}")
             other = other.to(self._dtype)
         if self._device != other._device:
             other = other.to(self._device)

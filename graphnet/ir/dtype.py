@@ -20,6 +20,11 @@ class DType:
         """0 bool, 1 integer, 2 floating: the order PyTorch promotes across."""
         return 0 if self.np.kind == "b" else (2 if self.is_floating_point else 1)
 
+    @property
+    def legacy_name(self):
+        """The old tensor-type name, e.g. FloatTensor for float32 (used in messages and Tensor.type())."""
+        return _LEGACY[self.name]
+
     def __repr__(self):
         return f"graphnet.{self.name}"
 
@@ -38,6 +43,9 @@ float32 = DType("float32", np.float32, 7)
 float64 = DType("float64", np.float64, 8)
 
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_LEGACY = {"bool": "BoolTensor", "uint8": "ByteTensor", "int8": "CharTensor", "int16": "ShortTensor",
+           "int32": "IntTensor", "int64": "LongTensor", "float16": "HalfTensor", "float32": "FloatTensor",
+           "float64": "DoubleTensor"}
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64,
