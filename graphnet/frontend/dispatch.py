@@ -5,6 +5,7 @@ from ..ir import dtype as dt
 from ..ir.ops import OPS, OpError
 from ..ir.types import TensorType
 from . import autograd
+from .tensor import Tensor
 
 # The active tracer (frontend/tracer.py) or None. A tracer has `record(opdef, tensors, attrs, out_types) -> outputs`.
 TRACE = [None]
@@ -43,6 +44,9 @@ def _infer(opdef, tensors, attrs):
 
 
 def _common_device(opdef, tensors):
+    dev = tensors[0]._device if tensors else None
+    if all(t._device is dev for t in tensors):
+        return dev
     dimensioned = [t for t in tensors if t.ndim > 0] or tensors
     dev = dimensioned[0]._device if dimensioned else None
     for t in dimensioned:
@@ -54,9 +58,11 @@ def _common_device(opdef, tensors):
 
 def _promote(opdef, args):
     """Cast the promoting operands to their PyTorch result type; Python scalars become 0-d constant tensors."""
-    from .tensor import Tensor
-
     picked = [args[i] for i in opdef.promote]
+    first = picked[0]
+    if isinstance(first, Tensor) and all(isinstance(a, Tensor) and a._dtype is first._dtype for a in picked) and (
+            first._dtype.is_floating_point or not opdef.float_compute):
+        return args
     for i, a in zip(opdef.promote, picked):
         if not isinstance(a, (Tensor, int, float, bool, np.number, np.bool_)):
             raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
@@ -76,8 +82,6 @@ def _promote(opdef, args):
 
 def run_cpu(opdef, tensors, attrs, out_types):
     """Eager CPU: the op's NumPy reference implementation, results coerced to the inferred dtypes."""
-    from .tensor import Tensor
-
     result = opdef.impl(*(t._data for t in tensors), **attrs)
     results = (result,) if opdef.n_outputs == 1 else result
     outputs = []

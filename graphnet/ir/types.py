@@ -1,12 +1,13 @@
 """TensorType: what the IR knows about a value before it exists (shape, dtype, device)."""
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..runtime.device import CPU, device
 from .dtype import DType
 
 
-@dataclass(frozen=True)
-class TensorType:
+class TensorType(NamedTuple):
+    """Immutable and cheap to build (a NamedTuple): the dispatcher makes one per operand per op."""
+
     shape: tuple
     dtype: DType
     device: device = CPU

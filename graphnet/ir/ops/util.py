@@ -11,6 +11,8 @@ _OPERAND_NAMES = {0: "a", 1: "b"}
 
 def broadcast_shapes(opname, *shapes):
     """NumPy broadcasting, with PyTorch's message naming the op and both shapes on a mismatch."""
+    if all(s == shapes[0] for s in shapes):
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out, owner = [1] * ndim, [0] * ndim
     for idx, s in enumerate(shapes):
