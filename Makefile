@@ -20,8 +20,8 @@ train: setup
 	$(BIN)/python examples/train_lenet.py
 
 test: setup
-	$(BIN)/python -m pytest -n 2 tests
-	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cuda tests/cuda
+	$(BIN)/python -m pytest -n 2 -m "not cuda" tests
+	@if [ -d tests/cuda ]; then NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cuda tests/cuda; fi
 
 lint: setup
 	$(BIN)/ruff check graphnet tests examples benchmarks
