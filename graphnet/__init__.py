@@ -5,13 +5,18 @@ from .ir.dtype import (bool_ as bool, float16, float32, float64, get_default_dty
 from .ir.dtype import DType as dtype
 from .frontend.tensor import Size, Tensor
 from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # noqa: F401  (publish the ops)
+from .frontend import api_indexing  # noqa: F401
+from .frontend import api_linalg  # noqa: F401
+from .frontend.api_reduce import return_types  # noqa: F401
 from .frontend.api import FUNCTIONS as _FUNCTIONS
 from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,  # noqa: F401
                                 LongTensor, default_generator, manual_seed)
 from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
                                 no_grad, set_grad_enabled)
 from .runtime.device import device
-from . import autograd, cuda  # noqa: F401
+from .frontend.tracer import GraphBreak, trace  # noqa: F401
+from . import autograd, cuda, optim  # noqa: F401
+from . import nn  # noqa: F401,E402
 
 float = float32  # noqa: A001
 double = float64

@@ -1,0 +1,50 @@
+"""Adam and AdamW (decoupled weight decay), with PyTorch's bias correction, amsgrad and maximize."""
+from ..frontend.api_elementwise import maximum
+from ..frontend.creation import tensor, zeros_like
+from .optimizer import IMPL_DEFAULTS, PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options, lerp_
+
+
+class Adam(PerParamOptimizer):
+    """PyTorch's Adam: moment estimates m, v with bias correction; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False, decoupled_weight_decay=False, **impl):
+        check_range("learning", lr, label="rate")
+        check_range("epsilon", eps)
+        for i, beta in enumerate(betas):
+            check_range("beta parameter at", beta, high=1.0, label=f"index {i}")
+        check_range("weight_decay", weight_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                        **impl_options(type(self).__name__, impl, IMPL_DEFAULTS),
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def init_state(self, p, group):
+        state = {"step": tensor(0.0), "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = zeros_like(p)
+        return state
+
+    def update(self, p, grad, state, group):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        step = state["step"].add_(1).item()
+        if group["decoupled_weight_decay"] and group["weight_decay"] != 0:
+            p.mul_(1 - lr * group["weight_decay"])
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        lerp_(exp_avg, grad, 1 - beta1)
+        addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
+        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        if group["amsgrad"]:
+            max_sq = state["max_exp_avg_sq"]
+            exp_avg_sq = max_sq.copy_(maximum(max_sq, exp_avg_sq))
+        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        addcdiv_(p, exp_avg, denom, value=-lr / (1 - beta1 ** step))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step (default decay 1e-2)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, **impl):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True, **impl)

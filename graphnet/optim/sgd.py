@@ -1,0 +1,31 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum, dampening, weight decay and maximize."""
+from .optimizer import PerParamOptimizer, check_range, impl_options
+
+
+class SGD(PerParamOptimizer):
+    """PyTorch's SGD: buf = momentum * buf + (1 - dampening) * g; p -= lr * (nesterov ? g + momentum * buf : buf)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 **impl):
+        check_range("learning", lr, label="rate")
+        check_range("momentum", momentum)
+        check_range("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize, **impl_options("SGD", impl, ("foreach", "differentiable", "fused")))
+        super().__init__(params, defaults)
+
+    def init_state(self, p, group):
+        return {}
+
+    def update(self, p, grad, state, group):
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.clone()
+            else:
+                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+            grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+        p.add_(grad, alpha=-group["lr"])
