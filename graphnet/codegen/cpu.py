@@ -1,0 +1,179 @@
+"""Render a LoopKernel to Python source for numba.njit, and load it through the on-disk kernel cache.
+
+Rendering is a pure string function (golden-testable without Numba). Loading writes the source to a file named by
+its content hash, imports it, and lets Numba's cache=True keep the machine code, so a second process compiles
+nothing (functions made with `exec` cannot be cached).
+"""
+import hashlib
+import importlib.util
+import os
+import sys
+
+from ..ir.ops import OPS
+from .fastmath import FAST_EXPR
+from .kernel import contiguous_strides
+
+# CPU overrides of the ops' scalar templates (tinygrad's code_for_op idea): keep float32 math in float32.
+CPU_EXPR = {
+    "relu": "({0} if {0} > 0 else zero_{t})",
+    "maximum": "({0} if {0} >= {1} or {0} != {0} else {1})",
+    "minimum": "({0} if {0} <= {1} or {0} != {0} else {1})",
+    "sign": "((zero_{t} + 1) if {0} > 0 else (-(zero_{t} + 1) if {0} < 0 else zero_{t}))",
+    "sigmoid": "(one_{t} / (one_{t} + math.exp(-{0})))",
+    "rsqrt": "(one_{t} / math.sqrt({0}))",
+}
+NP_TYPES = {"float32": "np.float32", "float64": "np.float64", "float16": "np.float16", "int64": "np.int64",
+            "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_"}
+NUMBA_TYPES = {"float32": "float32", "float64": "float64", "float16": "float16", "int64": "int64", "int32": "int32",
+               "int16": "int16", "int8": "int8", "uint8": "uint8", "bool": "boolean"}
+REDUCE_INIT = {"sum": "zero_{t}", "max": "-np.inf", "min": "np.inf"}
+REDUCE_STEP = {"sum": "acc += {v}", "max": "acc = {v} if {v} > acc or {v} != {v} else acc",
+               "min": "acc = {v} if {v} < acc or {v} != {v} else acc"}
+PARALLEL_MIN = 1 << 16
+
+
+def scalar_expr(op, args, attrs, dtype):
+    """The scalar expression for one statement; float32 transcendentals use graphnet's vectorisable versions."""
+    if op == "cast":
+        return f"{NP_TYPES[attrs['dtype'].name]}({args[0]})"
+    template = FAST_EXPR.get(op) if dtype == "float32" and op in FAST_EXPR else None
+    template = template or CPU_EXPR.get(op) or OPS[op].expr
+    if template is None:
+        raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
+    fields = {k: (repr(v) if v is not None else "None") for k, v in attrs.items()}
+    return template.format(*args, t=dtype, **fields)
+
+
+def _collapse(domain, stride_sets):
+    """Merge adjacent domain dims that every access walks contiguously; returns (dims, per-access strides)."""
+    dims, sets = [], [[] for _ in stride_sets]
+    for d, n in enumerate(domain):
+        if dims and all(st[d] * n == s[-1] for st, s in zip(stride_sets, sets)):
+            dims[-1] *= n
+            for st, s in zip(stride_sets, sets):
+                s[-1] = st[d]
+            continue
+        dims.append(n)
+        for st, s in zip(stride_sets, sets):
+            s.append(st[d])
+    return dims, sets
+
+
+def _index(strides, ivars, offset=0):
+    terms = [f"{i} * {s}" if s != 1 else i for i, s in zip(ivars, strides) if s != 0]
+    if offset:
+        terms.append(str(offset))
+    return " + ".join(terms) or "0"
+
+
+def _signature(kernel):
+    args = [f"{NUMBA_TYPES[kernel.dtypes[b]]}[::1]" for b in (*kernel.inputs, *kernel.outputs)]
+    return f"void({', '.join(args)})"
+
+
+def render(kernel, parallel=None):
+    """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays."""
+    numel = 1
+    for n in kernel.domain:
+        numel *= n
+    parallel = numel >= PARALLEL_MIN if parallel is None else parallel
+    body = (_render_reduction if kernel.is_reduction else _render_elementwise)(kernel, parallel)
+    dtypes = sorted({*kernel.dtypes.values()} - {"bool"}) or ["float32"]
+    consts = [f"zero_{t} = {NP_TYPES[t]}(0)\none_{t} = {NP_TYPES[t]}(1)" for t in dtypes]
+    head = ["import math", "import numpy as np", "from numba import njit, prange",
+            "from graphnet.codegen.fastmath import fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
+            "", *consts, "", "",
+            f"@njit({_signature(kernel)!r}, cache=True, parallel={parallel}, error_model='numpy')",
+            f"def kernel({', '.join((*kernel.inputs, *kernel.outputs))}):"]
+    return "\n".join(head + body) + "\n"
+
+
+def _loads(kernel, strides, ivars):
+    """Statements of the body, with loads turned into indexed reads of the input buffers."""
+    lines = []
+    for st in kernel.body:
+        dtype = kernel.dtypes.get(st.var, kernel.dtypes[kernel.outputs[0]])
+        if st.op == "load":
+            acc = kernel.reads[st.args[0]]
+            lines.append(f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, acc.offset)}]")
+        elif st.op == "const":
+            lines.append(f"{st.var} = {NP_TYPES[dtype]}({st.args[0]!r})")
+        else:
+            lines.append(f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
+    return lines
+
+
+def _nest(dims, ivars, parallel, depth=1):
+    """Loop headers for `dims`; the outermost is a prange when parallel."""
+    lines = []
+    for k, (n, i) in enumerate(zip(dims, ivars)):
+        rng = "prange" if parallel and k == 0 else "range"
+        lines.append("    " * (depth + k) + f"for {i} in {rng}({n}):")
+    return lines
+
+
+def _render_elementwise(kernel, parallel):
+    out_strides = contiguous_strides(kernel.domain)
+    dims, sets = _collapse(kernel.domain, [a.strides for a in kernel.reads] + [out_strides])
+    ivars = [f"i{k}" for k in range(len(dims))]
+    lines = _nest(dims, ivars, parallel)
+    pad = "    " * (len(dims) + 1)
+    for line in _loads(kernel, sets[:-1], ivars):
+        lines.append(pad + line)
+    out_index = _index(sets[-1], ivars)
+    for buf, var in zip(kernel.outputs, kernel.results):
+        lines.append(pad + f"{buf}[{out_index}] = {var}")
+    return lines
+
+
+def _render_reduction(kernel, parallel):
+    keep = [d for d in range(len(kernel.domain)) if d not in kernel.reduce_axes]
+    red = list(kernel.reduce_axes)
+    out_st = contiguous_strides(tuple(kernel.domain[d] for d in keep))
+    dims_k, sets_k = _collapse([kernel.domain[d] for d in keep], [[a.strides[d] for d in keep] for a in
+                                                                  kernel.reads] + [list(out_st)])
+    dims_r, sets_r = _collapse([kernel.domain[d] for d in red], [[a.strides[d] for d in red] for a in kernel.reads])
+    ik = [f"i{k}" for k in range(len(dims_k))]
+    ir = [f"r{k}" for k in range(len(dims_r))]
+    lines = _nest(dims_k, ik, parallel)
+    pad = "    " * (len(dims_k) + 1)
+    dtype = kernel.dtypes[kernel.outputs[0]]
+    lines.append(pad + f"acc = {REDUCE_INIT[kernel.reduce_op].format(t=dtype)}")
+    lines += _nest(dims_r, ir, False, depth=len(dims_k) + 1)
+    inner = "    " * (len(dims_k) + len(dims_r) + 1)
+    combined = [sk + sr for sk, sr in zip(sets_k[:-1], sets_r)] if dims_r else sets_k[:-1]
+    for line in _loads(kernel, combined, ik + ir):
+        lines.append(inner + line)
+    lines.append(inner + REDUCE_STEP[kernel.reduce_op].format(v=kernel.results[0]))
+    for st in kernel.post:
+        lines.append(pad + f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
+    final = kernel.post[-1].var if kernel.post else "acc"
+    lines.append(pad + f"{kernel.outputs[0]}[{_index(sets_k[-1], ik)}] = {final}")
+    return lines
+
+
+# ---- the on-disk cache --------------------------------------------------------------------------------------------
+def cache_dir():
+    root = os.environ.get("GRAPHNET_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphnet")
+    path = os.path.join(root, "kernels")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def load(source, attr="kernel"):
+    """Import `source` from its content-hashed file (written once, never rewritten) and return `attr`."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    modname = f"graphnet_kernels.k_{digest}"
+    if modname in sys.modules:
+        return getattr(sys.modules[modname], attr)
+    path = os.path.join(cache_dir(), f"k_{digest}.py")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return getattr(module, attr)
