@@ -17,6 +17,7 @@ from .runtime.device import device
 from .frontend.tracer import GraphBreak, trace  # noqa: F401
 from . import autograd, cuda, optim  # noqa: F401
 from . import nn  # noqa: F401,E402
+from .serialization import load, save  # noqa: F401
 
 float = float32  # noqa: A001
 double = float64

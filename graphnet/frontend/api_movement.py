@@ -1,10 +1,13 @@
-"""Shape functions: view/reshape, permute/transpose, expand, squeeze/unsqueeze, flatten, contiguous."""
+"""Shape functions: view/reshape, permute/transpose, expand, squeeze/unsqueeze, flatten, contiguous, and joining /
+splitting: cat, stack, split, chunk, unbind, narrow, flip, repeat, pad."""
 import numpy as np
 
+from ..ir import dtype as dt
+from ..ir.ops.util import broadcast_shapes as _broadcast
 from ..ir.ops.util import norm_dim
 from .api import export
 from .dispatch import call
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 
 def _size_args(shape):
@@ -24,8 +27,8 @@ def infer_size(opname, shape, numel):
     if -1 in shape:
         if known == 0 or numel % known:
             raise RuntimeError(f"{opname}: shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    if known != numel and -1 not in shape:
+        return tuple(numel // known if s == -1 else s for s in shape)
+    if known != numel:
         raise RuntimeError(f"{opname}: shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
 
@@ -133,3 +136,142 @@ def contiguous(self):
 
 
 Tensor.is_contiguous = lambda self: self._proxy is not None or bool(self._data.flags.c_contiguous)
+
+
+@export("broadcast_shapes", method=False)
+def broadcast_shapes(*shapes):
+    """The shape all `shapes` broadcast to, as torch.broadcast_shapes (ints count as 1-d shapes)."""
+    return Size(_broadcast("broadcast_shapes", *((s,) if isinstance(s, int) else tuple(s) for s in shapes)))
+
+
+@export("broadcast_tensors", method=False)
+def broadcast_tensors(*tensors):
+    shape = tuple(broadcast_shapes(*(t.shape for t in tensors)))
+    return tuple(t if tuple(t.shape) == shape else call("expand", t, shape=shape) for t in tensors)
+
+
+def _tensor_list(opname, tensors):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{opname}(): argument 'tensors' must be a tuple or list of Tensors, not "
+                        f"{type(tensors).__name__}")
+    if not tensors:
+        raise RuntimeError(f"{opname}(): expected a non-empty list of Tensors")
+    return list(tensors)
+
+
+@export("cat", "concat", "concatenate", method=False, out=True)
+def cat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing dim; dtypes promote as PyTorch's, legacy empty 1-d tensors are skipped."""
+    tensors = _tensor_list("cat", tensors)
+    common = dt.result_type(*tensors)
+    kept = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    kept = [t if t.dtype is common else call("cast", t, dtype=common) for t in kept]
+    return call("cat", *kept, dim=dim if axis is None else axis)
+
+
+@export("stack", method=False, out=True)
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim."""
+    tensors = _tensor_list("stack", tensors)
+    for i, t in enumerate(tensors[1:], 1):
+        if tuple(t.shape) != tuple(tensors[0].shape):
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
+                               f"entry 0 and {list(t.shape)} at entry {i}")
+    d = norm_dim("stack", dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def _along(input, dim, start, stop):
+    """input[..., start:stop, ...] along `dim`, as a view sharing storage."""
+    return call("getitem", input, index=(("slice", None, None, None),) * dim + (("slice", start, stop, 1),))
+
+
+@export("narrow")
+def narrow(input, dim, start, length):
+    d = norm_dim("narrow", dim, input.ndim)
+    size = input.shape[d]
+    start = int(start) + (size if int(start) < 0 else 0)
+    if not 0 <= start <= size or length < 0 or start + length > size:
+        raise RuntimeError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({size}) of a "
+                           f"tensor of shape {tuple(input.shape)}")
+    return _along(input, d, start, start + length)
+
+
+@export("split")
+def split(tensor, split_size_or_sections, dim=0):
+    """Views of consecutive pieces: equal pieces of `split_size` (the last may be smaller), or the listed sizes."""
+    d = norm_dim("split", dim, tensor.ndim)
+    size = tensor.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0 and size:
+            raise RuntimeError(f"split(): split_size must be positive, got {step}")
+        sizes = [min(step, size - s) for s in range(0, size, step)] if size else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != size or any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size "
+                               f"at dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(_along(tensor, d, start, start + s))
+        start += s
+    return tuple(out)
+
+
+@export("chunk")
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    size = input.shape[norm_dim("chunk", dim, input.ndim)]
+    return split(input, max(-(-size // chunks), 1), dim)
+
+
+@export("unbind")
+def unbind(input, dim=0):
+    d = norm_dim("unbind", dim, input.ndim)
+    full = (("slice", None, None, None),) * d
+    return tuple(call("getitem", input, index=full + (("int", i),)) for i in range(input.shape[d]))
+
+
+@export("flip")
+def flip(input, *dims):
+    dims = _size_args(dims)
+    return call("flip", input, dims=tuple(norm_dim("flip", d, input.ndim) for d in dims))
+
+
+@export("repeat", function=False)
+def repeat(self, *sizes):
+    """Tile the tensor: expand a size-1 dim in front of each dim, then merge the pairs (a copy, like PyTorch)."""
+    reps = _size_args(sizes)
+    if len(reps) < self.ndim:
+        raise RuntimeError("repeat(): Number of dimensions of repeat dims can not be smaller than number of "
+                           f"dimensions of tensor (repeats {list(reps)}, tensor shape {list(self.shape)})")
+    shape = (1,) * (len(reps) - self.ndim) + tuple(self.shape)
+    paired = tuple(v for s in shape for v in (1, s))
+    big = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    x = call("expand", call("reshape", self, shape=paired), shape=big)
+    return call("reshape", call("copy", x), shape=tuple(r * s for r, s in zip(reps, shape)))
+
+
+@export("tile")
+def tile(input, dims):
+    dims = tuple(dims)
+    return repeat(input, *((1,) * (input.ndim - len(dims)) + dims))
+
+
+def _constant_pad(input, widths, value):
+    v = 0 if value is None else value
+    return call("pad", input, pad=tuple(int(p) for p in widths), value=v if input.dtype.is_floating_point else int(v))
+
+
+@export("constant_pad_nd", method=False)
+def constant_pad_nd(input, pad, value=0):
+    return _constant_pad(input, pad, value)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """nn.functional.pad for mode='constant' (the pad tuple lists the last dim first, left then right)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad(): mode={mode!r} is not supported yet; only 'constant' is")
+    return _constant_pad(input, pad, value)

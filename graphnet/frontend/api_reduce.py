@@ -1,27 +1,234 @@
-"""Reductions: sum, mean (composites of the `sum` primitive) with dim/keepdim/dtype as PyTorch has them."""
-from ..ir.ops.util import norm_dims
+"""Reductions with PyTorch's signatures: sum, mean, prod, amax/amin, max/min (values, indices), argmax/argmin,
+var/std, norm, all/any, logsumexp, and the numerically stable softmax / log_softmax composites."""
+import builtins
+import math
+from collections import namedtuple
+from types import SimpleNamespace
+
+from ..ir import dtype as dt
+from ..ir.ops.util import norm_dim, norm_dims
 from .api import export
 from .dispatch import call
+from .tensor import Tensor
+
+
+def _return_type(name):
+    """A (values, indices) named tuple that prints like torch.return_types.<name>."""
+    def __repr__(self):  # noqa: N807
+        return f"graphnet.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})"
+
+    return type(name, (namedtuple(name, ["values", "indices"]),), {"__slots__": (), "__repr__": __repr__})
+
+
+return_types = SimpleNamespace(max=_return_type("max"), min=_return_type("min"))
 
 
 def _dims(dim):
-    return None if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+    """PyTorch's dim argument (None, an int, or a sequence; () means all dims) as the ops' `dims` attr."""
+    if dim is None:
+        return None
+    if isinstance(dim, int):
+        return (dim,)
+    return tuple(dim) or None
+
+
+def _cast(input, dtype):
+    return input if dtype is None else input.to(dtype)
+
+
+def _count(x, dims):
+    n = 1
+    for d in norm_dims("reduce", dims, x.ndim):
+        n *= x.shape[d]
+    return n
 
 
 @export("sum", out=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
-    x = input if dtype is None else input.to(dtype)
-    return call("sum", x, dims=_dims(dim), keepdim=keepdim)
+    return call("sum", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
 
 
 @export("mean", out=True)
 def mean(input, dim=None, keepdim=False, *, dtype=None):
-    """sum / count; integer inputs are refused as PyTorch does (pass dtype= to pick a float type)."""
-    x = input if dtype is None else input.to(dtype)
+    """Integer inputs are refused as PyTorch does (pass dtype= to pick a float type)."""
+    return call("mean", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
+
+
+@export("prod", out=True)
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    return call("prod", _cast(input, dtype), dims=None if dim is None else (dim,), keepdim=keepdim)
+
+
+@export("amax", out=True)
+def amax(input, dim=(), keepdim=False):
+    return call("amax", input, dims=_dims(dim), keepdim=keepdim)
+
+
+@export("amin", out=True)
+def amin(input, dim=(), keepdim=False):
+    return call("amin", input, dims=_dims(dim), keepdim=keepdim)
+
+
+@export("argmax", out=True)
+def argmax(input, dim=None, keepdim=False):
+    return call("argmax", input, dim=dim, keepdim=keepdim)
+
+
+@export("argmin", out=True)
+def argmin(input, dim=None, keepdim=False):
+    return call("argmin", input, dim=dim, keepdim=keepdim)
+
+
+def _values_indices(name, input, dim, keepdim):
+    """max/min along `dim`: the gradient flows to the selected index only (a gather), as in PyTorch."""
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = norm_dim(name, dim, x.ndim)
+    indices = call("arg" + name, x, dim=d, keepdim=True)
+    values = call("gather", x, indices, dim=d)
+    if input.ndim == 0 or not keepdim:
+        shape = tuple(s for i, s in enumerate(x.shape) if i != d) if input.ndim else ()
+        values, indices = (call("reshape", t, shape=shape) for t in (values, indices))
+    return getattr(return_types, name)(values, indices)
+
+
+def _extreme(name, elementwise):
+    def fn(input, dim=None, keepdim=False, *, other=None):
+        """max(input) -> the largest value; max(input, dim, keepdim) -> (values, indices); max(input, other)."""
+        if isinstance(dim, Tensor) or other is not None:
+            return call(elementwise, input, other if other is not None else dim)
+        if dim is None:
+            return call("a" + name, input, dims=None, keepdim=False)
+        return _values_indices(name, input, dim, keepdim)
+
+    fn.__name__ = name
+    export(name)(fn)
+    return fn
+
+
+max = _extreme("max", "maximum")  # noqa: A001
+min = _extreme("min", "minimum")  # noqa: A001
+
+
+def _correction(name, input, unbiased, correction):
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{name}(): std and var only support floating point and complex dtypes (got "
+                           f"{input.dtype.name})")
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _var(name, input, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    dims = _dims(dim)
+    c = _correction(name, input, unbiased, correction)
+    mu = call("mean", input, dims=dims, keepdim=True)
+    diff = call("sub", input, mu)
+    total = call("sum", call("mul", diff, diff), dims=dims, keepdim=keepdim)
+    var_ = call("div", total, float(builtins.max(_count(input, dims) - c, 0)))
+    return var_, (mu if keepdim else call("reshape", mu, shape=tuple(var_.shape)))
+
+
+@export("var", out=True)
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (correction=1, or unbiased=False for 0)."""
+    return _var("var", input, dim, unbiased, keepdim, correction)[0]
+
+
+@export("std", out=True)
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return call("sqrt", _var("std", input, dim, unbiased, keepdim, correction)[0])
+
+
+@export("var_mean", method=False)
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var("var_mean", input, dim, unbiased, keepdim, correction)
+
+
+@export("std_mean", method=False)
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    v, m = _var("std_mean", input, dim, unbiased, keepdim, correction)
+    return call("sqrt", v), m
+
+
+@export("norm", out=True)
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over `dim` (all elements by default): p = 2/'fro', 1, inf, -inf, 0 or any other number."""
+    x = _cast(input, dtype)
     if not x.dtype.is_floating_point:
-        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
-                           f"complex dtype. Got: {x.dtype.name.capitalize()}")
-    count = 1
-    for d in norm_dims("mean", _dims(dim), x.ndim):
-        count *= x.shape[d]
-    return call("div", call("sum", x, dims=_dims(dim), keepdim=keepdim), float(count))
+        raise RuntimeError(f"norm(): Expected a floating point tensor as input. Got {x.dtype.name}")
+    dims = _dims(dim)
+    if p == "fro" or p == 2:
+        return call("sqrt", call("sum", call("mul", x, x), dims=dims, keepdim=keepdim))
+    if isinstance(p, str):
+        raise RuntimeError(f"norm(): p={p!r} is not supported; use p='fro', or a number")
+    a = call("abs", x)
+    if p == math.inf or p == -math.inf:
+        return call("amax" if p > 0 else "amin", a, dims=dims, keepdim=keepdim)
+    if p == 0:
+        return call("cast", call("sum", call("ne", x, 0), dims=dims, keepdim=keepdim), dtype=x.dtype)
+    if p == 1:
+        return call("sum", a, dims=dims, keepdim=keepdim)
+    return call("pow", call("sum", call("pow", a, float(p)), dims=dims, keepdim=keepdim), 1.0 / p)
+
+
+def _boolean(name, test, count_true):
+    def fn(input, dim=None, keepdim=False):
+        x = input if input.dtype is dt.bool_ else call("ne", input, 0)
+        counted = call("sum", x if count_true else call("logical_not", x), dims=_dims(dim), keepdim=keepdim)
+        return call(test, counted, 0)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Whether {name} elements (along dim) are non-zero; counts, so empty inputs give all=True, any=False."
+    export(name, out=True)(fn)
+    return fn
+
+
+all = _boolean("all", "eq", count_true=False)  # noqa: A001
+any = _boolean("any", "ne", count_true=True)  # noqa: A001
+
+
+def _float(x):
+    return x if x.dtype.is_floating_point else call("cast", x, dtype=dt.get_default_dtype())
+
+
+def _stable_max(x, dims):
+    """The per-slice max, detached and with infinities replaced by 0 (so all -inf rows give -inf, not nan)."""
+    m = call("amax", x.detach(), dims=dims, keepdim=True)
+    return call("where", call("eq", call("abs", m), math.inf), 0.0, m)
+
+
+@export("logsumexp", out=True)
+def logsumexp(input, dim, keepdim=False):
+    x = _float(input)
+    dims = _dims(dim)
+    m = _stable_max(x, dims)
+    out = call("add", call("log", call("sum", call("exp", call("sub", x, m)), dims=dims, keepdim=True)), m)
+    return out if keepdim else call("reshape", out, shape=tuple(s for i, s in enumerate(x.shape)
+                                                                if i not in norm_dims("logsumexp", dims, x.ndim)))
+
+
+def _softmax_dim(name, x, dim):
+    """PyTorch's legacy implicit dim when none is given: 0 for 0-, 1- and 3-d inputs, else 1."""
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return (norm_dim(name, dim, x.ndim),) if x.ndim else ()
+
+
+@export("softmax")
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    """exp(x - max) / sum(exp(x - max)): the shift keeps exp from overflowing."""
+    x = _float(_cast(input, dtype))
+    dims = _softmax_dim("softmax", x, dim)
+    e = call("exp", call("sub", x, _stable_max(x, dims)))
+    return call("div", e, call("sum", e, dims=dims, keepdim=True))
+
+
+@export("log_softmax")
+def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    """x - logsumexp(x): stable for large logits, where log(softmax(x)) would give -inf."""
+    x = _float(_cast(input, dtype))
+    dims = _softmax_dim("log_softmax", x, dim)
+    shifted = call("sub", x, _stable_max(x, dims))
+    return call("sub", shifted, call("log", call("sum", call("exp", shifted), dims=dims, keepdim=True)))

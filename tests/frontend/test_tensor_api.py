@@ -25,8 +25,7 @@ def test_creation_functions():
     assert torch.zeros_like(x).dtype is torch.float64 and torch.ones_like(x).shape == (4, 5)
     assert torch.rand_like(x).shape == (4, 5) and torch.randn_like(x).dtype is torch.float64
     r = torch.rand(1000)
-    assert 0 <= r.min().item() if hasattr(r, "min") else True
-    assert float((r >= 0).all().item() if hasattr(r, "all") else True)
+    assert 0 <= r.min().item() and r.max().item() < 1
 
 
 def test_manual_seed_is_reproducible():
@@ -44,7 +43,7 @@ def test_tensor_infers_dtype_and_copies():
     a = np.array([1.0, 2.0])
     t = torch.tensor(a)
     a[0] = 5
-    assert t[0].item() == 1.0 if hasattr(t, "__getitem__") else t.tolist() == [1.0, 2.0]
+    assert t[0].item() == 1.0
     assert torch.tensor([1, 2]).dtype is torch.int64 and torch.tensor([1.5]).dtype is torch.float32
     assert torch.tensor([True]).dtype is torch.bool
     assert torch.tensor(a, dtype=torch.float16).dtype is torch.float16
@@ -63,7 +62,7 @@ def test_from_numpy_and_numpy_share_memory_both_ways():
     n = c.numpy()
     c.add_(1)
     np.testing.assert_array_equal(n, [2, 2, 2])
-    assert torch.as_tensor(a) .numpy() is a or np.shares_memory(torch.as_tensor(a).numpy(), a)
+    assert torch.as_tensor(a).numpy() is a
 
 
 def test_attributes():

@@ -13,7 +13,8 @@ AWAY0 = lambda s: np.where(RNG.random(s) < 0.5, -1, 1) * RNG.uniform(0.2, 2.0, s
 UNARY = [
     ("neg", np.negative, ANY), ("abs", np.abs, AWAY0), ("exp", np.exp, ANY), ("log", np.log, POS),
     ("sqrt", np.sqrt, POS), ("rsqrt", lambda x: 1 / np.sqrt(x), POS), ("sin", np.sin, ANY), ("cos", np.cos, ANY),
-    ("tanh", np.tanh, ANY), ("sigmoid", lambda x: 1 / (1 + np.exp(-x)), ANY), ("relu", lambda x: np.maximum(x, 0), AWAY0),
+    ("tanh", np.tanh, ANY), ("sigmoid", lambda x: 1 / (1 + np.exp(-x)), ANY),
+    ("relu", lambda x: np.maximum(x, 0), AWAY0),
     ("square", np.square, ANY), ("reciprocal", lambda x: 1 / x, AWAY0),
 ]
 BINARY = [

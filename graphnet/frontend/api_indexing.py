@@ -1,0 +1,212 @@
+"""Tensor indexing: `x[key]` (views for basic keys), `x[key] = v`, index_put, index_select, gather, masked_select.
+
+A Python key is split into a basic spec (ints, slices, None; tensors replaced by full slices) and advanced index
+arrays packed into one int64 tensor, so the ops get hashable attrs and a fixed number of inputs.
+"""
+import operator
+
+import numpy as np
+
+from ..ir import dtype as dt
+from ..ir.ops import OPS
+from ..ir.ops.indexing import put_into
+from ..ir.ops.util import norm_dim
+from . import autograd
+from .api import export
+from .api_movement import broadcast_tensors
+from .dispatch import call
+from .tensor import Tensor
+
+_FULL = ("slice", None, None, None)
+_NONE = ("none",)
+
+
+def _as_int(v):
+    return None if v is None else operator.index(v)
+
+
+def _classify(k):
+    """One key item as ('basic', spec_item) or ('array', ndarray)."""
+    if k is None:
+        return "basic", _NONE
+    if k is Ellipsis:
+        return "basic", ("ellipsis",)
+    if isinstance(k, (bool, np.bool_)):
+        return "array", np.asarray(bool(k))
+    if isinstance(k, slice):
+        return "basic", ("slice", _as_int(k.start), _as_int(k.stop), _as_int(k.step))
+    if isinstance(k, (int, np.integer)):
+        return "basic", ("int", int(k))
+    if isinstance(k, Tensor) and k.ndim == 0 and k.dtype.category == 1:
+        return "basic", ("int", int(k.item()))
+    if isinstance(k, (Tensor, list, tuple, np.ndarray)):
+        arr = k._host() if isinstance(k, Tensor) else np.asarray(_host_list(k))
+        if arr.size == 0 and arr.dtype.kind not in "iub":
+            arr = arr.astype(np.int64)
+        if arr.dtype.kind not in "iub":
+            raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors (got {arr.dtype})")
+        return "array", arr
+    raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
+                     f"indices (got {type(k).__name__})")
+
+
+def _host_list(k):
+    """A nested list/tuple index (possibly holding tensors) as a NumPy array."""
+    if isinstance(k, np.ndarray):
+        return k
+    return [x.item() if isinstance(x, Tensor) else _host_list(x) if isinstance(x, (list, tuple)) else x for x in k]
+
+
+def _consumed(items):
+    """How many of the tensor's dims the key items index (a bool mask takes as many as it has)."""
+    n = 0
+    for kind, v in items:
+        if kind == "array":
+            n += v.ndim if v.dtype.kind == "b" else 1
+        elif v[0] in ("int", "slice"):
+            n += 1
+    return n
+
+
+def parse_key(shape, key):
+    """Split `key` for a tensor of `shape` into (basic spec, packed int64 index array (k, *B), dims)."""
+    items = [_classify(k) for k in (key if isinstance(key, tuple) else (key,))]
+    ndim = len(shape)
+    if _consumed(items) > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    spec, arrays, dims = [], [], []
+    d_in = d_out = 0
+    for kind, v in items:
+        if kind == "basic":
+            if v[0] == "ellipsis":
+                n = ndim - _consumed(items)
+                d_in, d_out = d_in + n, d_out + n
+            else:
+                d_in += v[0] != "none"
+                d_out += v[0] != "int"
+            spec.append(v)
+        elif v.dtype.kind == "b":
+            d_in, d_out = _add_mask(shape, v, spec, arrays, dims, d_in, d_out)
+        else:
+            arrays.append(_checked(v, shape[d_in], d_in))
+            spec.append(_FULL)
+            dims.append(d_out)
+            d_in, d_out = d_in + 1, d_out + 1
+    return tuple(spec), _pack(arrays), tuple(dims)
+
+
+def _add_mask(shape, mask, spec, arrays, dims, d_in, d_out):
+    """A bool mask over m dims becomes m index arrays (its nonzero positions); a 0-d mask adds a dim of 1 or 0.
+    Appends to spec/arrays/dims and returns the advanced (d_in, d_out)."""
+    if mask.ndim == 0:
+        if not mask:
+            arrays.append(np.zeros(0, np.int64))
+            dims.append(d_out)
+        spec.append(_NONE)
+        return d_in, d_out + 1
+    for j, n in enumerate(mask.shape):
+        if d_in + j >= len(shape) or shape[d_in + j] != n:
+            have = shape[d_in + j] if d_in + j < len(shape) else None
+            raise IndexError(f"The shape of the mask {list(mask.shape)} at index {j} does not match the shape of the "
+                             f"indexed tensor {list(shape)} at index {d_in + j} (size {have})")
+    for j, nz in enumerate(np.nonzero(mask)):
+        arrays.append(nz)
+        spec.append(_FULL)
+        dims.append(d_out + j)
+    return d_in + mask.ndim, d_out + mask.ndim
+
+
+def _checked(arr, size, d):
+    bad = (arr < -size) | (arr >= size)
+    if bad.any():
+        raise IndexError(f"index {int(arr[bad].flat[0])} is out of bounds for dimension {d} with size {size}")
+    return np.where(arr < 0, arr + size, arr).astype(np.int64, copy=False)
+
+
+def _pack(arrays):
+    if not arrays:
+        return np.zeros((0,), np.int64)
+    try:
+        return np.stack(np.broadcast_arrays(*arrays))
+    except ValueError:
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                         f"{', '.join(str(list(a.shape)) for a in arrays)}") from None
+
+
+def _index_tensor(packed, like):
+    t = Tensor._wrap(packed, dt.int64)
+    return t if like.device.type == "cpu" else t.to(like.device)
+
+
+def _getitem(self, key):
+    """Basic keys give a view sharing storage and version counter; tensor/list/bool keys give a copy."""
+    spec, packed, dims = parse_key(tuple(self.shape), key)
+    if not dims:
+        return call("getitem", self, index=spec)
+    return call("index", self, _index_tensor(packed, self), index=spec, dims=dims)
+
+
+def _put(self, spec, packed, dims, value, accumulate, name):
+    """self[spec][packed] = value (or += with accumulate), in place, recorded for autograd when needed."""
+    v = value if isinstance(value, Tensor) else Tensor._scalar(value, self.dtype, self.device)
+    if v.dtype is not self.dtype:
+        v = call("cast", v, dtype=self.dtype)
+    idx = _index_tensor(packed, self)
+    if (autograd.is_grad_enabled() and (self.requires_grad or v.requires_grad)) or self.device.type != "cpu":
+        result = call("index_put", self, idx, v, index=spec, dims=dims, accumulate=accumulate)
+        return self._assign_inplace(result, name)
+    OPS["index_put"].infer(self._type(), idx._type(), v._type(), index=spec, dims=dims)
+    if not self._data.flags.writeable:
+        raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor refers "
+                           "to a single memory location (an expanded tensor). Call .clone() before writing.")
+    put_into(self._data, packed, v._data, spec, dims, accumulate)
+    self._version[0] += 1
+    return self
+
+
+def _setitem(self, key, value):
+    spec, packed, dims = parse_key(tuple(self.shape), key)
+    _put(self, spec, packed, dims, value, False, "__setitem__")
+
+
+Tensor.__getitem__ = _getitem
+Tensor.__setitem__ = _setitem
+
+
+@export("index_put", inplace=True)
+def index_put(input, indices, values, accumulate=False):
+    """out = input.clone(); out[indices] = values (or += values with accumulate=True, repeated indices adding up)."""
+    spec, packed, dims = parse_key(tuple(input.shape), tuple(indices))
+    v = values if values.dtype is input.dtype else call("cast", values, dtype=input.dtype)
+    return call("index_put", input, _index_tensor(packed, input), v, index=spec, dims=dims, accumulate=accumulate)
+
+
+@export("index_select", out=True)
+def index_select(input, dim, index):
+    """Rows (or columns, ...) of `input` at the int64 positions in the 1-d `index`."""
+    if index.ndim > 1 or index.dtype.category != 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector of integers, got {index.ndim}-d "
+                         f"{index.dtype.name}")
+    d = norm_dim("index_select", dim, input.ndim)
+    x = input.reshape(1) if input.ndim == 0 else input
+    out = _getitem(x, (slice(None),) * d + (index.reshape(-1),))
+    return out.reshape(()) if input.ndim == 0 and index.ndim == 0 else out
+
+
+@export("gather", out=True)
+def gather(input, dim, index, *, sparse_grad=False):
+    """out[i][j] = input[index[i][j]][j] for dim=0 (and so on): picks one element per index along `dim`."""
+    if index.dtype is not dt.int64:
+        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype.name}")
+    if input.ndim == 0:
+        return call("gather", input.reshape(1), index.reshape(1), dim=0).reshape(())
+    return call("gather", input, index, dim=dim)
+
+
+@export("masked_select", out=True)
+def masked_select(input, mask):
+    """The elements where the (broadcast) bool mask is true, as a 1-d copy."""
+    if mask.dtype is not dt.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {mask.dtype.name}")
+    x, m = broadcast_tensors(input, mask)
+    return _getitem(x, m)

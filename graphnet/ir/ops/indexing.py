@@ -1,0 +1,218 @@
+"""Indexing primitives: basic getitem (a view), advanced index / index_put, gather, and their scatter-add adjoints.
+
+A basic index spec is a tuple of hashable items: ("int", i), ("slice", start, stop, step), ("none",), ("ellipsis",).
+Advanced (tensor) indices travel as one int64 input of shape (k, *B): row j indexes dim `dims[j]` of the tensor that
+the basic spec selects (so integers are applied first, as PyTorch does, and NumPy's placement rule does the rest).
+"""
+import numpy as np
+
+from .. import dtype as dt
+from .registry import OpDef, OpError, op, register
+from .util import fmt_shape, norm_dim, unbroadcast
+
+_FULL = slice(None)
+
+
+def _consumed(spec):
+    return sum(1 for item in spec if item[0] in ("int", "slice"))
+
+
+def basic_index(shape, spec):
+    """Validate a basic spec against `shape`; return (NumPy index tuple, result shape). The NumPy index ends in
+    `...`, so that even an all-integer index yields a 0-d view rather than a scalar copy."""
+    ndim = len(shape)
+    if _consumed(spec) > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    if sum(1 for item in spec if item[0] == "ellipsis") > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    index, out, d = [], [], 0
+    for item in spec:
+        kind = item[0]
+        if kind == "ellipsis":
+            n = ndim - _consumed(spec)
+            index.extend([_FULL] * n)
+            out.extend(shape[d:d + n])
+            d += n
+        elif kind == "none":
+            index.append(None)
+            out.append(1)
+        elif kind == "int":
+            i = item[1]
+            if not -shape[d] <= i < shape[d]:
+                raise IndexError(f"index {i} is out of bounds for dimension {d} with size {shape[d]}")
+            index.append(i)
+            d += 1
+        else:
+            if item[3] is not None and item[3] <= 0:
+                raise ValueError(f"step must be greater than zero (got slice step {item[3]}); use flip() to reverse")
+            sl = slice(*item[1:])
+            index.append(sl)
+            out.append(len(range(*sl.indices(shape[d]))))
+            d += 1
+    return tuple(index) + (Ellipsis,), tuple(out) + tuple(shape[d:])
+
+
+def _advanced_shape(base, idx_shape, dims):
+    """NumPy's rule: adjacent advanced dims are replaced in place by the index shape, otherwise it goes first."""
+    if not idx_shape or idx_shape[0] != len(dims):
+        raise OpError(f"index: {len(dims)} indexed dims but the index tensor has shape {fmt_shape(idx_shape)}")
+    if not dims:
+        return base
+    bshape = tuple(idx_shape[1:])
+    rest = tuple(s for i, s in enumerate(base) if i not in dims)
+    if list(dims) == list(range(dims[0], dims[0] + len(dims))):
+        return rest[:dims[0]] + bshape + rest[dims[0]:]
+    return bshape + rest
+
+
+def advanced_index(ndim, idx, dims):
+    """The NumPy index placing row j of `idx` at dim dims[j] (full slices elsewhere)."""
+    full = [_FULL] * ndim
+    for j, d in enumerate(dims):
+        full[d] = idx[j]
+    return tuple(full)
+
+
+def _check_index_dtype(name, t):
+    if t.dtype is not dt.int64:
+        raise OpError(f"{name}: expected an int64 index tensor, got {t.dtype.name}")
+
+
+# ---- basic indexing: a view -----------------------------------------------------------------------------------
+def _getitem_infer(t, index):
+    return t.with_(shape=basic_index(t.shape, index)[1])
+
+
+def _getitem_backward_infer(g, shape, index):
+    return g.with_(shape=tuple(shape))
+
+
+def _getitem_backward_impl(g, shape, index):
+    z = np.zeros(shape, g.dtype)
+    z[basic_index(shape, index)[0]] = g
+    return z
+
+
+register(OpDef("getitem", "movement", _getitem_infer, lambda x, index: x[basic_index(x.shape, index)[0]],
+               lambda c, g: (op.getitem_backward(g, shape=c.in_types[0].shape, index=c.attrs["index"]),),
+               is_view=True))
+register(OpDef("getitem_backward", "movement", _getitem_backward_infer, _getitem_backward_impl,
+               lambda c, g: (op.getitem(g, index=c.attrs["index"]),)))
+
+
+# ---- advanced indexing: copies, scatter-add adjoint ------------------------------------------------------------
+def _index_infer(t, idx, index, dims):
+    _check_index_dtype("index", idx)
+    return t.with_(shape=_advanced_shape(basic_index(t.shape, index)[1], idx.shape, dims))
+
+
+def _index_impl(x, idx, index, dims):
+    view = x[basic_index(x.shape, index)[0]]
+    return view[advanced_index(view.ndim, idx, dims)] if dims else view.copy()
+
+
+def _index_backward_infer(g, idx, shape, index, dims):
+    return g.with_(shape=tuple(shape))
+
+
+def _index_backward_impl(g, idx, shape, index, dims):
+    """Scatter-add into zeros: repeated indices accumulate (np.add.at), as the adjoint of a gather must."""
+    z = np.zeros(shape, g.dtype)
+    view = z[basic_index(shape, index)[0]]
+    if dims:
+        np.add.at(view, advanced_index(view.ndim, idx, dims), g)
+    else:
+        view += g
+    return z
+
+
+def _index_attrs(c):
+    return {"index": c.attrs["index"], "dims": c.attrs["dims"]}
+
+
+register(OpDef("index", "movement", _index_infer, _index_impl,
+               lambda c, g: (op.index_backward(g, c.inputs[1], shape=c.in_types[0].shape, **_index_attrs(c)), None),
+               save_inputs=(1,)))
+register(OpDef("index_backward", "movement", _index_backward_infer, _index_backward_impl,
+               lambda c, g: (op.index(g, c.inputs[1], **_index_attrs(c)), None), save_inputs=(1,)))
+
+
+def _index_put_infer(x, idx, v, index, dims, accumulate=False):
+    _check_index_dtype("index_put", idx)
+    target = _advanced_shape(basic_index(x.shape, index)[1], idx.shape, dims)
+    tail = tuple(target[len(target) - len(v.shape):]) if v.shape else ()
+    if len(v.shape) > len(target) or any(a not in (1, b) for a, b in zip(v.shape, tail)):
+        raise OpError(f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing "
+                      f"result of shape {list(target)}")
+    return x
+
+
+def put_into(out, idx, v, index, dims, accumulate=False):
+    """out[index][idx] = v in place (or += v, with repeated indices adding up)."""
+    view = out[basic_index(out.shape, index)[0]]
+    adv = advanced_index(view.ndim, idx, dims)
+    if accumulate and dims:
+        np.add.at(view, adv, v)
+    elif accumulate:
+        view += v
+    else:
+        view[adv] = v
+
+
+def _index_put_impl(x, idx, v, index, dims, accumulate=False):
+    out = x.copy()
+    put_into(out, idx, v, index, dims, accumulate)
+    return out
+
+
+def _index_put_grad(c, g):
+    attrs = _index_attrs(c)
+    gx = gv = None
+    if c.needs_input_grad[0]:
+        gx = g if c.attrs.get("accumulate") else op.index_put(g, c.inputs[1], 0.0, **attrs)
+    if c.needs_input_grad[2]:
+        gv = unbroadcast(op.index(g, c.inputs[1], **attrs), c.in_types[2].shape)
+    return gx, None, gv
+
+
+register(OpDef("index_put", "movement", _index_put_infer, _index_put_impl, _index_put_grad, save_inputs=(1,),
+               promote=(0, 2)))
+
+
+# ---- gather along one dim (torch.gather) -----------------------------------------------------------------------
+def _gather_infer(t, idx, dim):
+    _check_index_dtype("gather", idx)
+    d = norm_dim("gather", dim, t.ndim)
+    if idx.ndim != t.ndim:
+        raise OpError(f"gather(): Index tensor must have the same number of dimensions as input tensor (index shape "
+                      f"{fmt_shape(idx.shape)}, input shape {fmt_shape(t.shape)})")
+    for k, (a, b) in enumerate(zip(idx.shape, t.shape)):
+        if k != d and a > b:
+            raise OpError(f"gather(): Size does not match at dimension {k} expected index {list(idx.shape)} to be "
+                          f"smaller than self {list(t.shape)} apart from dimension {d}")
+    return t.with_(shape=idx.shape)
+
+
+def _gather_index(shape, idx, dim):
+    """The full NumPy index for gather: `idx` along `dim`, broadcast aranges elsewhere."""
+    d = norm_dim("gather", dim, len(shape))
+    bad = (idx < -shape[d]) | (idx >= shape[d])
+    if bad.any():
+        raise OpError(f"gather(): index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size "
+                      f"{shape[d]}")
+    return tuple(idx if k == d else np.arange(n).reshape((-1,) + (1,) * (idx.ndim - k - 1))
+                 for k, n in enumerate(idx.shape))
+
+
+def _gather_backward_impl(g, idx, shape, dim):
+    z = np.zeros(shape, g.dtype)
+    np.add.at(z, _gather_index(shape, idx, dim), g)
+    return z
+
+
+register(OpDef("gather", "movement", _gather_infer, lambda x, idx, dim: x[_gather_index(x.shape, idx, dim)],
+               lambda c, g: (op.gather_backward(g, c.inputs[1], shape=c.in_types[0].shape, dim=c.attrs["dim"]),
+                             None), save_inputs=(1,)))
+register(OpDef("gather_backward", "movement", lambda g, idx, shape, dim: g.with_(shape=tuple(shape)),
+               _gather_backward_impl, lambda c, g: (op.gather(g, c.inputs[1], dim=c.attrs["dim"]), None),
+               save_inputs=(1,)))
