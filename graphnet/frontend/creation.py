@@ -6,6 +6,7 @@ from ..runtime.device import CPU, as_device
 from .api import export
 from .tensor import Tensor
 
+
 class Generator:
     """A seedable random source, for DataLoader(generator=...) and random_split; one global default."""
 

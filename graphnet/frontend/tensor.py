@@ -152,11 +152,14 @@ class Tensor:
     @property
     def data(self):
         """The same storage, detached from autograd (changes to it are not tracked)."""
-        return Tensor._wrap(self._data, self._dtype, self._device)
+        out = Tensor._wrap(self._data, self._dtype, self._device)
+        out._proxy = self._proxy
+        return out
 
     @data.setter
     def data(self, other):
         self._data, self._dtype, self._device = other._data, other._dtype, other._device
+        self._proxy = other._proxy
 
     @property
     def T(self):  # noqa: N802
@@ -189,6 +192,7 @@ class Tensor:
         """A tensor sharing storage (and version counter) with this one, cut from the graph."""
         out = Tensor._wrap(self._data, self._dtype, self._device)
         out._version, out._base = self._version, self._base if self._base is not None else self
+        out._proxy = self._proxy
         return out
 
     def detach_alias(self):
@@ -232,6 +236,8 @@ class Tensor:
 
     # ---- conversion --------------------------------------------------------------------------------------------
     def numpy(self, force=False):
+        if self._proxy is not None:
+            self._graph_break(".numpy()")
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if self._device.type != "cpu":
@@ -240,15 +246,21 @@ class Tensor:
         return self._data
 
     def item(self):
+        if self._proxy is not None:
+            self._graph_break(".item()")
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         return self._host().item()
 
     def tolist(self):
+        if self._proxy is not None:
+            self._graph_break(".tolist()")
         return self._host().tolist()
 
     def _host(self):
         """The values as a NumPy array (a device-to-host copy for GPU tensors)."""
+        if self._proxy is not None:
+            self._graph_break("reading the values")
         return self._data if self._device.type == "cpu" else self.cpu()._data
 
     def __array__(self, dtype=None, copy=None):
@@ -267,7 +279,11 @@ class Tensor:
             other = other.to(self._dtype)
         if self._device != other._device:
             other = other.to(self._device)
-        if self._device.type == "cpu":
+        if self._proxy is not None or other._proxy is not None:
+            from .tracer import assign
+
+            assign(self, other)
+        elif self._device.type == "cpu":
             if not self._data.flags.writeable:
                 raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers "
                                    "to a single memory location (an expanded tensor). Call .clone() before writing.")
@@ -292,7 +308,15 @@ class Tensor:
 
     # ---- Python protocol ---------------------------------------------------------------------------------------
     def __repr__(self):
+        if self._proxy is not None:
+            return f"tensor(<traced %{self._proxy.value.name}: {self._proxy.value.type}>)"
         return tensor_repr(self)
+
+    def _graph_break(self, what):
+        """Reading a symbolic (traced) tensor's values: raise GraphBreak naming the user's file:line."""
+        from .tracer import graph_break
+
+        graph_break(self, what)
 
     def __len__(self):
         if self.ndim == 0:
@@ -305,6 +329,8 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self):
+        if self._proxy is not None:
+            self._graph_break("bool()")
         if self.numel() != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape "
                                f"{tuple(self.shape)}); use .any() or .all()")

@@ -1,0 +1,296 @@
+"""graphnet.trace: run a function or Module on symbolic tensors and record every op into an ir.Graph.
+
+A symbolic tensor is an ordinary Tensor whose `_proxy` is a `Proxy` cell holding its IR Value; its `_data` is a
+zero-strided dummy of the right shape and dtype, so shape/ndim/numel/size answer without any special path. Aliases
+made by `.data`/`.detach()` share the cell, so an in-place write (which rebinds the cell) is seen by all of them.
+Ops on concrete tensors only run eagerly (constant folding for free); concrete tensors that meet symbolic ones
+become 'constant' nodes, or 'param' inputs when they are leaves that require grad. Reading a symbolic value
+(.item(), bool(), .tolist(), .numpy()) raises GraphBreak naming the user's file:line.
+"""
+import inspect
+import os
+import sys
+
+import numpy as np
+
+from ..ir.graph import Graph
+from . import autograd
+from .dispatch import TRACE
+from .tensor import Tensor
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class GraphBreak(RuntimeError):  # noqa: N818 - the name the API promises
+    """The traced code needs a tensor's value (value-dependent control flow): it cannot be captured as a graph."""
+
+
+class Proxy:
+    """The cell a symbolic tensor (and its aliases) read their current IR Value from."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def user_location():
+    """`file:line in function` of the innermost frame outside the graphnet package."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR + os.sep):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def graph_break(tensor, what):
+    """Raise GraphBreak for `what` (e.g. '.item()') on a symbolic tensor."""
+    value = tensor._proxy.value
+    raise GraphBreak(f"{what} on a traced tensor (%{value.name}: {value.type}) needs its value, which is unknown "
+                     f"while tracing, at {user_location()}. Value-dependent Python control flow cannot be captured "
+                     f"in a graph: use graphnet.where / masking, or move this code outside the traced function.")
+
+
+def assign(dst, src):
+    """In-place write involving a symbolic tensor (called by Tensor._set_storage): rebind instead of copying."""
+    tracer = TRACE[0]
+    if tracer is None:
+        raise RuntimeError("in-place write of a traced (symbolic) tensor outside of graphnet.trace")
+    tracer.assign(dst, src)
+
+
+_STATE_FIELDS = ("_proxy", "_data", "_dtype", "_device", "grad", "grad_fn", "_requires_grad", "_output_nr")
+
+
+def _save(t):
+    return tuple(getattr(t, f) for f in _STATE_FIELDS) + (t._version[0],)
+
+
+class Tracer:
+    """Records dispatched ops into `graph`; the object dispatch.TRACE[0] points at while tracing."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self._lifted = {}   # id(ndarray) -> (array, Value or Proxy) for concrete tensors met in the trace
+        self._bound = []    # (tensor, input Value, saved fields) of tensors that stand for graph inputs
+        self._aliases = []  # (tensor, saved fields) of concrete aliases the trace rebound
+        self._prev = None
+
+    def __enter__(self):
+        self._prev, TRACE[0] = TRACE[0], self
+        return self
+
+    def __exit__(self, *exc):
+        TRACE[0] = self._prev
+        for t, saved in reversed(self._aliases + [(t, saved) for t, _, saved in self._bound]):
+            for name, val in zip(_STATE_FIELDS, saved[:-1]):
+                setattr(t, name, val)
+            t._version[0] = saved[-1]
+        return False
+
+    # ---- symbolic values ---------------------------------------------------------------------------------------
+    def wants(self, tensors):
+        return any(t._proxy is not None or (t._requires_grad and t.grad_fn is None) or self._aliased(t)
+                   for t in tensors)
+
+    def _aliased(self, t):
+        """A concrete alias (e.g. `.data` taken before the trace) of a tensor the trace binds or writes."""
+        hit = self._lifted.get(id(t._data))
+        return hit is not None and isinstance(hit[1], Proxy)
+
+    @staticmethod
+    def symbolic(value, requires_grad=False):
+        """A new Tensor standing for `value`."""
+        typ = value.type
+        t = Tensor._wrap(np.broadcast_to(np.zeros((), typ.dtype.np), typ.shape), typ.dtype, typ.device)
+        t._proxy, t._requires_grad = Proxy(value), requires_grad
+        return t
+
+    def value(self, t):
+        """The IR Value a tensor stands for, lifting a concrete tensor on first use."""
+        if t._proxy is not None:
+            return t._proxy.value
+        hit = self._lifted.get(id(t._data))
+        if hit is not None and hit[0] is t._data:
+            return hit[1].value if isinstance(hit[1], Proxy) else hit[1]
+        if t.requires_grad and t.grad_fn is None:
+            return self.bind(t, f"captured{len(self._bound)}", "param")
+        v = self.graph.add_constant(t._host(), meta={"source": user_location()})
+        self._lifted[id(t._data)] = (t._data, v)
+        return v
+
+    def bind(self, t, name, role, target=None):
+        """Make tensor `t` (a parameter, buffer or state) stand for a new graph input for the trace's duration."""
+        v = self.graph.add_input(t._type(), name, role, target, meta={"requires_grad": t.requires_grad})
+        self._bound.append((t, v, _save(t)))
+        t._proxy = Proxy(v)
+        self._lifted[id(t._data)] = (t._data, t._proxy)
+        return v
+
+    def record(self, opdef, tensors, attrs, out_types):
+        """Add a node for `opdef` on `tensors`; return symbolic outputs (autograd records them like eager ones)."""
+        ins = [self.value(t) for t in tensors]
+        node = self.graph.add_node(opdef.name, ins, attrs, out_types, meta={"source": user_location()})
+        outs = [self.symbolic(v) for v in node.outputs]
+        autograd.record(opdef, tensors, attrs, out_types, outs)
+        return outs
+
+    def assign(self, dst, src):
+        """dst <- src, functionally: dst's cell now holds src's Value (a concrete dst becomes a 'state' input)."""
+        value = self.value(src)
+        if dst._proxy is None:
+            old = self._lifted.get(id(dst._data))
+            if old is not None and isinstance(old[1], Proxy):
+                self._aliases.append((dst, _save(dst)))
+                dst._proxy = old[1]
+            elif old is not None:
+                self._to_state(old[1], dst)
+            else:
+                self.bind(dst, f"state{len(self._bound)}", "state")
+        dst._proxy.value = value
+
+    def _to_state(self, const, t):
+        """A constant that the trace writes to is really state: turn its node into a 'state' input bound to t."""
+        node = const.producer
+        node.op, node.attrs = "input", {"role": "state", "target": const.name}
+        self._bound.append((t, const, _save(t)))
+        t._proxy = Proxy(const)
+        self._lifted[id(t._data)] = (t._data, t._proxy)
+
+    def writebacks(self):
+        """(value, input, kind) for every bound tensor whose data or .grad the trace changed."""
+        out = []
+        for t, v, saved in self._bound:
+            if t._proxy is not None and t._proxy.value is not v:
+                out.append((t._proxy.value, v, "data"))
+            grad_before = saved[_STATE_FIELDS.index("grad")]
+            if isinstance(t.grad, Tensor) and t.grad is not grad_before:
+                out.append((self.value(t.grad), v, "grad"))
+        return out
+
+    def bound_tensors(self):
+        return [(v, t) for t, v, _ in self._bound]
+
+
+# ---- output structure (tensors nested in tuples / lists / dicts) --------------------------------------------------
+def _flatten(obj, leaves):
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("tensor",)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), [_flatten(o, leaves) for o in obj])
+    if isinstance(obj, dict):
+        return (dict, [(k, _flatten(o, leaves)) for k, o in obj.items()])
+    return ("const", obj)
+
+
+def _unflatten(spec, leaves):
+    kind = spec[0]
+    if kind == "tensor":
+        return next(leaves)
+    if kind == "const":
+        return spec[1]
+    if kind is dict:
+        return {k: _unflatten(s, leaves) for k, s in spec[1]}
+    items = [_unflatten(s, leaves) for s in spec[1]]
+    return tuple(items) if kind is tuple else items if kind is list else kind(*items)
+
+
+# ---- the public entry point ---------------------------------------------------------------------------------------
+def _arg_names(fn, n):
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), "arg")
+    return [names[i] if i < len(names) else f"{star}{i}" for i in range(n)]
+
+
+def _module_state(fn, params, buffers):
+    """(name, tensor, role) for the parameters and buffers of a Module-like `fn` plus explicit ones, deduplicated."""
+    found, seen = [], set()
+    sources = [(dict(params or {}).items(), "param"), (dict(buffers or {}).items(), "buffer")]
+    if hasattr(fn, "named_parameters"):
+        sources.insert(0, (fn.named_parameters(), "param"))
+    if hasattr(fn, "named_buffers"):
+        sources.insert(1, (fn.named_buffers(), "buffer"))
+    for items, role in sources:
+        for name, t in items:
+            if isinstance(t, Tensor) and id(t) not in seen:
+                seen.add(id(t))
+                found.append((name, t, role))
+    return found
+
+
+class Traced:
+    """A traced function: `.graph` (the forward ir.Graph), callable (runs the graph with the interpreter)."""
+
+    def __init__(self, fn, graph, arg_is_tensor, state, out_spec):
+        self.fn, self.graph, self._arg_is_tensor, self._state, self._out_spec = fn, graph, arg_is_tensor, state, \
+            out_spec
+
+    @property
+    def state(self):
+        """{input name: live tensor} for the param/buffer/state inputs, read at every call."""
+        return dict(self._state)
+
+    def __call__(self, *args):
+        from ..ir.interpreter import interpret
+
+        user = [a for a, is_t in zip(args, self._arg_is_tensor) if is_t]
+        feeds = dict(zip((v.name for v in self.graph.inputs_by_role("input")), user))
+        feeds.update(self._state)
+        outs, wbs = interpret(self.graph, feeds, with_writebacks=True)
+        self._write_back(wbs, feeds)
+        values = iter(Tensor._wrap(np.array(a), v.dtype, v.type.device) for a, v in zip(outs, self.graph.outputs))
+        return _unflatten(self._out_spec, values)
+
+    def _write_back(self, arrays, feeds):
+        from .autograd import no_grad
+
+        for (value, target, kind), arr in zip(self.graph.writebacks, arrays):
+            t = feeds[target.name]
+            new = Tensor._wrap(np.array(arr), value.dtype, value.type.device)
+            if kind == "grad":
+                t.grad = new
+            else:
+                with no_grad():
+                    t._set_storage(new)
+
+    def print(self):
+        print(self.graph)
+
+    def __str__(self):
+        return str(self.graph)
+
+
+def trace(fn, *example_inputs, params=None, buffers=None):
+    """Trace `fn(*example_inputs)` (a function or a Module) into a Traced holding the forward ir.Graph.
+
+    Tensor arguments become 'input' graph inputs; a Module's parameters/buffers (anything with
+    named_parameters()/named_buffers()) and the `params`/`buffers` dicts become 'param'/'buffer' inputs.
+    """
+    graph = Graph()
+    graph.meta["name"] = getattr(fn, "__name__", type(fn).__name__)
+    tracer = Tracer(graph)
+    names = _arg_names(getattr(fn, "forward", fn), len(example_inputs))
+    args = []
+    for name, a in zip(names, example_inputs):
+        if isinstance(a, Tensor):
+            v = graph.add_input(a._type(), name, "input", meta={"requires_grad": a.requires_grad})
+            s = tracer.symbolic(v, a.requires_grad)
+            tracer._bound.append((s, v, _save(s)))
+            a = s
+        args.append(a)
+    with tracer:
+        for name, t, role in _module_state(fn, params, buffers):
+            tracer.bind(t, name, role)
+        result = fn(*args)
+        leaves = []
+        spec = _flatten(result, leaves)
+        outputs = [tracer.value(t) for t in leaves]
+        graph.set_outputs(outputs, tracer.writebacks())
+        state = [(v.name, t) for v, t in tracer.bound_tensors() if v.role != "input"]
+    return Traced(fn, graph, [isinstance(a, Tensor) for a in example_inputs], state, spec)
