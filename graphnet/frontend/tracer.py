@@ -91,13 +91,10 @@ class Tracer:
 
     # ---- symbolic values ---------------------------------------------------------------------------------------
     def wants(self, tensors):
-        return any(t._proxy is not None or (t._requires_grad and t.grad_fn is None) or self._aliased(t)
-                   for t in tensors)
-
-    def _aliased(self, t):
-        """A concrete alias (e.g. `.data` taken before the trace) of a tensor the trace binds or writes."""
-        hit = self._lifted.get(id(t._data))
-        return hit is not None and isinstance(hit[1], Proxy)
+        """Every op is recorded while tracing, even on concrete tensors: a concrete tensor may be state that the
+        traced function updates in place (an optimizer's momentum buffer), so running it eagerly would mutate the
+        real tensor at trace time and lose the update from the graph. Constant subgraphs are left to `fold`."""
+        return True
 
     @staticmethod
     def symbolic(value, requires_grad=False):
