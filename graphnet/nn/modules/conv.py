@@ -1,0 +1,76 @@
+"""Conv1d and Conv2d (zero padding, incl. 'same' and 'valid'), on the conv2d primitive."""
+from ...frontend.creation import empty
+from .. import functional as F
+from ..module import Module
+from ..parameter import Parameter
+from .linear import reset_weight_and_bias
+
+
+def _ntuple(v, n):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+class _ConvNd(Module):
+    """Shared argument checking, parameters and repr of the N-d convolutions."""
+
+    _n = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+            if padding == "same" and any(s != 1 for s in _ntuple(stride, self._n)):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode {padding_mode!r} is not supported yet; only 'zeros'")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _ntuple(kernel_size, self._n), _ntuple(stride, self._n)
+        self.padding = padding if isinstance(padding, str) else _ntuple(padding, self._n)
+        self.dilation, self.output_padding = _ntuple(dilation, self._n), (0,) * self._n
+        self.transposed, self.padding_mode = False, padding_mode
+        self._make_parameters(bias, device, dtype)
+
+    def _make_parameters(self, bias, device, dtype):
+        self.weight = Parameter(empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
+                                      device=device, dtype=dtype))
+        self.bias = Parameter(empty(self.out_channels, device=device, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * len(self.padding):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * len(self.dilation):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-d convolution over (N, C, H, W) (or unbatched (C, H, W)) input."""
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution over (N, C, L) (or unbatched (C, L)) input."""
+
+    _n = 1
+
+    def forward(self, input):
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
