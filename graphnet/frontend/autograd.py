@@ -4,7 +4,6 @@ Gradient rules come from each op's `OpDef.grad`, written with ops, so the engine
 rules (under no_grad unless create_graph) and accumulates into leaves' `.grad`.
 """
 import threading
-from collections import deque
 
 from ..ir.ops import GradContext
 
@@ -220,7 +219,7 @@ def record(opdef, tensors, attrs, out_types, outputs):
         return
     fn = Function(opdef, attrs, [t._type() for t in tensors], out_types, needs)
     fn.next_functions = tuple(gradient_edge(t) if t.requires_grad else (None, 0) for t in tensors)
-    for i in opdef.save_inputs:
+    for i in opdef.saved_inputs(needs):
         fn._saved_in[i] = SavedTensor(tensors[i], tensors[i].grad_fn, tensors[i]._output_nr)
     for j in opdef.save_outputs:
         fn._saved_out[j] = SavedTensor(outputs[j].detach_alias(), fn, j)

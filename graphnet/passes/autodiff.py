@@ -55,7 +55,8 @@ def _backward_node(tracer, node, grads, need):
     if all(g is None for g in g_out) or not any(needs) or opdef.grad is None:
         return
     sym = tracer.symbolic
-    ctx = GradContext([sym(v) if i in opdef.save_inputs else None for i, v in enumerate(node.inputs)],
+    saved = opdef.saved_inputs(needs)
+    ctx = GradContext([sym(v) if i in saved else None for i, v in enumerate(node.inputs)],
                       [sym(v) if j in opdef.save_outputs else None for j, v in enumerate(node.outputs)],
                       [v.type for v in node.inputs], [v.type for v in node.outputs], dict(node.attrs), needs)
     result = opdef.grad(ctx, *g_out)

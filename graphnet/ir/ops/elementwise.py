@@ -160,8 +160,18 @@ def _pow_impl(a, b):
 
 _define("add", np.add, "({0} + {1})", _add_grad, nary=2)
 _define("sub", np.subtract, "({0} - {1})", _sub_grad, nary=2)
-_define("mul", np.multiply, "({0} * {1})", _mul_grad, save_inputs=(0, 1), nary=2)
-_define("div", _safe(np.true_divide), "({0} / {1})", _div_grad, save_inputs=(0, 1), nary=2)
+def _save_other(needs):
+    """mul: each operand is needed only for the other one's gradient."""
+    return tuple(i for i, other in ((0, 1), (1, 0)) if needs[other])
+
+
+def _save_div(needs):
+    """div: the divisor is always needed; the dividend only for the divisor's gradient."""
+    return ((0,) if needs[1] else ()) + (1,)
+
+
+_define("mul", np.multiply, "({0} * {1})", _mul_grad, save_inputs=_save_other, nary=2)
+_define("div", _safe(np.true_divide), "({0} / {1})", _div_grad, save_inputs=_save_div, nary=2)
 _define("pow", _pow_impl, "({0} ** {1})", _pow_grad, save_inputs=(0, 1), save_outputs=(0,), nary=2)
 _define("maximum", np.maximum, "max({0}, {1})", _minmax_grad(lambda a, b: op.gt(a, b)), save_inputs=(0, 1), nary=2)
 _define("minimum", np.minimum, "min({0}, {1})", _minmax_grad(lambda a, b: op.lt(a, b)), save_inputs=(0, 1), nary=2)

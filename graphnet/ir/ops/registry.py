@@ -13,7 +13,8 @@ class OpDef:
     impl(*arrays, **attrs) -> ndarray | tuple      NumPy reference implementation (eager CPU, test oracle)
     grad(ctx, *grads) -> tuple                     gradient rule written with ops (`op.<name>(...)`), one entry
                                                    per input, None where no gradient flows
-    save_inputs / save_outputs                     which inputs/outputs the gradient rule reads (kept alive)
+    save_inputs / save_outputs                     which inputs/outputs the gradient rule reads (kept alive);
+                                                   save_inputs may be a function of needs_input_grad
     promote                                        input positions that take part in type promotion
     float_compute                                  integer inputs are promoted to the default float (div, exp, ...)
     expr                                           scalar template for elementwise ops, e.g. "({0} * {1})"
@@ -26,7 +27,7 @@ class OpDef:
     infer: Callable
     impl: Callable
     grad: Optional[Callable] = None
-    save_inputs: tuple = ()
+    save_inputs: object = ()
     save_outputs: tuple = ()
     promote: tuple = ()
     float_compute: bool = False
@@ -42,6 +43,10 @@ class OpDef:
 
     def __repr__(self):
         return f"OpDef({self.name}, {self.kind})"
+
+    def saved_inputs(self, needs_input_grad):
+        """The inputs to keep for backward when `needs_input_grad` says which gradients will be computed."""
+        return self.save_inputs(needs_input_grad) if callable(self.save_inputs) else self.save_inputs
 
 
 class OpError(RuntimeError):
