@@ -15,6 +15,7 @@ from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is
                                 no_grad, set_grad_enabled)
 from .runtime.device import device
 from .frontend.tracer import GraphBreak, trace  # noqa: F401
+from .frontend.compile import compile  # noqa: F401,A004
 from . import autograd, cuda, optim  # noqa: F401
 from . import nn  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401

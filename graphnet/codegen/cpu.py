@@ -6,6 +6,7 @@ nothing (functions made with `exec` cannot be cached).
 """
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 
@@ -42,6 +43,13 @@ def scalar_expr(op, args, attrs, dtype):
         raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
     fields = {k: (repr(v) if v is not None else "None") for k, v in attrs.items()}
     return template.format(*args, t=dtype, **fields)
+
+
+def literal(value):
+    """Python source for a scalar constant, spelling inf/nan as NumPy names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "np.nan" if math.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+    return repr(value)
 
 
 def _collapse(domain, stride_sets):
@@ -97,7 +105,7 @@ def _loads(kernel, strides, ivars):
             acc = kernel.reads[st.args[0]]
             lines.append(f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, acc.offset)}]")
         elif st.op == "const":
-            lines.append(f"{st.var} = {NP_TYPES[dtype]}({st.args[0]!r})")
+            lines.append(f"{st.var} = {NP_TYPES[dtype]}({literal(st.args[0])})")
         else:
             lines.append(f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
     return lines
