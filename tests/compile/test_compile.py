@@ -1,0 +1,182 @@
+"""graphnet.compile: compiled results equal eager ones; guards, fallbacks and introspection behave as documented."""
+import copy
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnet as torch
+import graphnet.nn as nn
+import graphnet.nn.functional as F
+import graphnet.optim as optim
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+
+
+def _data(n=16, shape=(20,), classes=5):
+    return torch.randn(n, *shape), torch.randint(0, classes, (n,))
+
+
+def test_compiled_inference_matches_eager_and_keeps_no_activations():
+    model = LeNet().eval()
+    x, _ = _data(8, (1, 32, 32), 10)
+    cm = torch.compile(model)
+    with torch.no_grad():
+        out = cm(x)
+        np.testing.assert_allclose(out.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert out.grad_fn is None
+    graph = cm.graph("optimized")
+    assert not [v for v in graph.inputs if v.role == "saved"]
+    assert len(graph.outputs) == 1  # nothing saved for a backward that will not happen
+
+
+def test_compiled_module_backward_matches_eager_gradients():
+    model = LeNet()
+    x, y = _data(8, (1, 32, 32), 10)
+    F.cross_entropy(model(x), y).backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    cm = torch.compile(model)
+    loss = F.cross_entropy(cm(x), y)
+    assert loss.grad_fn is not None
+    loss.backward()
+    for p, w in zip(model.parameters(), want):
+        np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-4, atol=1e-6)
+    assert "joint" in cm.stats()["compile_seconds"] or cm.graph("joint") is not None
+
+
+def test_frozen_parameters_get_no_gradient_work():
+    model = _mlp()
+    model[0].weight.requires_grad = False
+    model[0].bias.requires_grad = False
+    x, y = _data()
+    cm = torch.compile(model)
+    F.cross_entropy(cm(x), y).backward()
+    assert model[0].weight.grad is None and model[2].weight.grad is not None
+    backward = cm.graph("backward")
+    assert len(backward.outputs) == 2  # only the second layer's weight and bias
+
+
+def _train_pair(make_model, make_opt, data, steps=4):
+    model = make_model()
+    twin = copy.deepcopy(model)
+    opt, opt2 = make_opt(model), make_opt(twin)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = torch.compile(step)
+    for _ in range(steps):
+        got = cstep(*data)
+        opt2.zero_grad()
+        want = F.cross_entropy(twin(data[0]), data[1])
+        want.backward()
+        opt2.step()
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6)
+    return cstep, opt, opt2
+
+
+def test_compiled_train_step_with_sgd_momentum_matches_eager():
+    cstep, opt, opt2 = _train_pair(LeNet, lambda m: optim.SGD(m.parameters(), lr=0.05, momentum=0.9),
+                                   _data(8, (1, 32, 32), 10))
+    for p, q in zip(opt.param_groups[0]["params"], opt2.param_groups[0]["params"]):
+        np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(), opt2.state[q]["momentum_buffer"].numpy(),
+                                   rtol=1e-4, atol=1e-6)
+    stats = cstep.stats()
+    assert stats["programs"] == 1 and stats["fused_groups"] > 0 and stats["planned_peak_bytes"] > 0
+
+
+def test_compiled_train_step_mlp_plain_sgd():
+    _train_pair(_mlp, lambda m: optim.SGD(m.parameters(), lr=0.1), _data())
+
+
+def test_compiled_elementwise_function_matches_eager():
+    def chain(x):
+        return torch.sigmoid(torch.relu(x * 2 + 1) * x - 0.5) * torch.tanh(x)
+
+    f = torch.compile(chain)
+    x = torch.randn(1000)
+    for _ in range(3):
+        np.testing.assert_allclose(f(x).numpy(), chain(x).numpy(), rtol=2e-6, atol=2e-7)
+    assert f.stats()["fused_groups"] == 1
+    assert any("fast_tanh" in src for src in f.kernels().values())
+
+
+def test_new_shapes_recompile_and_warn_after_eight_variants():
+    f = torch.compile(lambda x: x * 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 11):
+            for _ in range(2):
+                np.testing.assert_allclose(f(torch.ones(n)).numpy(), np.full(n, 2.0))
+    assert f.stats()["variants"] == 10
+    assert any("recompiled 8 times" in str(w.message) for w in caught)
+
+
+def test_graph_break_falls_back_to_eager_with_one_warning_naming_the_line():
+    def f(x):
+        while x.abs().sum() > 1:  # value-dependent control flow
+            x = x / 2
+        return x
+
+    cf = torch.compile(f)
+    x = torch.ones(4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            np.testing.assert_allclose(cf(x).numpy(), f(x).numpy())
+    messages = [str(w.message) for w in caught if "falling back to eager" in str(w.message)]
+    assert len(messages) == 1 and "test_compile.py" in messages[0]
+
+
+def test_fullgraph_turns_a_graph_break_into_an_error():
+    cf = torch.compile(lambda x: x * x.sum().item(), fullgraph=True)
+    cf(torch.ones(2))
+    with pytest.raises(torch.GraphBreak, match="test_compile.py"):
+        cf(torch.ones(2))
+
+
+def test_compiled_module_shares_parameters_and_state_dict():
+    model = _mlp()
+    cm = torch.compile(model)
+    assert list(cm.parameters())[0] is list(model.parameters())[0]
+    assert cm.state_dict().keys() == model.state_dict().keys()
+
+
+def test_introspection_requires_a_compiled_call_and_names_stages():
+    cm = torch.compile(_mlp())
+    with pytest.raises(RuntimeError, match="nothing compiled yet"):
+        cm.graph()
+    with torch.no_grad():
+        cm(torch.randn(4, 20))
+    assert "matmul" in str(cm.graph("traced"))
+    with pytest.raises(ValueError, match="available stages"):
+        cm.graph("nonsense")
+    assert cm.kernels() and all("@njit" in src for src in cm.kernels().values())
+
+
+def test_dynamic_shapes_are_refused_clearly():
+    with pytest.raises(NotImplementedError, match="only static shapes"):
+        torch.compile(lambda x: x, dynamic=True)
