@@ -19,6 +19,7 @@ from .frontend.compile import compile  # noqa: F401,A004
 from . import autograd, cuda, optim  # noqa: F401
 from . import nn  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401
+from . import data, utils  # noqa: F401
 
 float = float32  # noqa: A001
 double = float64

@@ -1,0 +1,392 @@
+"""graphnet.save / graphnet.load: a safe checkpoint format that runs no code when loaded.
+
+A checkpoint is an uncompressed zip: a marker entry (format name + version), a JSON tree of the saved object (dicts in
+order, lists, tuples, sets, numbers, strings, None, dtypes, devices; tensors and arrays by reference) and one `.npy`
+entry per tensor (np.save / np.load with allow_pickle=False). Anything else (a whole nn.Module, say) is pickled into
+a separate entry that `load` only opens with an explicit `weights_only=False`. Saving to a path is atomic.
+"""
+import collections
+import contextlib
+import io
+import json
+import os
+import pickle
+import secrets
+import zipfile
+
+import numpy as np
+
+from .frontend.tensor import Tensor
+from .ir import dtype as dt
+from .runtime.device import CPU, as_device, device
+
+FORMAT, VERSION = "graphnet-checkpoint", 1
+PREFIX = "graphnet_checkpoint/"
+MARKER, DATA, OBJECTS = PREFIX + "format.json", PREFIX + "data.json", PREFIX + "objects.pkl"
+_ZIP_SIG = b"PK\x03\x04"
+_LOCAL_HEADER_LEN = 30  # fixed part of a zip local file header; the first entry's name follows it
+_SCALARS = (type(None), bool, int, float, str)
+_SEQS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+_MAPS = {"dict": dict, "odict": collections.OrderedDict}
+_SEQ_TAG = {cls: tag for tag, cls in _SEQS.items()}
+_MAP_TAG = {cls: tag for tag, cls in _MAPS.items()}
+_EXIT = object()
+
+
+class _Leaves:
+    """What the JSON tree points at: host arrays of tensors (with their metadata) and objects to pickle."""
+
+    def __init__(self):
+        self.arrays, self.records, self.objects, self.object_types = [], [], [], []
+        self._index = {}  # id of a saved object (alive in the tree being saved) -> its index
+
+    def ref(self, obj, kind):
+        """The node referring to `obj`, which is added the first time (a shared tensor is stored once)."""
+        tag = "object" if kind == "object" else "tensor"
+        if id(obj) not in self._index:
+            if kind == "object":
+                self._index[id(obj)] = len(self.objects)
+                self.objects.append(obj)
+                self.object_types.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
+            else:
+                self._index[id(obj)] = len(self.arrays)
+                self.arrays.append(obj._host() if isinstance(obj, Tensor) else obj)
+                self.records.append(_record(obj, self.arrays[-1], kind))
+        return {"t": tag, "ref": self._index[id(obj)]}
+
+
+def _record(obj, arr, kind):
+    rec = {"kind": kind, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+    if isinstance(obj, Tensor):
+        rec.update(requires_grad=obj.requires_grad, device=str(obj.device))
+    return rec
+
+
+def _tensor_kind(obj):
+    """'tensor', 'parameter' or 'ndarray' for data we store as .npy, None for what has to be pickled."""
+    if type(obj) is Tensor:
+        return "tensor"
+    if isinstance(obj, Tensor) and type(obj).__name__ == "Parameter" and type(obj).__module__.startswith("graphnet."):
+        return "parameter"
+    if type(obj) is np.ndarray and obj.dtype.kind in "biufc":
+        return "ndarray"
+    return None
+
+
+def _node(obj, leaves):
+    """The JSON node for `obj` and, for containers, the (child, holder, slot) triples still to encode."""
+    cls = type(obj)
+    if cls in _SCALARS:
+        return obj, None
+    if cls in _SEQ_TAG:
+        node = {"t": _SEQ_TAG[cls], "v": [None] * len(obj)}
+        return node, [(x, node["v"], i) for i, x in enumerate(obj)]
+    if cls in _MAP_TAG:
+        pairs = [[None, None] for _ in range(len(obj))]
+        node = {"t": _MAP_TAG[cls], "v": pairs}
+        return node, [(x, pair, slot) for pair, kv in zip(pairs, obj.items()) for slot, x in enumerate(kv)]
+    if cls is dt.DType:
+        return {"t": "dtype", "v": obj.name}, None
+    if cls is device:
+        return {"t": "device", "v": str(obj)}, None
+    if isinstance(obj, np.generic) and obj.dtype in dt._BY_NP:
+        return {"t": "npscalar", "dtype": obj.dtype.str, "v": obj.item()}, None
+    kind = _tensor_kind(obj)
+    return leaves.ref(obj, kind or "object"), None
+
+
+def _encode(root, leaves):
+    """`root` as a JSON tree (walked with an explicit stack; a container inside itself is an error)."""
+    out, active = [None], set()
+    stack = [(root, out, 0)]
+    while stack:
+        obj, holder, slot = stack.pop()
+        if obj is _EXIT:
+            active.discard(holder)
+            continue
+        node, children = _node(obj, leaves)
+        holder[slot] = node
+        if children is not None:
+            if id(obj) in active:
+                raise ValueError(f"save: the object contains a reference cycle (a {type(obj).__name__} inside "
+                                 "itself); graphnet's checkpoint format stores trees")
+            active.add(id(obj))
+            stack.append((_EXIT, id(obj), None))
+            stack.extend(reversed(children))
+    return out[0]
+
+
+def _write_archive(f, obj, pickle_module, protocol):
+    leaves = _Leaves()
+    tree = _encode(obj, leaves)
+    data = {"root": tree, "tensors": leaves.records, "objects": leaves.object_types}
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(MARKER, json.dumps({"format": FORMAT, "version": VERSION}))
+        zf.writestr(DATA, json.dumps(data))
+        for i, arr in enumerate(leaves.arrays):
+            with zf.open(f"{PREFIX}tensors/{i}.npy", "w", force_zip64=arr.nbytes > 2**30) as entry:
+                np.save(entry, arr, allow_pickle=False)
+        if leaves.objects:
+            zf.writestr(OBJECTS, pickle_module.dumps(leaves.objects, protocol=protocol))
+
+
+def _write_atomic(path, write):
+    """Write to a new file beside `path`, fsync it, then rename it over `path`: readers never see half a file."""
+    path = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save(obj, f, pickle_module=pickle, pickle_protocol=None, _use_new_zipfile_serialization=True):
+    """Save `obj` (a state_dict, tensors, nested containers, or a whole object) to a path or a binary file object."""
+    protocol = pickle.DEFAULT_PROTOCOL if pickle_protocol is None else pickle_protocol
+    write = lambda fobj: _write_archive(fobj, obj, pickle_module, protocol)
+    if isinstance(f, (str, os.PathLike)):
+        _write_atomic(f, write)
+    elif hasattr(f, "write"):
+        write(f)
+    else:
+        raise TypeError(f"save: f must be a path or a writable binary file object, got {type(f).__name__}")
+
+
+# ---- loading -------------------------------------------------------------------------------------------------------
+_TENSOR_KINDS = ("tensor", "parameter", "ndarray")
+_LEAF_TAGS = {"dtype": lambda n: dt.from_name(n["v"]), "device": lambda n: device(n["v"]),
+              "npscalar": lambda n: np.dtype(n["dtype"]).type(n["v"])}
+
+
+def _corrupted(name, why):
+    return RuntimeError(f"graphnet.load: {name} is truncated or corrupted ({why}); it cannot be loaded. Save it again "
+                        "or restore a backup.")
+
+
+def _foreign(name, head, names=()):
+    if any(n.endswith("/data.pkl") for n in names):
+        why = "it looks like a PyTorch torch.save file"
+    elif head.startswith(_ZIP_SIG):
+        why = "it is a zip archive without graphnet's format marker"
+    elif head[:1] == b"\x80":
+        why = "it looks like a pickle file"
+    else:
+        why = "it does not start like one"
+    return RuntimeError(f"graphnet.load: {name} is not a graphnet checkpoint ({why}). graphnet.load reads only files "
+                        "written by graphnet.save and never unpickles other formats.")
+
+
+def _looks_ours(head):
+    """Whether `head` (the file's first bytes) is, as far as it goes, the start of a graphnet checkpoint."""
+    n = min(len(head), len(_ZIP_SIG))
+    name = head[_LOCAL_HEADER_LEN:_LOCAL_HEADER_LEN + len(MARKER)]
+    return head[:n] == _ZIP_SIG[:n] and MARKER.encode().startswith(name)
+
+
+def _read_npy(raw, rec):
+    """One tensor entry, checked against its JSON record before NumPy allocates anything."""
+    if rec["kind"] not in _TENSOR_KINDS:
+        raise ValueError(f"unknown tensor kind {rec['kind']!r}")
+    buf = io.BytesIO(raw)
+    major, _ = np.lib.format.read_magic(buf)
+    read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}[major]
+    shape, _, dtype = read_header(buf)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if dtype.str != rec["dtype"] or list(shape) != rec["shape"] or len(raw) - buf.tell() != nbytes:
+        raise ValueError("a tensor entry does not match its description")
+    buf.seek(0)
+    return np.load(buf, allow_pickle=False)
+
+
+def _read_payload(zf):
+    data = json.loads(zf.read(DATA))
+    records = data["tensors"]
+    arrays = [_read_npy(zf.read(f"{PREFIX}tensors/{i}.npy"), rec) for i, rec in enumerate(records)]
+    for rec in records:
+        if rec["kind"] != "ndarray":
+            rec["dtype"], rec["device"] = dt.as_dtype(np.dtype(rec["dtype"])), as_device(rec["device"])
+            rec["requires_grad"] = bool(rec["requires_grad"])
+    return data, arrays, (zf.read(OBJECTS) if data["objects"] else None)
+
+
+def _check_marker(zf, name, head):
+    try:
+        marker = json.loads(zf.read(MARKER))
+        fmt, version = marker["format"], int(marker["version"])
+    except Exception as e:
+        raise _corrupted(name, e) from None
+    if fmt != FORMAT:
+        raise _foreign(name, head)
+    if version > VERSION:
+        raise RuntimeError(f"graphnet.load: {name} was written by a newer graphnet (checkpoint format version "
+                           f"{version}; this one reads up to {VERSION}). Upgrade graphnet to load it.")
+
+
+def _read_archive(stream, name):
+    """(data JSON, arrays, pickled-objects bytes or None); every way a damaged file can fail becomes one error."""
+    start = stream.tell()
+    head = stream.read(64)
+    stream.seek(start)
+    try:
+        zf = zipfile.ZipFile(stream)
+    except Exception as e:
+        raise (_corrupted(name, e) if _looks_ours(head) else _foreign(name, head)) from None
+    with zf:
+        names = zf.namelist()
+        if MARKER not in names:
+            raise _corrupted(name, "the format marker is missing") if _looks_ours(head) else _foreign(name, head, names)
+        _check_marker(zf, name, head)
+        try:
+            return _read_payload(zf)
+        except Exception as e:
+            raise _corrupted(name, f"{type(e).__name__}: {e}") from None
+
+
+def _move(t, target):
+    target = as_device(target)
+    if target == CPU:
+        return t
+    from .runtime.cuda_runtime import is_available
+
+    if not is_available():
+        raise RuntimeError("Attempting to deserialize object on a CUDA device but graphnet.cuda.is_available() is "
+                           "False. If you are running on a CPU-only machine, please use graphnet.load with "
+                           "map_location=graphnet.device('cpu') to map your tensors to the CPU.")
+    return t.to(target)
+
+
+def _placer(map_location):
+    """A function (cpu tensor, saved device string) -> tensor where map_location says it goes, as torch.load."""
+    if map_location is None:
+        return _move
+    if isinstance(map_location, dict):
+        return lambda t, loc: _move(t, map_location.get(loc, loc))
+    if callable(map_location):
+        return lambda t, loc: _move(t, loc) if (out := map_location(t, loc)) is None else out
+    return lambda t, loc: _move(t, map_location)
+
+
+def _build_tensor(arr, rec, place):
+    """A tensor (or Parameter) from its array and record, on the device `place` picks; ndarrays stay arrays."""
+    if rec["kind"] == "ndarray":
+        return arr
+    t = place(Tensor._wrap(arr, rec["dtype"]), str(rec["device"]))
+    if rec["requires_grad"]:
+        t.requires_grad = True
+    if rec["kind"] == "parameter":
+        from .nn import Parameter
+
+        t = Parameter(t, requires_grad=rec["requires_grad"])
+    return t
+
+
+_PICKLED_TENSORS = {("graphnet.frontend.tensor", "_rebuild"): "tensor",
+                    ("graphnet.nn.parameter", "_rebuild_parameter"): "parameter"}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Unpickles trusted objects, sending their tensors where map_location says."""
+
+    def __init__(self, file, place, **kwargs):
+        super().__init__(file, **kwargs)
+        self._place = place
+
+    def find_class(self, module, name):
+        kind = _PICKLED_TENSORS.get((module, name))
+        if kind is not None:
+            return lambda arr, dtype_name, loc, requires_grad: _build_tensor(
+                arr, {"kind": kind, "dtype": dt.from_name(dtype_name), "device": loc, "requires_grad": requires_grad},
+                self._place)
+        return super().find_class(module, name)
+
+
+def _unpickle(raw, types, name, weights_only, place, pickle_module, pickle_args):
+    if raw is None:
+        return []
+    if weights_only:
+        raise pickle.UnpicklingError(
+            f"Weights only load failed: {name} holds objects that are not plain data ({', '.join(map(str, types))}); "
+            "loading them runs code from the file. weights_only=True refuses arbitrary objects. Pass "
+            "weights_only=False only if you trust the source of the file (it can execute arbitrary code), or save "
+            "model.state_dict() instead of the model.")
+    if pickle_module not in (None, pickle):
+        return pickle_module.loads(raw, **pickle_args)
+    return _Unpickler(io.BytesIO(raw), place, **pickle_args).load()
+
+
+def _children(node):
+    if type(node) is not dict:
+        return ()
+    tag = node["t"]
+    if tag in _SEQS:
+        return node["v"]
+    if tag in _MAPS:
+        return [x for pair in node["v"] for x in pair]
+    return ()
+
+
+def _decode_node(node, built, tensors, objects):
+    if type(node) is not dict:
+        if type(node) not in _SCALARS:
+            raise ValueError(f"unexpected {type(node).__name__} in the object tree")
+        return node
+    tag = node["t"]
+    if tag in _SEQS:
+        return _SEQS[tag](built[id(c)] for c in node["v"])
+    if tag in _MAPS:
+        return _MAPS[tag]((built[id(k)], built[id(v)]) for k, v in node["v"])
+    if tag in ("tensor", "object"):
+        table, ref = (tensors if tag == "tensor" else objects), node["ref"]
+        if type(ref) is not int or not 0 <= ref < len(table):
+            raise ValueError(f"bad {tag} reference {ref!r}")
+        return table[ref]
+    return _LEAF_TAGS[tag](node)
+
+
+def _decode(root, tensors, objects):
+    """Rebuild the saved object from its JSON tree, children before parents (no recursion)."""
+    order, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(_children(node))
+    built = {}
+    for node in reversed(order):
+        built[id(node)] = _decode_node(node, built, tensors, objects)
+    return built[id(root)]
+
+
+def _open_source(f, stack):
+    """A seekable binary stream for `f` (a path or a file object) and the name errors call it by."""
+    if isinstance(f, (str, os.PathLike)):
+        return stack.enter_context(open(f, "rb")), repr(os.fspath(f))
+    if not hasattr(f, "read"):
+        raise TypeError(f"load: f must be a path or a readable binary file object, got {type(f).__name__}")
+    name = repr(f.name) if isinstance(getattr(f, "name", None), str) else "the file object"
+    seekable = getattr(f, "seekable", lambda: False)()
+    return (f if seekable else io.BytesIO(f.read())), name
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+    """Load what `save` wrote. Tensors go where `map_location` says (a device, a str, a dict or a callable).
+
+    weights_only (default True) refuses pickled objects (whole modules): pass False only for files you trust.
+    """
+    weights_only = True if weights_only is None else weights_only
+    with contextlib.ExitStack() as stack:
+        stream, name = _open_source(f, stack)
+        data, arrays, object_bytes = _read_archive(stream, name)
+    place = _placer(map_location)
+    tensors = [_build_tensor(arr, rec, place) for arr, rec in zip(arrays, data["tensors"])]
+    objects = _unpickle(object_bytes, data["objects"], name, weights_only, place, pickle_module, pickle_load_args)
+    try:
+        return _decode(data["root"], tensors, objects)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        raise _corrupted(name, f"{type(e).__name__}: {e}") from None
