@@ -58,9 +58,12 @@ def main():
     print("|---|" + "---:|" * (len(results) + 2))
     for case in CASES:
         vals = {k: (v or {}).get(case) for k, v in results.items()}
-        ratio = lambda other: f"{vals['graphnet'] / vals[other]:.2f}" if vals["graphnet"] and vals[other] else "n/a"  # noqa: E731
         cells = " | ".join(f"{v:.2f}" if v else "not installed" for v in vals.values())
-        print(f"| {case} | {cells} | {ratio('numpy')} | {ratio('torch')} |")
+        print(f"| {case} | {cells} | {_ratio(vals, 'numpy')} | {_ratio(vals, 'torch')} |")
+
+
+def _ratio(vals, other):
+    return f"{vals['graphnet'] / vals[other]:.2f}" if vals["graphnet"] and vals[other] else "n/a"
 
 
 if __name__ == "__main__":

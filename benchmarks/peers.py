@@ -47,7 +47,7 @@ def _torch_model(workload, params):
 
 
 def torch_case(workload, variant, data):
-    """Train: nn.Module + F.cross_entropy + optim.SGD (compiled: torch.compile of loss and of opt.step)."""
+    """nn.Module steps: train via F.cross_entropy + optim.SGD, else under no_grad; compiled = torch.compile."""
     import torch
     _check_variant(variant)
     torch.set_num_threads(THREADS)
@@ -274,8 +274,8 @@ def run_row(framework, variant, workload, steps):
     rec = dict(framework=framework, variant=variant, workload=workload) | probe(framework)
     if "error" in rec:
         return rec
-    data = make_data(workload)
     try:
+        data = make_data(workload)
         rec.update(measure(BUILDERS[framework](workload, variant, data), workload, data, WARMUP_STEPS[variant], steps))
     except Exception as exc:
         rec["error"] = _first_line(exc)

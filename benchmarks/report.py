@@ -5,7 +5,7 @@ import os
 import platform
 import time
 
-from workloads import WORKLOADS
+from workloads import LOSS_TOL, WORKLOADS
 
 
 def machine_info():
@@ -34,6 +34,15 @@ def fastest_peers(rows, own="graphnet"):
     return best
 
 
+def _loss3_note(row, rows, own):
+    """Flag a training row whose loss@3 differs from the peers' (all start from the same weights and batch)."""
+    peers = sorted(r["loss3"] for r in rows if r["framework"] != own and r["workload"] == row["workload"]
+                   and "loss3" in r)
+    if "loss3" not in row or not peers or abs(row["loss3"] - peers[len(peers) // 2]) <= LOSS_TOL:
+        return ""
+    return f"; loss@3 differs from the peers' {peers[len(peers) // 2]:.5f}"
+
+
 def markdown_table(rows, own="graphnet"):
     """Rows grouped by workload; the ratio column is median / fastest peer's median on that workload."""
     best = fastest_peers(rows, own)
@@ -47,7 +56,7 @@ def markdown_table(rows, own="graphnet"):
             continue
         ratio = f"{r['median_ms'] / best[r['workload']]:.2f}" if r["workload"] in best else "—"
         lines.append(f"{head} {_ms(r['median_ms'])} | {_ms(r['min_ms'])} | {r['first_call_s']:.2f} | {ratio} | "
-                     f"{r.get('notes', '')} |")
+                     f"{r.get('notes', '')}{_loss3_note(r, rows, own)} |")
     return "\n".join(lines)
 
 

@@ -1,6 +1,11 @@
 """Graph passes: each a pure function Graph -> Graph (the input graph is never mutated)."""
 from .autodiff import autodiff, split
+from .cse import cse
 from .dce import dce
+from .fold import fold
 from .prune_grads import prune_grads
+from .fuse import fuse
+from .plan_memory import plan_memory
+from .simplify import simplify
 
-__all__ = ["autodiff", "dce", "prune_grads", "split"]
+__all__ = ["fuse", "plan_memory", "autodiff", "cse", "dce", "fold", "prune_grads", "simplify", "split"]

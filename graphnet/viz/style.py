@@ -18,6 +18,16 @@ VIEW_BASE = "darkolivegreen3"  # the base tensor an output is a view of
 SAVED = "orange"              # a tensor saved for backward
 FUNCTION = "lightgrey"        # an op / backward function (graphviz's default fill, as in torchviz)
 
+# IR drawings (draw_graph): graph inputs by role, constants, outputs, backward-phase ops, fusion groups
+IR_INPUT = "yellow"           # a user input of the traced function
+IR_BUFFER = "lightcyan"       # a module buffer or optimizer state
+IR_GRAD_OUTPUT = "pink"       # the incoming gradient of a non-scalar output (joint graphs)
+IR_CONSTANT = "gray90"        # a constant baked into the graph
+IR_OUTPUT = "darkgreen"       # a graph output (drawn with white text)
+BACKWARD = "lightpink"        # an op of the backward phase of a joint graph
+WRITEBACK = "blue"            # the dashed edge of an in-place update back to its target input
+FUSED_BORDER = "purple"       # the outline of a fusion group's cluster
+
 MISSING_DOT = ("graphnet.viz: rendering needs the Graphviz 'dot' program, which was not found on PATH "
                "(the Python package 'graphviz' alone cannot draw). Install the system package graphviz, e.g. "
                "`apt-get install graphviz`, `brew install graphviz` or `conda install graphviz`.")
@@ -64,6 +74,11 @@ def resize_graph(dot, size_per_element=SIZE_PER_ROW, min_size=MIN_SIZE):
 
 def size_to_str(shape):
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def type_str(typ):
+    """A compact tensor type for edge labels, e.g. 'float32[64,6,28,28]'."""
+    return f"{typ.dtype.name}[{','.join(str(int(s)) for s in typ.shape)}]"
 
 
 def tensor_label(name, shape):

@@ -1,0 +1,168 @@
+"""simplify: algebraic identities, applied to a fixed point.
+
+  mul_one/add_zero/sub_zero/div_one/pow_one   x*1, 1*x, x+0, 0+x, x-0, x/1, x**1 -> x (when the result has x's
+      dtype; a result broadcast to a bigger shape becomes expand(x)). x*0 is kept: it is not 0 for inf/nan.
+      x+0 -> x follows PyTorch's own no-op removal (it differs only in the sign of a zero: -0.0 + 0.0 = 0.0).
+  permute_identity, permute_permute            identity permutes vanish, permute(permute(x)) is one permute
+  reshape_same, reshape_reshape                reshape to x's shape vanishes, reshape(reshape(x)) is one reshape
+  neg_neg, cast_same, expand_same              neg(neg(x)), cast to x's dtype, expand to x's shape -> x
+  scalar_constant                              an elementwise operand that is a one-element constant, or a
+      broadcast of one, is replaced by a 0-d constant when the result type is unchanged (elementwise ops broadcast,
+      and fusion inlines 0-d constants as literals)
+Nodes a rewrite leaves unused are erased. Report: graph.meta['simplify'] = {rewrites, rounds, rules: {rule: count}}.
+"""
+from collections import Counter
+
+import numpy as np
+
+from ..ir.types import TensorType
+from .cse import array_key
+from .fold import erase_dead
+
+IDENTITIES = (("mul_one", "mul", 1, 1), ("mul_one", "mul", 0, 1), ("add_zero", "add", 1, 0),
+              ("add_zero", "add", 0, 0), ("sub_zero", "sub", 1, 0), ("div_one", "div", 1, 1),
+              ("pow_one", "pow", 1, 1))  # (rule, op, position of the identity constant, its value)
+
+
+def simplify(graph):
+    """A copy of `graph` with the identities above rewritten until none applies."""
+    s = _Simplifier(graph.copy())
+    rounds, changed = 0, True
+    while changed:
+        rounds += 1
+        changed = False
+        for node in s.graph.nodes:
+            if node.graph is not None and node.users and s.rewrite(node):
+                changed = True
+    counts = s.counts
+    s.graph.meta["simplify"] = {"rewrites": sum(counts.values()), "rounds": rounds, "rules": dict(counts)}
+    return s.graph
+
+
+class _Simplifier:
+    """The graph being rewritten, the rule counts, and the 0-d constants made so far (shared, not duplicated)."""
+
+    def __init__(self, graph):
+        self.graph, self.counts = graph, Counter()
+        self._scalars = {array_key(v.producer.attrs["value"]): v for v in graph.constants if not v.shape}
+
+    def rewrite(self, node):
+        """Apply the first rule that matches `node`; True if the graph changed."""
+        rules = RULES.get(node.op, ())
+        if node.op not in ("input", "constant", "output") and node.opdef.kind == "elementwise":
+            rules = rules + (("scalar_constant", _scalar_operands),)
+        for name, rule in rules:
+            new = rule(self, node)
+            if new is not None:
+                self.graph.replace_all_uses(node.outputs[0], new)
+                erase_dead(self.graph, [node])
+                self.counts[name] += 1
+                return True
+        return False
+
+    def add(self, op, inputs, attrs, like):
+        """A new node computing op(inputs) placed before `like`, carrying its meta (phase, source)."""
+        return self.graph.add_node(op, inputs, attrs, meta=dict(like.meta), before=like).outputs[0]
+
+    def scalar(self, value):
+        """The 0-d constant holding the single element of constant `value`."""
+        array = value.producer.attrs["value"].reshape(())
+        key = array_key(array)
+        known = self._scalars.get(key)
+        if known is None or known.producer.graph is None:
+            self._scalars[key] = known = self.graph.add_constant(array.copy(), meta=dict(value.producer.meta))
+        return known
+
+
+# ---- rules: each returns the Value to use instead of node's output, or None --------------------------------------
+def _const(value):
+    return value.producer.attrs["value"] if value.producer.op == "constant" else None
+
+
+def _as_result(s, node, x):
+    """`x` standing for node's result: itself if the types agree, an expand if only the shape grew, else None."""
+    out = node.outputs[0].type
+    if x.type == out:
+        return x
+    if x.type.with_(shape=out.shape) == out:
+        return s.add("expand", [x], {"shape": out.shape}, node)
+    return None
+
+
+def _identity(position, identity):
+    def rule(s, node):
+        c = _const(node.inputs[position])
+        if c is None or not np.all(c == identity):
+            return None
+        return _as_result(s, node, node.inputs[1 - position])
+
+    return rule
+
+
+def _permute_identity(s, node):
+    dims = tuple(node.attrs["dims"])
+    return node.inputs[0] if dims == tuple(range(len(dims))) else None
+
+
+def _permute_permute(s, node):
+    inner = node.inputs[0].producer
+    if inner.op != "permute":
+        return None
+    dims = tuple(inner.attrs["dims"][d] for d in node.attrs["dims"])
+    return s.add("permute", [inner.inputs[0]], {"dims": dims}, node)
+
+
+def _same_shape(s, node):
+    return _as_result(s, node, node.inputs[0]) if tuple(node.attrs["shape"]) == node.inputs[0].shape else None
+
+
+def _reshape_reshape(s, node):
+    inner = node.inputs[0].producer
+    if inner.op != "reshape":
+        return None
+    return s.add("reshape", [inner.inputs[0]], {"shape": tuple(node.attrs["shape"])}, node)
+
+
+def _neg_neg(s, node):
+    inner = node.inputs[0].producer
+    return inner.inputs[0] if inner.op == "neg" else None
+
+
+def _cast_same(s, node):
+    x = node.inputs[0]
+    return x if node.attrs["dtype"] is x.dtype and x.type == node.outputs[0].type else None
+
+
+def _scalar_operands(s, node):
+    """Swap one-element constant operands (or broadcasts of them) for 0-d constants where the result type holds."""
+    types, picked = [v.type for v in node.inputs], {}
+    for i, v in enumerate(node.inputs):
+        base = v.producer.inputs[0] if v.producer.op == "expand" else v
+        c = _const(base)
+        if c is None or c.size != 1 or (base is v and not v.shape):
+            continue
+        trial = types[:i] + [TensorType((), base.dtype, base.type.device)] + types[i + 1:]
+        res = node.opdef.infer(*trial, **node.attrs)
+        if ([res] if isinstance(res, TensorType) else list(res)) == [o.type for o in node.outputs]:
+            types, picked[i] = trial, base
+    if not picked:
+        return None
+    inputs = [s.scalar(picked[i]) if i in picked else v for i, v in enumerate(node.inputs)]
+    return s.add(node.op, inputs, node.attrs, node)
+
+
+def _rules():
+    """op -> ((rule name, rule), ...), tried in order."""
+    rules = {
+        "permute": (("permute_identity", _permute_identity), ("permute_permute", _permute_permute)),
+        "reshape": (("reshape_same", _same_shape), ("reshape_reshape", _reshape_reshape)),
+        "expand": (("expand_same", _same_shape),),
+        "neg": (("neg_neg", _neg_neg),),
+        "cast": (("cast_same", _cast_same),),
+    }
+    for name, op, position, value in IDENTITIES:
+        rules[op] = rules.get(op, ()) + ((name, _identity(position, value)),)
+    return rules
+
+
+RULES = _rules()

@@ -1,0 +1,168 @@
+"""simplify: each algebraic identity fires where it is exact, leaves the graph alone where it is not, and the
+rewrites run to a fixed point."""
+import numpy as np
+import pytest
+
+from graphnet.ir.dtype import float32, float64, int32
+from graphnet.ir.graph import Graph
+from graphnet.ir.interpreter import interpret
+from graphnet.ir.types import TensorType
+from graphnet.ir.verify import verify
+from graphnet.passes import simplify
+
+RNG = np.random.default_rng(2)
+
+
+def _t(*shape, dtype=float32):
+    return TensorType(shape, dtype)
+
+
+def _compute_ops(graph):
+    return [n.op for n in graph.nodes if n.op not in ("input", "constant", "output")]
+
+
+def _run_simplify(graph):
+    """simplify(graph), verified, with the same outputs and write-backs as `graph` on random inputs."""
+    verify(graph)
+    out = simplify(graph)
+    verify(out)
+    args = [RNG.standard_normal(v.shape).astype(v.dtype.np) for v in graph.inputs]
+    want, got = interpret(graph, args, with_writebacks=True), interpret(out, args, with_writebacks=True)
+    for w, o in zip(want[0] + want[1], got[0] + got[1]):
+        assert o.shape == w.shape and o.dtype == w.dtype
+        np.testing.assert_array_equal(o, w)
+    return out
+
+
+def _binary(op, value, const_first, x_shape=(3, 4), c_shape=()):
+    g = Graph()
+    x = g.add_input(_t(*x_shape), "x")
+    c = g.add_constant(np.full(c_shape, value, np.float32))
+    g.set_outputs([g.call(op, c, x) if const_first else g.call(op, x, c)])
+    return g
+
+
+@pytest.mark.parametrize("op, value, const_first, rule", [
+    ("mul", 1.0, False, "mul_one"), ("mul", 1.0, True, "mul_one"), ("add", 0.0, False, "add_zero"),
+    ("add", 0.0, True, "add_zero"), ("sub", 0.0, False, "sub_zero"), ("div", 1.0, False, "div_one"),
+    ("pow", 1.0, False, "pow_one"), ("add", -0.0, False, "add_zero"),
+])
+def test_identities_return_x(op, value, const_first, rule):
+    out = _run_simplify(_binary(op, value, const_first))
+    assert out.outputs[0] is out.input("x") and _compute_ops(out) == []
+    assert out.meta["simplify"]["rules"] == {rule: 1}
+    assert not out.constants  # the unused identity constant is erased too
+
+
+@pytest.mark.parametrize("op, value, const_first", [
+    ("mul", 0.0, False), ("mul", 2.0, False), ("add", 1.0, True), ("sub", 0.0, True), ("div", 1.0, True),
+    ("pow", 1.0, True), ("maximum", 0.0, False),
+])
+def test_non_identities_stay(op, value, const_first):
+    out = _run_simplify(_binary(op, value, const_first))
+    assert _compute_ops(out) == [op] and out.meta["simplify"]["rewrites"] == 0
+
+
+def test_identity_that_broadcasts_becomes_an_expand():
+    out = _run_simplify(_binary("add", 0.0, False, x_shape=(4,), c_shape=(3, 4)))
+    assert _compute_ops(out) == ["expand"] and out.outputs[0].shape == (3, 4)
+    assert out.meta["simplify"]["rules"] == {"add_zero": 1}
+
+
+def test_identity_that_changes_the_dtype_stays():
+    g = Graph()
+    x = g.add_input(_t(3, dtype=int32), "x")
+    g.set_outputs([g.call("mul", x, g.add_constant(np.float32(1.0)))])
+    out = _run_simplify(g)
+    assert _compute_ops(out) == ["mul"] and out.outputs[0].dtype is float32
+
+
+def _unary_chain(x_shape, *steps):
+    g = Graph()
+    v = g.add_input(_t(*x_shape), "x")
+    for op, attrs in steps:
+        v = g.call(op, v, **attrs)
+    g.set_outputs([v])
+    return g
+
+
+@pytest.mark.parametrize("x_shape, steps, ops_after, rules", [
+    ((2, 3, 4), [("permute", {"dims": (1, 2, 0)}), ("permute", {"dims": (2, 0, 1)})], [],
+     {"permute_permute": 1, "permute_identity": 1}),
+    ((2, 3, 4), [("permute", {"dims": (1, 0, 2)}), ("permute", {"dims": (0, 2, 1)})], ["permute"],
+     {"permute_permute": 1}),
+    ((2, 3), [("permute", {"dims": (0, 1)})], [], {"permute_identity": 1}),
+    ((2, 3), [("reshape", {"shape": (6,)}), ("reshape", {"shape": (3, 2)})], ["reshape"], {"reshape_reshape": 1}),
+    ((2, 3), [("reshape", {"shape": (6,)}), ("reshape", {"shape": (2, 3)})], [],
+     {"reshape_reshape": 1, "reshape_same": 1}),
+    ((2, 3), [("reshape", {"shape": (2, 3)})], [], {"reshape_same": 1}),
+    ((2, 3), [("neg", {}), ("neg", {})], [], {"neg_neg": 1}),
+    ((2, 3), [("neg", {}), ("neg", {}), ("neg", {})], ["neg"], {"neg_neg": 1}),
+    ((2, 3), [("cast", {"dtype": float32})], [], {"cast_same": 1}),
+    ((2, 3), [("cast", {"dtype": float64})], ["cast"], {}),
+    ((2, 3), [("expand", {"shape": (2, 3)})], [], {"expand_same": 1}),
+    ((3, 1), [("expand", {"shape": (3, 4)})], ["expand"], {}),
+])
+def test_movement_and_unary_rules(x_shape, steps, ops_after, rules):
+    out = _run_simplify(_unary_chain(x_shape, *steps))
+    assert _compute_ops(out) == ops_after and out.meta["simplify"]["rules"] == rules
+
+
+def test_composed_permute_and_reshape_have_the_right_attrs():
+    out = _run_simplify(_unary_chain((2, 3, 4), ("permute", {"dims": (2, 0, 1)}), ("permute", {"dims": (0, 2, 1)})))
+    (node,) = [n for n in out.nodes if n.op == "permute"]
+    assert node.attrs["dims"] == (2, 1, 0) and node.inputs[0] is out.input("x")
+
+
+def test_inner_node_with_other_users_survives():
+    g = Graph()
+    x = g.add_input(_t(2, 3), "x")
+    inner = g.call("permute", x, dims=(1, 0))
+    g.set_outputs([g.call("permute", inner, dims=(1, 0)), inner])
+    out = _run_simplify(g)
+    assert out.outputs[0] is out.input("x") and _compute_ops(out) == ["permute"]
+
+
+def test_broadcast_scalar_constant_feeds_elementwise_ops_directly():
+    g = Graph()
+    x, y = g.add_input(_t(4, 3), "x"), g.add_input(_t(3), "y")
+    c = g.add_constant(np.full((1, 1), 2.5, np.float32))
+    wide = g.call("expand", c, shape=(4, 3))
+    g.set_outputs([g.call("mul", wide, x), g.call("add", y, wide), g.call("sub", wide, wide)])
+    out = _run_simplify(g)
+    assert out.meta["simplify"]["rules"] == {"scalar_constant": 2}
+    mul, add, sub = (out.outputs[i].producer for i in range(3))
+    assert mul.inputs[0].shape == () and mul.inputs[0].producer.attrs["value"] == np.float32(2.5)
+    assert add.inputs[1].producer.op == "expand"  # y + 2.5 would be (3,), not (4, 3): the broadcast stays
+    assert sub.inputs[0].shape == () and sub.inputs[1].producer.op == "expand"  # one operand keeps the shape
+    assert len([v for v in out.constants if not v.shape]) == 1  # one shared 0-d constant
+
+
+def test_rewrites_chain_to_a_fixed_point():
+    """expand(1) * (neg(neg(x)) + 0) ** reshape(reshape(1)) -> x, over several rounds."""
+    g = Graph()
+    x = g.add_input(_t(2, 3), "x")
+    one = g.add_constant(np.ones((1,), np.float32))
+    exponent = g.call("reshape", g.call("reshape", one, shape=(1, 1)), shape=(1,))
+    body = g.call("add", g.call("neg", g.call("neg", x)), g.add_constant(np.float32(0.0)))
+    g.set_outputs([g.call("mul", g.call("expand", one, shape=(2, 3)), g.call("pow", body, exponent))])
+    out = _run_simplify(g)
+    assert out.outputs[0] is out.input("x") and _compute_ops(out) == [] and not out.constants
+    report = out.meta["simplify"]
+    assert report["rounds"] >= 2 and report["rewrites"] == sum(report["rules"].values())
+    assert {"neg_neg", "add_zero", "pow_one", "mul_one", "scalar_constant"} <= set(report["rules"])
+
+
+def test_graph_outputs_write_backs_and_meta_are_kept():
+    g = Graph()
+    x, s = g.add_input(_t(3), "x"), g.add_input(_t(3), "s", "state")
+    new_state = g.call("add", g.call("mul", s, g.add_constant(np.float32(1.0))), x)
+    perm = g.call("neg", g.call("neg", x))
+    node = g.call("reshape", g.call("reshape", x, shape=(3, 1)), shape=(1, 3))
+    node.producer.meta["phase"] = "backward"
+    g.set_outputs([perm, node], [(new_state, s, "data")])
+    before = str(g)
+    out = _run_simplify(g)
+    assert out.outputs[0] is out.input("x") and out.writebacks[0].value.producer.inputs[0] is out.input("s")
+    assert out.outputs[1].producer.meta["phase"] == "backward"
+    assert str(g) == before
