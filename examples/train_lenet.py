@@ -69,14 +69,17 @@ def make_writer(out):
         return None
 
 
-def draw(model, cstep, x, y, out):
-    """lenet_autograd.pdf (make_dot of one eager loss) and lenet_fused.pdf (the compiled step's fused graph)."""
+def draw(model, x, y, out):
+    """lenet_autograd.pdf (make_dot of one eager loss) and lenet_fused.pdf (the compiled forward after fusion)."""
     from graphnet.viz import draw_graph, make_dot, render
 
     loss = F.cross_entropy(model(x), y)
     written = [render(make_dot(loss, params=dict(model.named_parameters())), os.path.join(out, "lenet_autograd"))]
-    if cstep is not None:
-        written.append(render(draw_graph(cstep, stage="optimized"), os.path.join(out, "lenet_fused")))
+    compiled = torch.compile(model.eval())
+    with torch.no_grad():
+        compiled(x)
+    model.train()
+    written.append(render(draw_graph(compiled, stage="optimized"), os.path.join(out, "lenet_fused")))
     return written
 
 
@@ -126,7 +129,7 @@ def main(argv=None):
     print(f"checkpoint {path}: reloaded accuracy {reloaded:.2%} ({'matches' if reloaded == accuracy else 'DIFFERS'})")
 
     x, y = next(iter(DataLoader(test_set, batch_size=args.batch_size)))
-    for pdf in draw(model, cstep, x.to(device), y.to(device), args.out):
+    for pdf in draw(model, x.to(device), y.to(device), args.out):
         print(f"wrote {pdf}")
     return accuracy
 

@@ -1,7 +1,7 @@
 """Adam and AdamW (decoupled weight decay), with PyTorch's bias correction, amsgrad and maximize."""
 from ..frontend.api_elementwise import maximum
 from ..frontend.creation import tensor, zeros_like
-from .optimizer import IMPL_DEFAULTS, PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options, lerp_
+from .optimizer import IMPL_DEFAULTS, PerParamOptimizer, addcmul_, check_range, impl_options, lerp_
 
 
 class Adam(PerParamOptimizer):
@@ -26,19 +26,20 @@ class Adam(PerParamOptimizer):
         return state
 
     def update(self, p, grad, state, group):
+        """The bias corrections stay tensors (PyTorch's capturable form), so a compiled step traces them."""
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        step = state["step"].add_(1).item()
+        step = state["step"].add_(1).to(p.dtype)
         if group["decoupled_weight_decay"] and group["weight_decay"] != 0:
             p.mul_(1 - lr * group["weight_decay"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         lerp_(exp_avg, grad, 1 - beta1)
         addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        bias_correction2_sqrt = (1 - beta2 ** step).sqrt()
         if group["amsgrad"]:
             max_sq = state["max_exp_avg_sq"]
             exp_avg_sq = max_sq.copy_(maximum(max_sq, exp_avg_sq))
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-        addcdiv_(p, exp_avg, denom, value=-lr / (1 - beta1 ** step))
+        p.sub_(exp_avg / denom * (lr / (1 - beta1 ** step)))
 
 
 class AdamW(Adam):

@@ -326,7 +326,7 @@ class _Drawer:
         return d
 
     def emit(self):
-        dot = style.new_digraph()
+        dot = style.new_digraph(newrank="true")  # dot's default ranking fails on big clustered graphs
         used = self._used_clusters()
         subs = {}
         for i, key in enumerate(used):
