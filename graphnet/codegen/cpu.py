@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..ir.ops import OPS
-from .fastmath import FAST_EXPR
+from .fastmath import FAST_EXPR, SOURCE_DIGEST
 from .kernel import contiguous_strides
 
 # CPU overrides of the ops' scalar templates (tinygrad's code_for_op idea): keep float32 math in float32.
@@ -88,7 +88,8 @@ def render(kernel, parallel=None):
     body = (_render_reduction if kernel.is_reduction else _render_elementwise)(kernel, parallel)
     dtypes = sorted({*kernel.dtypes.values()} - {"bool"}) or ["float32"]
     consts = [f"zero_{t} = {NP_TYPES[t]}(0)\none_{t} = {NP_TYPES[t]}(1)" for t in dtypes]
-    head = ["import math", "import numpy as np", "from numba import njit, prange",
+    head = [f"# graphnet kernel; fastmath {SOURCE_DIGEST} (Numba's cache only tracks this file)",
+            "import math", "import numpy as np", "from numba import njit, prange",
             "from graphnet.codegen.fastmath import fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
             "", *consts, "", "",
             f"@njit({_signature(kernel)!r}, cache=True, parallel={parallel}, error_model='numpy')",

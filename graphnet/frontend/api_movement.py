@@ -135,7 +135,8 @@ def contiguous(self):
     return self if self.is_contiguous() else call("copy", self)
 
 
-Tensor.is_contiguous = lambda self: self._proxy is not None or bool(self._data.flags.c_contiguous)
+Tensor.is_contiguous = lambda self: (self._proxy is not None or self._device.type != "cpu"
+                                     or bool(self._data.flags.c_contiguous))
 
 
 @export("broadcast_shapes", method=False)

@@ -1,7 +1,8 @@
 """Accuracy and special-value tests for graphnet.codegen.fastmath (vectorisable float32 transcendentals).
 
-Measured worst cases (sweep over every 17th float32 bit pattern, ~2.5e8 values): exp 1.01 ulp, log 0.75 ulp
-(1.52 with a fastmath=True caller), tanh 1.30 ulp, sigmoid 2.33 ulp.  The asserted bounds leave ~1 ulp of slack.
+Measured worst cases over all 2**32 float32 inputs: exp 1.01 ulp, log 0.83 ulp, tanh 1.33 ulp, sigmoid 2.40 ulp
+(every 17th bit pattern with a fastmath=True caller: log 1.62, the others unchanged), and every inf/nan/overflow
+result matched.  The asserted bounds leave ~0.6-1 ulp of slack.
 """
 
 import math
@@ -42,8 +43,8 @@ def _fast(x, fastmath=False):
 
 
 def _reference(x):
-    x = np.asarray(x, np.float32).astype(np.float64)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # signalling-NaN bit patterns, log(<0), overflow
+        x = np.asarray(x, np.float32).astype(np.float64)
         e = np.exp(-np.abs(x))
         sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return {"exp": np.exp(x), "log": np.log(x), "tanh": np.tanh(x), "sigmoid": sig}
@@ -51,7 +52,8 @@ def _reference(x):
 
 def _ulp_error(y, ref):
     """|y - ref| in units of the float32 spacing at ref; non-finite results must match exactly (nan == nan)."""
-    r32 = ref.astype(np.float32)
+    with np.errstate(over="ignore"):
+        r32 = ref.astype(np.float32)
     fin = np.isfinite(r32)
     same = (y == r32) | (np.isnan(y) & np.isnan(r32))
     assert same[~fin].all(), (y[~fin][~same[~fin]][:5], r32[~fin][~same[~fin]][:5])
@@ -161,7 +163,8 @@ def test_hypothesis_properties(v):
     for name in NAMES:
         assert (_ulp_error(got[name], ref[name]) <= MAX_ULP[name]).all(), name
     assert got["tanh"][0] == -got["tanh"][1]  # odd
-    assert abs(float(got["sigmoid"][0]) + float(got["sigmoid"][1]) - 1.0) <= 2**-23  # sigmoid(x) + sigmoid(-x) = 1
+    # sigmoid(x) + sigmoid(-x) = 1 up to the rounding of both terms (<= 3 ulp each, ulp <= 2**-24 on [0.5, 1))
+    assert abs(float(got["sigmoid"][0]) + float(got["sigmoid"][1]) - 1.0) <= 2**-21
     assert 0.0 <= got["sigmoid"][0] <= 1.0 and -1.0 <= got["tanh"][0] <= 1.0
 
 
@@ -195,5 +198,6 @@ def test_python_level_calls_and_expr_table():
 def test_loop_is_vectorised_without_libm_calls():
     ir = "".join(_KERNELS[False].inspect_llvm().values())
     assert "x float>" in ir  # LLVM vector type: the loop was auto-vectorised
-    for libm in ("@expf", "@logf", "@tanhf", "@llvm.exp.", "@llvm.log."):
+    # llvm.exp.v16f32 & co. would be scalarised back into 16 libm calls by the x86 backend
+    for libm in ("@expf", "@logf", "@tanhf", "@llvm.exp.", "@llvm.log.", "@llvm.tanh."):
         assert libm not in ir
