@@ -1,19 +1,79 @@
-"""graphnet.cuda: GPU availability and device queries (the CUDA backend lives in graphnet/codegen and runtime)."""
+"""graphnet.cuda: GPU availability, device queries and memory statistics (PyTorch's torch.cuda names).
+
+Importing it registers the eager CUDA backend (runtime/cuda_backend.py); numba.cuda itself is imported only when a
+GPU is first asked about or used.
+"""
+from ..runtime import cuda_backend  # noqa: F401  (registers dispatch.BACKENDS['cuda'])
 from ..runtime.cuda_runtime import device_count, is_available
-from ..runtime.storage import cuda_unavailable_error
+from ..runtime.storage import OutOfMemoryError, allocator, cuda_unavailable_error
+
+
+def _require(what):
+    if not is_available():
+        raise cuda_unavailable_error(what)
 
 
 def current_device():
-    if not is_available():
-        raise cuda_unavailable_error("current_device()")
+    _require("current_device()")
     return 0
+
+
+def get_device_name(device=None):
+    from ..runtime.cuda_runtime import device_name
+
+    _require("get_device_name()")
+    return device_name(_index(device))
 
 
 def synchronize(device=None):
     if is_available():
-        from numba import cuda
+        from ..runtime.cuda_runtime import synchronize as sync
 
-        cuda.synchronize()
+        sync()
 
 
-__all__ = ["current_device", "device_count", "is_available", "synchronize"]
+def _index(device):
+    if device is None:
+        return 0
+    if isinstance(device, int):
+        return device
+    from ..runtime.device import as_device
+
+    return as_device(device).index or 0
+
+
+def memory_allocated(device=None):
+    """Bytes held by live tensors on `device` (rounded to the allocator's block sizes)."""
+    return allocator(_index(device)).allocated
+
+
+def max_memory_allocated(device=None):
+    return allocator(_index(device)).peak
+
+
+def memory_reserved(device=None):
+    """Bytes the caching allocator holds: in use plus cached free blocks."""
+    return allocator(_index(device)).reserved
+
+
+def reset_peak_memory_stats(device=None):
+    alloc = allocator(_index(device))
+    alloc.peak = alloc.allocated
+
+
+def empty_cache():
+    """Give cached free blocks back to the GPU (live tensors keep theirs)."""
+    from ..runtime.storage import _ALLOCATORS
+
+    for alloc in _ALLOCATORS.values():
+        alloc.empty_cache()
+
+
+def fallback_counts():
+    """{op name: calls} of ops that ran on the host because they have no CUDA kernel yet."""
+    return dict(cuda_backend.FALLBACKS)
+
+
+__all__ = ["OutOfMemoryError", "current_device", "device_count", "empty_cache", "fallback_counts",
+           "get_device_name", "is_available", "max_memory_allocated", "memory_allocated", "memory_reserved",
+           "reset_peak_memory_stats", "synchronize"]

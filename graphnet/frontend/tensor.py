@@ -66,7 +66,7 @@ class Tensor:
         return t if device is None or device == CPU else t.to(device)
 
     def _type(self):
-        return TensorType(self._data.shape, self._dtype, self._device)
+        return TensorType(tuple(self._data.shape), self._dtype, self._device)  # tuple(): the CUDA simulator's FakeShape
 
     # ---- attributes ---------------------------------------------------------------------------------------------
     @property
@@ -177,9 +177,9 @@ class Tensor:
             if self.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this tensor has shape "
                                    f"{tuple(self.shape)}); pass backward(gradient=...) with a tensor of that shape")
-            gradient = Tensor._wrap(np.ones_like(self._data), self._dtype, self._device)
+            gradient = Tensor._scalar(np.ones(self._data.shape, self._dtype.np), self._dtype, self._device)
         elif not isinstance(gradient, Tensor):
-            gradient = Tensor._wrap(np.asarray(gradient, dtype=self._dtype.np), self._dtype, self._device)
+            gradient = Tensor._scalar(np.asarray(gradient, dtype=self._dtype.np), self._dtype, self._device)
         if tuple(gradient.shape) != tuple(self.shape):
             raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has shape "
                                f"{tuple(self.shape)}; they must match")
@@ -244,6 +244,19 @@ class Tensor:
             raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
                             "the tensor to host memory first.")
         return self._data
+
+    @property
+    def __cuda_array_interface__(self):
+        """The CUDA Array Interface of a CUDA tensor's storage (zero-copy sharing with numba, CuPy, ...)."""
+        if self._device.type != "cuda":
+            raise AttributeError(f"Can't get __cuda_array_interface__ on non-CUDA tensor (device {self._device}). "
+                                 "If CUDA data is required use tensor.cuda() to copy tensor to device memory.")
+        if self._requires_grad:
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad. If gradients "
+                               "aren't required, use var.detach() to get Variable that doesn't require grad.")
+        from ..runtime.storage import cuda_array_interface
+
+        return cuda_array_interface(self._data)
 
     def item(self):
         if self._proxy is not None:

@@ -2,6 +2,8 @@
 import functools
 import os
 
+import numpy as np
+
 
 @functools.lru_cache(maxsize=1)
 def _numba_cuda():
@@ -22,12 +24,37 @@ def is_available():
     return _numba_cuda() is not None
 
 
+def is_simulator():
+    """True when numba.cuda is Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 before numba was imported)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
 def device_count():
     cuda = _numba_cuda() if is_available() else None
     return len(cuda.gpus) if cuda is not None else 0
 
 
-def to_device(arr, device):
+def raw_alloc(nbytes, index=0):
+    """A fresh 1-D uint8 device array of `nbytes` on GPU `index` (the caching allocator's backing store)."""
     cuda = _numba_cuda()
-    with cuda.gpus[device.index]:
-        return cuda.to_device(arr)
+    if index == 0:
+        return cuda.device_array(nbytes, np.uint8)
+    with cuda.gpus[index]:
+        return cuda.device_array(nbytes, np.uint8)
+
+
+def synchronize():
+    cuda = _numba_cuda()
+    if cuda is not None:
+        cuda.synchronize()
+
+
+def device_name(index=0):
+    cuda = _numba_cuda()
+    if is_simulator():
+        return "Numba CUDA simulator"
+    with cuda.gpus[index]:
+        name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
