@@ -6,6 +6,10 @@
   permute_identity, permute_permute            identity permutes vanish, permute(permute(x)) is one permute
   reshape_same, reshape_reshape                reshape to x's shape vanishes, reshape(reshape(x)) is one reshape
   neg_neg, cast_same, expand_same              neg(neg(x)), cast to x's dtype, expand to x's shape -> x
+  copy                                         copy(x) -> x: values are immutable in the graph (in-place updates are
+      write-backs), so a copy only costs a pass over memory (eager AccumulateGrad's clone leaves these)
+  transpose_matmul                             permute(matmul(a, b)) swapping the last two dims, when the product has
+      no other reader -> matmul(b^T, a^T): a weight gradient is produced in the weight's layout, not transposed
   scalar_constant                              an elementwise operand that is a one-element constant, or a
       broadcast of one, is replaced by a 0-d constant when the result type is unchanged (elementwise ops broadcast,
       and fusion inlines 0-d constants as literals)
@@ -133,6 +137,23 @@ def _cast_same(s, node):
     return x if node.attrs["dtype"] is x.dtype and x.type == node.outputs[0].type else None
 
 
+def _copy(s, node):
+    return node.inputs[0]
+
+
+def _transpose_matmul(s, node):
+    inner, dims = node.inputs[0].producer, tuple(node.attrs["dims"])
+    n = len(dims)
+    swap = tuple(range(n - 2)) + (n - 1, n - 2)
+    if inner.op != "matmul" or dims != swap or len(node.inputs[0].users) != 1:
+        return None
+    a, b = inner.inputs
+    bt = s.add("permute", [b], {"dims": tuple(range(b.type.ndim - 2)) + (b.type.ndim - 1, b.type.ndim - 2)}, node)
+    at = s.add("permute", [a], {"dims": tuple(range(a.type.ndim - 2)) + (a.type.ndim - 1, a.type.ndim - 2)}, node)
+    out = s.add("matmul", [bt, at], {}, node)
+    return out if out.type == node.outputs[0].type else None
+
+
 def _scalar_operands(s, node):
     """Swap one-element constant operands (or broadcasts of them) for 0-d constants where the result type holds."""
     types, picked = [v.type for v in node.inputs], {}
@@ -154,7 +175,9 @@ def _scalar_operands(s, node):
 def _rules():
     """op -> ((rule name, rule), ...), tried in order."""
     rules = {
-        "permute": (("permute_identity", _permute_identity), ("permute_permute", _permute_permute)),
+        "permute": (("permute_identity", _permute_identity), ("permute_permute", _permute_permute),
+                    ("transpose_matmul", _transpose_matmul)),
+        "copy": (("copy", _copy),),
         "reshape": (("reshape_same", _same_shape), ("reshape_reshape", _reshape_reshape)),
         "expand": (("expand_same", _same_shape),),
         "neg": (("neg_neg", _neg_neg),),

@@ -166,3 +166,31 @@ def test_graph_outputs_write_backs_and_meta_are_kept():
     assert out.outputs[0] is out.input("x") and out.writebacks[0].value.producer.inputs[0] is out.input("s")
     assert out.outputs[1].producer.meta["phase"] == "backward"
     assert str(g) == before
+
+
+def test_copy_is_the_identity_on_values():
+    g = Graph()
+    x = g.add_input(_t(3, 4), "x")
+    g.set_outputs([g.call("exp", g.call("copy", g.call("neg", x)))])
+    out = _run_simplify(g)
+    assert _compute_ops(out) == ["neg", "exp"] and out.meta["simplify"]["rules"] == {"copy": 1}
+
+
+def test_transposed_matmul_is_produced_in_the_wanted_layout():
+    """permute(matmul(x^T, g)) — a weight gradient — becomes matmul(g^T, x): no transposed copy is needed."""
+    g = Graph()
+    x, grad = g.add_input(_t(64, 5), "x"), g.add_input(_t(64, 3), "g")
+    w_grad = g.call("permute", g.call("matmul", g.call("permute", x, dims=(1, 0)), grad), dims=(1, 0))
+    g.set_outputs([w_grad])
+    out = _run_simplify(g)
+    assert out.meta["simplify"]["rules"]["transpose_matmul"] == 1
+    matmul = next(n for n in out.nodes if n.op == "matmul")
+    assert matmul.inputs[1].name == "x" and matmul.outputs[0].type.shape == (3, 5)
+
+
+def test_transposed_matmul_with_another_reader_is_kept():
+    g = Graph()
+    a, b = g.add_input(_t(4, 5), "a"), g.add_input(_t(5, 6), "b")
+    m = g.call("matmul", a, b)
+    g.set_outputs([g.call("permute", m, dims=(1, 0)), m])
+    assert "transpose_matmul" not in _run_simplify(g).meta["simplify"]["rules"]
