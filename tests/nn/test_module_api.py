@@ -7,25 +7,8 @@ import numpy as np
 import pytest
 
 import graphnet as torch
-import graphnet.nn.functional as F
+from examples.lenet import LeNet
 from graphnet import nn
-
-
-class LeNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
 
 LENET_REPR = """LeNet(
   (conv1): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))
