@@ -7,6 +7,7 @@ from .frontend.tensor import Size, Tensor
 from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # noqa: F401  (publish the ops)
 from .frontend import api_indexing  # noqa: F401
 from .frontend import api_linalg  # noqa: F401
+from .frontend import api_random  # noqa: F401
 from .frontend.api_reduce import return_types  # noqa: F401
 from .frontend.api import FUNCTIONS as _FUNCTIONS
 from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,  # noqa: F401

@@ -8,19 +8,57 @@ from .tensor import Tensor
 
 
 class Generator:
-    """A seedable random source, for DataLoader(generator=...) and random_split; one global default."""
+    """A seedable random source, for DataLoader(generator=...), random_split and the random ops.
+
+    Two parts reseeded together by manual_seed: a NumPy generator (rand, randn, init, shuffling) and an explicit
+    int64 state tensor [seed, offset] that counter-based ops (dropout, bernoulli, rand_like) read and advance, so a
+    traced graph takes it as a 'state' input and a compiled model draws fresh, reproducible values on every call.
+    """
 
     def __init__(self, device="cpu"):
         self.rng = np.random.default_rng()
         self._seed = None
+        self._state = Tensor._wrap(np.array([_fresh_seed(), 0], np.int64), dt.int64)
 
     def manual_seed(self, seed):
         self._seed = int(seed)
-        self.rng = np.random.default_rng(self._seed)
+        self.rng = np.random.default_rng(self._seed & _U64)
+        self._set_state(self._seed, 0)
         return self
+
+    def seed(self):
+        """Reseed from a non-deterministic source and return the new seed."""
+        return self.manual_seed(_fresh_seed()).initial_seed()
 
     def initial_seed(self):
         return self._seed
+
+    def state_tensor(self):
+        """The live int64 tensor [seed, offset] the counter-based random ops read and advance in place."""
+        return self._state
+
+    def get_offset(self):
+        """How many counter-based values this generator has drawn since it was seeded."""
+        return int(self._state._host()[1])
+
+    def set_offset(self, offset):
+        """Move the counter-based stream to `offset` (e.g. back to 0 to replay the same dropout masks)."""
+        if int(offset) < 0:
+            raise ValueError(f"Generator.set_offset: offset must be non-negative, got {offset}")
+        self._set_state(int(self._state._host()[0]), int(offset))
+        return self
+
+    def _set_state(self, seed, offset):
+        """Rewrite the state tensor in place (compiled graphs hold this very tensor as an input)."""
+        np.copyto(self._state._data, np.array([seed & _U64, offset], np.uint64).view(np.int64))
+        self._state._version[0] += 1
+
+
+_U64 = (1 << 64) - 1
+
+
+def _fresh_seed():
+    return int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
 
 
 default_generator = Generator()
@@ -106,8 +144,9 @@ def from_numpy(ndarray):
 
 
 def _filled(fill):
-    def make(*size, dtype=None, device=None, requires_grad=False, out=None):
-        arr = fill(_shape(size), (dt.as_dtype(dtype) if dtype else dt.get_default_dtype()).np)
+    def make(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None):
+        shape = _shape(sizes if size is None else (size,))
+        arr = fill(shape, (dt.as_dtype(dtype) if dtype else dt.get_default_dtype()).np)
         return _finish(arr, dtype or dt.get_default_dtype(), device, requires_grad)
 
     return make
@@ -125,11 +164,11 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 def _random(sample):
-    def make(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    def make(*sizes, size=None, dtype=None, device=None, requires_grad=False, generator=None):
         d = dt.as_dtype(dtype) if dtype else dt.get_default_dtype()
         if not d.is_floating_point:
             raise RuntimeError(f"{sample.__name__}: expected a floating-point dtype, got {d.name}")
-        arr = sample(default_rng(generator), _shape(size)).astype(d.np)
+        arr = sample(default_rng(generator), _shape(sizes if size is None else (size,))).astype(d.np)
         return _finish(arr, d, device, requires_grad)
 
     return make
@@ -199,8 +238,6 @@ def _like(make):
 zeros_like = export("zeros_like", method=False)(_like(zeros))
 ones_like = export("ones_like", method=False)(_like(ones))
 empty_like = export("empty_like", method=False)(_like(empty))
-rand_like = export("rand_like", method=False)(_like(rand))
-randn_like = export("randn_like", method=False)(_like(randn))
 
 
 @export("full_like", method=False)
@@ -224,3 +261,17 @@ LongTensor = _legacy(dt.int64)
 IntTensor = _legacy(dt.int32)
 BoolTensor = _legacy(dt.bool_)
 ByteTensor = _legacy(dt.uint8)
+
+
+def _new(make):
+    """Tensor.new_<kind>(size, ...): a new tensor with self's dtype and device unless given (PyTorch's new_* family)."""
+    def new(self, *size, dtype=None, device=None, requires_grad=False, **kwargs):
+        return make(*size, **kwargs, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    return new
+
+
+for _name, _make in {"new_empty": empty, "new_zeros": zeros, "new_ones": ones, "new_full": full,
+                     "new_tensor": tensor}.items():
+    setattr(Tensor, _name, _new(_make))

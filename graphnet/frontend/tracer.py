@@ -60,6 +60,15 @@ def assign(dst, src):
     tracer.assign(dst, src)
 
 
+def bind_state(t, name):
+    """While tracing, make concrete tensor `t` (e.g. a generator's RNG state) a 'state' input named `name`, so the
+    graph reads it at run time instead of freezing its current value; a no-op outside a trace or once bound."""
+    tracer = TRACE[0]
+    if tracer is None or t._proxy is not None or id(t._data) in tracer._lifted:
+        return
+    tracer.bind(t, name, "state")
+
+
 _STATE_FIELDS = ("_proxy", "_data", "_dtype", "_device", "grad", "grad_fn", "_requires_grad", "_output_nr")
 
 

@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
+from ..frontend.api_random import uniform
 from ..frontend.autograd import no_grad
-from ..frontend.creation import default_rng
 from ..frontend.dispatch import call
 from ..frontend.tensor import Tensor
 from ..ir import dtype as dt
@@ -156,19 +156,22 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 # ---- dropout ----------------------------------------------------------------------------------------------------
 def dropout(input, p=0.5, training=True, inplace=False):
-    """Zero each element with probability p (graphnet's RNG) and scale the rest by 1/(1-p); identity in eval."""
+    """Zero each element with probability p and scale the rest by 1/(1-p); identity in eval mode.
+
+    The mask comes from the counter-based `rand_uniform` op on the default generator's (seed, offset) state, which
+    it advances: the same ops run eagerly and traced, so compiled dropout draws a fresh, reproducible mask per call.
+    """
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    if not _concrete(input):
-        from ..frontend.tracer import GraphBreak, user_location
-
-        raise GraphBreak(f"dropout: a training-mode random mask cannot be captured in a graph yet (it would be frozen "
-                         f"as a constant), at {user_location()}; trace the model in eval() mode or run it eagerly")
-    keep = default_rng().random(tuple(input.shape)) >= p
-    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = Tensor._wrap((keep * scale).astype(input.dtype.np), input.dtype).to(input.device)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"dropout: expected a floating-point input, got {input.dtype.name}; convert it with "
+                           ".float() first")
+    if p == 1.0:
+        return _inplace(input, input * 0.0, inplace)
+    keep = call("ge", uniform(input.shape, input.dtype, device=input.device), p)
+    mask = call("mul", call("cast", keep, dtype=input.dtype), 1.0 / (1.0 - p))
     return _inplace(input, input * mask, inplace)
 
 

@@ -112,13 +112,6 @@ def test_dropout_train_scales_and_eval_is_identity():
         nn.Dropout(1.5)
 
 
-def test_dropout_refuses_to_be_traced_in_training_mode():
-    net = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
-    with pytest.raises(torch.GraphBreak, match="dropout: a training-mode random mask cannot be captured"):
-        torch.trace(net, torch.randn(2, 3))
-    torch.trace(net.eval(), torch.randn(2, 3))
-
-
 def test_dropout_gradient_uses_the_same_mask():
     x = torch.ones(50, requires_grad=True)
     y = F.dropout(x, 0.5)
