@@ -202,7 +202,7 @@ class CompiledModule(_Compiled):
         return self._run(entry, args, needs_grad)
 
     def _build(self, args, needs_grad):
-        from ..passes import autodiff, split
+        from ..passes import autodiff, prune_grads, split
 
         t0 = time.perf_counter()
         with no_grad():
@@ -212,8 +212,9 @@ class CompiledModule(_Compiled):
             prog, optimized, report, secs = _build_program(traced.graph, "forward")
             graphs["optimized"] = optimized
             return _Entry(traced, graphs, [prog], secs, report)
-        wrt = [v for v in traced.graph.inputs if self._requires_grad(traced, v, args)]
-        joint = autodiff(traced.graph, wrt=wrt)
+        differentiable = [v for v in traced.graph.inputs if v.dtype.is_floating_point and v.role != "buffer"]
+        wrt = [v for v in differentiable if self._requires_grad(traced, v, args)]
+        joint = prune_grads(autodiff(traced.graph, wrt=differentiable), requested=[v.name for v in wrt])
         fwd, bwd = split(joint)
         graphs["joint"] = joint
         fprog, fopt, frep, fsecs = _build_program(fwd, "forward")
@@ -221,7 +222,8 @@ class CompiledModule(_Compiled):
         graphs.update(optimized=fopt, backward=bopt)
         secs = {k: fsecs[k] + bsecs[k] for k in fsecs}
         secs["trace+autodiff"] = time.perf_counter() - t0 - secs["passes"] - secs["codegen"]
-        entry = _Entry(traced, graphs, [fprog, bprog], secs, {"forward": frep, "backward": brep})
+        entry = _Entry(traced, graphs, [fprog, bprog], secs,
+                       {"prune_grads": joint.meta["prune_grads"], "forward": frep, "backward": brep})
         entry.wrt = [v.name for v in wrt]
         return entry
 

@@ -144,7 +144,7 @@ def from_numpy(ndarray):
 
 
 def _filled(fill):
-    def make(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None):
+    def make(*sizes, size=None, dtype=None, device=None, requires_grad=False):
         shape = _shape(sizes if size is None else (size,))
         arr = fill(shape, (dt.as_dtype(dtype) if dtype else dt.get_default_dtype()).np)
         return _finish(arr, dtype or dt.get_default_dtype(), device, requires_grad)
@@ -152,9 +152,9 @@ def _filled(fill):
     return make
 
 
-empty = export("empty", method=False)(_filled(lambda s, d: np.empty(s, d)))
-zeros = export("zeros", method=False)(_filled(lambda s, d: np.zeros(s, d)))
-ones = export("ones", method=False)(_filled(lambda s, d: np.ones(s, d)))
+empty = export("empty", method=False, out=True)(_filled(lambda s, d: np.empty(s, d)))
+zeros = export("zeros", method=False, out=True)(_filled(lambda s, d: np.zeros(s, d)))
+ones = export("ones", method=False, out=True)(_filled(lambda s, d: np.ones(s, d)))
 
 
 @export("full", method=False)

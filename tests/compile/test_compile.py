@@ -175,3 +175,14 @@ def test_compiled_train_step_with_adam_matches_eager():
     """Adam's bias corrections are tensors, so its whole update compiles into the step."""
     cstep, _, _ = _train_pair(_mlp, lambda m: optim.Adam(m.parameters(), lr=1e-2), _data())
     assert cstep.stats()["variants"] == 1 and cstep._last is not None
+
+
+def test_compile_model_prunes_frozen_gradients_with_the_pass_and_reports_it():
+    model = _mlp()
+    for p in model[0].parameters():
+        p.requires_grad = False
+    cm = torch.compile(model)
+    F.cross_entropy(cm(torch.randn(8, 20)), torch.randint(0, 5, (8,))).backward()
+    report = cm.stats()["passes"]["prune_grads"]
+    assert report["nodes_removed"] > 0 and report["saved_bytes_avoided"] > 0
+    assert model[0].weight.grad is None and model[2].weight.grad is not None

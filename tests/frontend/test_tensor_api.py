@@ -130,3 +130,11 @@ def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
     with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
         torch.ones(2).cuda()
     assert not torch.cuda.is_available() and torch.cuda.device_count() == 0
+
+
+def test_creation_out_and_size_keywords():
+    t = torch.full((2, 3), 5.0)
+    assert torch.zeros(2, 3, out=t) is t and t.sum().item() == 0
+    assert torch.ones(size=(2, 1)).shape == (2, 1) and torch.rand(size=(4,)).shape == (4,)
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        torch.ones(3, out=t)
