@@ -3,11 +3,15 @@
 Fused groups run their generated Numba kernels; conv/pool run the shared library kernels; matmul runs BLAS into
 its planned buffer; views are NumPy views (free); any other op runs its NumPy `impl` and is copied into place.
 """
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
 from ..codegen import cpu
+from ..codegen.kernel import contiguous_strides
 from ..codegen.templates import conv, pool
 from ..passes.fuse import VIEW_OPS
 
@@ -22,6 +26,7 @@ class Program:
         self.slots = {}
         self.inputs = [self._slot(v) for v in graph.inputs]
         self.compile_seconds = {}
+        self.step_links = {}  # what one step hands a later one: im2col columns, a fused epilogue absorbed by a conv
         self.steps = []
         for node in graph.nodes:
             if node.op == "constant":
@@ -54,7 +59,7 @@ class Program:
             step = _Impl(node, ins, outs, None)
         else:
             bufs = [self._buffer(node, i, ins) for i in range(len(node.outputs))]
-            step = _make_step(node, ins, outs, bufs)
+            step = _make_step(node, ins, outs, bufs, self.step_links)
         self.compile_seconds[node.op] = self.compile_seconds.get(node.op, 0.0) + time.perf_counter() - t0
         return step
 
@@ -124,74 +129,194 @@ class _Matmul:
 
 
 class _Template:
-    """conv/pool library kernels: `call(env_arrays, dst_arrays, attrs, scratch)`."""
+    """conv/pool library kernels: `call(contiguous_input_arrays, dst_arrays, attrs, scratch_arrays)`."""
 
     def __init__(self, node, ins, outs, bufs, call, scratch=()):
         self.ins, self.outs, self.bufs, self.call = ins, outs, bufs, call
-        self.attrs = dict(node.attrs)
-        self.scratch = [np.empty(shape, np.float32 if dt is None else dt) for shape, dt in scratch]
+        self.attrs, self.scratch = dict(node.attrs), list(scratch)
 
     def __call__(self, env):
         dsts = [_resolve(b, env) for b in self.bufs]
-        self.call([env[i] for i in self.ins], dsts, self.attrs, self.scratch)
+        self.call([np.ascontiguousarray(env[i]) for i in self.ins], dsts, self.attrs, self.scratch)
         for slot, d in zip(self.outs, dsts):
             env[slot] = d
 
 
-def _conv_scratch(node, x_shape, out_shape):
-    n, c, _, _ = x_shape
-    o, cg, kh, kw = node.inputs[1].type.shape if node.op != "conv2d_weight_grad" else node.attrs["weight_shape"]
-    cols = (c * kh * kw, n * out_shape[2] * out_shape[3])
-    return [(cols, node.outputs[0].type.dtype.np), ((o, cols[1]), node.outputs[0].type.dtype.np)]
+def _conv_geometry(node):
+    """(x value, x shape, weight shape, output shape) of a conv node or either of its backward primitives."""
+    a, out_t = node.attrs, node.outputs[0].type
+    if node.op == "conv2d":
+        return node.inputs[0], node.inputs[0].type.shape, node.inputs[1].type.shape, out_t.shape
+    if node.op == "conv2d_weight_grad":
+        return node.inputs[0], node.inputs[0].type.shape, a["weight_shape"], node.inputs[1].type.shape
+    return None, a["input_shape"], node.inputs[1].type.shape, node.inputs[0].type.shape
+
+
+def _conv_cols(node, shared):
+    """The (N, C*kh*kw, oh*ow) im2col scratch of a conv node, and whether it must fill it itself. conv2d registers
+    its columns under (input, geometry); a later conv2d_weight_grad of the same input and geometry reuses them, as
+    the forward step always runs first in the same Program run."""
+    x, (n, c, _, _), (_, _, kh, kw), (_, _, oh, ow) = _conv_geometry(node)
+    key = (x, kh, kw) + tuple(tuple(node.attrs[k]) for k in ("stride", "padding", "dilation"))
+    if node.op == "conv2d_weight_grad" and key in shared:
+        return shared[key], False
+    cols = np.empty((n, c * kh * kw, oh * ow), node.outputs[0].type.dtype.np)
+    if node.op == "conv2d":
+        shared[key] = cols
+    return cols, True
 
 
 _NO_BIAS = np.zeros(1, np.float32)
 
 
+def _geometry_args(a):
+    return (*a["stride"], *a["padding"], *a["dilation"])
+
+
+def _conv_geo(a, weight_shape):
+    """The conv templates' geometry tuple (kh, kw, sh, sw, ph, pw, dh, dw)."""
+    return (*weight_shape[2:], *_geometry_args(a))
+
+
+_SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
+_THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
+
+
+@functools.cache
+def _helper():
+    return ThreadPoolExecutor(1, thread_name_prefix="graphnet-conv")
+
+
+def _split(kernel, n, work, args):
+    """kernel(*args(batch_slice, k)) over the two halves k of a batch of n at once: the kernels release the GIL, a
+    helper thread takes one half and the caller the other. Small work, or one thread, runs whole as k=0. Returns
+    whether it split."""
+    if n < 2 or work < _SPLIT_MIN or _THREADS < 2:
+        kernel(*args(slice(0, n), 0))
+        return False
+    second = _helper().submit(kernel, *args(slice(n // 2, n), 1))
+    kernel(*args(slice(0, n // 2), 0))
+    second.result()
+    return True
+
+
 def _conv_forward(ins, outs, a, s):
-    x, w = ins
-    conv.conv2d_forward(x, w, _NO_BIAS, False, False, *a["stride"], *a["padding"], *a["dilation"], a["groups"],
-                        s[0], s[1], outs[0])
+    x, w = ins[:2]
+    has_bias, relu = a.get("epilogue", (False, False))
+    bias, geo, cols = ins[2] if has_bias else _NO_BIAS, _conv_geo(a, w.shape), s[0]
+    _split(conv.conv2d_forward, x.shape[0], cols.size,
+           lambda h, k: (x[h], w, bias, has_bias, relu, geo, a["groups"], cols[h], outs[0][h]))
+
+
+_EPILOGUES = {("add",): (True, False), ("add", "relu"): (True, True), ("relu",): (False, True)}
+
+
+def _epilogue(node):
+    """(fused node, bias value or None, relu) when the only user of a float32 conv2d's output is a fused loop that
+    computes relu?(out + bias[None, :, None, None]) in place over it, so the conv can apply it while in cache. The bias
+    must be a graph input: it then exists before the conv step runs."""
+    out = node.outputs[0]
+    users = list(out.users)
+    fused = users[0] if len(users) == 1 else None
+    if fused is None or fused.op != "fused" or fused.meta.get("inplace") != {0: out.name}:
+        return None
+    k = fused.attrs["kernel"]
+    loads = [st for st in k.body if st.op == "load"]
+    ops = tuple(st.op for st in k.body if st.op != "load")
+    if k.is_reduction or k.post or ops not in _EPILOGUES or len(loads) != len(k.body) - len(ops):
+        return None
+    reads = [k.reads[st.args[0]] for st in loads]
+    by_input = {fused.inputs[int(r.buffer[2:])]: r for r in reads}
+    rest = [v for v in by_input if v is not out]
+    own = by_input.get(out)
+    if own is None or own.strides != contiguous_strides(out.type.shape) or own.offset or k.domain != out.type.shape:
+        return None
+    has_bias, relu = _EPILOGUES[ops]
+    if not has_bias:
+        return (fused, None, relu) if not rest else None
+    bias = rest[0] if len(rest) == 1 else None
+    if bias is None or bias.producer.op != "input" or bias.type.shape != out.type.shape[1:2] \
+            or bias.type.dtype.name != "float32" or by_input[bias].strides != (0, 1, 0, 0) or by_input[bias].offset:
+        return None
+    return fused, bias, relu
 
 
 def _conv_weight(ins, outs, a, s):
-    x, g = ins
-    kh, kw = a["weight_shape"][2:]
-    conv.im2col(x, kh, kw, *a["stride"], *a["padding"], *a["dilation"], s[0])
-    conv.conv2d_weight_grad(np.ascontiguousarray(g), s[0], a["groups"], s[1], outs[0])
+    (x, g), (cols, acc, unfold, part), geo = ins, s, _conv_geo(a, a["weight_shape"])
+    dws = (outs[0], part)
+    if _split(conv.conv2d_weight_grad, x.shape[0], cols.size,
+              lambda h, k: (x[h], g[h], geo, a["groups"], unfold, cols[h], acc[k], dws[k])):
+        outs[0] += part
 
 
 def _conv_input(ins, outs, a, s):
-    g, w = ins
-    conv.conv2d_input_grad(np.ascontiguousarray(g), w, *a["stride"], *a["padding"], *a["dilation"], a["groups"],
-                           s[1], s[0], outs[0])
+    (g, w), dcols, geo = ins, s[0], _conv_geo(a, ins[1].shape)
+    _split(conv.conv2d_input_grad, g.shape[0], g.shape[0] * dcols[0].size,
+           lambda h, k: (g[h], w, geo, a["groups"], dcols[k], outs[0][h]))
+
+
+def _conv_step(node, ins, outs, bufs, shared):
+    """A conv2d / conv2d_weight_grad / conv2d_input_grad step with its scratch (columns, accumulator)."""
+    if node.op == "conv2d_input_grad":
+        _, (_, c, _, _), (_, _, kh, kw), (_, _, oh, ow) = _conv_geometry(node)
+        dcols = np.empty((2, c * kh * kw, oh * ow), node.outputs[0].type.dtype.np)  # one per batch half
+        return _Template(node, ins, outs, bufs, _conv_input, [dcols])
+    cols, fresh = _conv_cols(node, shared)
+    if node.op == "conv2d":
+        step = _Template(node, ins, outs, bufs, _conv_forward, [cols])
+        epilogue = _epilogue(node)
+        if epilogue is not None:
+            shared[epilogue[0]] = (step, node.outputs[0]) + epilogue[1:]
+        return step
+    groups, weight_shape = node.attrs["groups"], node.attrs["weight_shape"]
+    acc = np.empty((2, 2, cols.shape[1] // groups, weight_shape[0] // groups), cols.dtype)  # per batch half
+    return _Template(node, ins, outs, bufs, _conv_weight, [cols, acc, fresh, np.empty(weight_shape, cols.dtype)])
+
+
+class _Alias:
+    """A fused epilogue absorbed by its conv2d: its output is the conv's (already in place) output."""
+
+    def __init__(self, src, dst):
+        self.src, self.dst = src, dst
+
+    def __call__(self, env):
+        env[self.dst] = env[self.src]
+
+
+def _absorb(fused, ins, outs, link):
+    """Hand a fused epilogue's bias slot and ReLU to the conv2d step that registered it; the fused step aliases."""
+    step, conv_out, bias, relu = link
+    step.attrs["epilogue"] = (bias is not None, relu)
+    if bias is not None:
+        step.ins = step.ins + [ins[fused.inputs.index(bias)]]
+    return _Alias(ins[fused.inputs.index(conv_out)], outs[0])
 
 
 def _max_pool(ins, outs, a, s):
-    pool.max_pool2d_forward(ins[0], *a["kernel_size"], *a["stride"], *a["padding"], *a["dilation"], outs[0], outs[1])
+    (x,), geo = ins, (*a["kernel_size"], *_geometry_args(a))
+    _split(pool.max_pool2d_forward, x.shape[0], x.size, lambda h, k: (x[h], *geo, outs[0][h], outs[1][h]))
 
 
 def _max_pool_back(ins, outs, a, s):
-    pool.max_pool2d_backward(np.ascontiguousarray(ins[0]), ins[1], outs[0])
+    (g, idx), dx = ins, outs[0]
+    _split(pool.max_pool2d_backward, g.shape[0], g.size, lambda h, k: (g[h], idx[h], dx[h]))
 
 
-def _make_step(node, ins, outs, bufs):
-    """Pick the fastest available implementation for one non-view node."""
+_CONV_OPS = ("conv2d", "conv2d_weight_grad", "conv2d_input_grad")
+
+
+def _make_step(node, ins, outs, bufs, shared):
+    """Pick the fastest available implementation for one non-view node; `shared` is the Program's step_links."""
     types = [v.type for v in node.inputs]
     four_d = all(len(t.shape) == 4 for t in types[:1])
     float32 = all(t.dtype.name == "float32" for t in types if t.dtype.is_floating_point)
     if node.op == "fused":
-        return _Fused(node, ins, outs, bufs)
+        link = shared.pop(node, None)
+        return _Fused(node, ins, outs, bufs) if link is None else _absorb(node, ins, outs, link)
     if node.op == "matmul" and float32:
         return _Matmul(node, ins, outs, bufs)
-    if node.op == "conv2d" and float32:
-        return _Template(node, ins, outs, bufs, _conv_forward,
-                         _conv_scratch(node, types[0].shape, node.outputs[0].type.shape))
-    if node.op == "conv2d_weight_grad" and float32:
-        return _Template(node, ins, outs, bufs, _conv_weight, _conv_scratch(node, types[0].shape, types[1].shape))
-    if node.op == "conv2d_input_grad" and float32:
-        return _Template(node, ins, outs, bufs, _conv_input,
-                         _conv_scratch(node, node.attrs["input_shape"], types[0].shape))
+    if node.op in _CONV_OPS and float32:
+        return _conv_step(node, ins, outs, bufs, shared)
     if node.op == "max_pool2d" and float32 and four_d and not node.attrs.get("ceil_mode"):
         return _Template(node, ins, outs, bufs, _max_pool)
     if node.op == "max_pool2d_backward" and float32 and four_d:

@@ -1,9 +1,15 @@
-"""Library kernels (conv2d, pooling) vs the NumPy reference implementations of the same ops."""
+"""Library kernels (conv2d, pooling) vs the NumPy reference implementations of the same ops, and the compiled
+Program's use of them (im2col columns shared by conv2d and its weight gradient)."""
 import numpy as np
 import pytest
 
+import graphnet as torch
+import graphnet.nn as nn
+import graphnet.nn.functional as F
 from graphnet.codegen.templates import conv, pool
 from graphnet.ir.ops import OPS
+from graphnet.ir.ops.nn import _im2col
+from graphnet.runtime import program
 
 RNG = np.random.default_rng(0)
 CONV_CASES = [  # (N, C, H, W), (O, kh, kw), stride, padding, dilation, groups
@@ -11,6 +17,8 @@ CONV_CASES = [  # (N, C, H, W), (O, kh, kw), stride, padding, dilation, groups
     ((3, 4, 7, 10), (6, 3, 2), (2, 1), (1, 2), (1, 2), 2),
     ((1, 3, 6, 6), (3, 1, 1), (1, 1), (0, 0), (1, 1), 3),
     ((2, 2, 11, 9), (4, 5, 5), (3, 2), (2, 2), (2, 1), 1),
+    ((2, 3, 13, 7), (4, 2, 3), (4, 3), (1, 1), (1, 1), 1),  # stride > kernel: input rows/cols skipped
+    ((1, 4, 5, 6), (4, 3, 3), (1, 1), (3, 2), (2, 2), 4),  # padding wider than the dilated reach; depthwise
 ]
 
 
@@ -27,35 +35,51 @@ def test_conv2d_kernels_match_reference(xs, ws, stride, padding, dilation, group
     bias = RNG.standard_normal(o).astype(np.float32)
     attrs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     oh, ow = _out_hw(h, w, (kh, kw), stride, padding, dilation)
-    cols = np.empty((c * kh * kw, n * oh * ow), np.float32)
-    tmp = np.empty((o, n * oh * ow), np.float32)
+    geo = (kh, kw, *stride, *padding, *dilation)
+    cols = np.empty((n, c * kh * kw, oh * ow), np.float32)
     out = np.empty((n, o, oh, ow), np.float32)
-    conv.conv2d_forward(x, weight, bias, True, True, *stride, *padding, *dilation, groups, cols, tmp, out)
+    conv.conv2d_forward(x, weight, bias, True, True, geo, groups, cols, out)
     ref = OPS["conv2d"].impl(x, weight, **attrs) + bias.reshape(1, -1, 1, 1)
     np.testing.assert_allclose(out, np.maximum(ref, 0), rtol=1e-4, atol=1e-4)
 
     g = RNG.standard_normal((n, o, oh, ow)).astype(np.float32)
-    dw = np.empty_like(weight)
-    conv.conv2d_weight_grad(g, cols, groups, tmp, dw)
-    np.testing.assert_allclose(dw, OPS["conv2d_weight_grad"].impl(x, g, weight_shape=weight.shape, **attrs),
-                               rtol=1e-4, atol=1e-3)
+    want_dw = OPS["conv2d_weight_grad"].impl(x, g, weight_shape=weight.shape, **attrs)
+    acc = np.empty((2, c // groups * kh * kw, o // groups), np.float32)
+    for unfold, given_cols in ((False, cols), (True, np.full_like(cols, np.nan))):  # the forward's columns, or none
+        dw = np.empty_like(weight)
+        conv.conv2d_weight_grad(x, g, geo, groups, unfold, given_cols, acc, dw)
+        np.testing.assert_allclose(dw, want_dw, rtol=1e-4, atol=1e-3)
     dx = np.empty_like(x)
-    conv.conv2d_input_grad(g, weight, *stride, *padding, *dilation, groups, tmp, np.empty_like(cols), dx)
+    conv.conv2d_input_grad(g, weight, geo, groups, np.empty_like(cols[0]), dx)
     np.testing.assert_allclose(dx, OPS["conv2d_input_grad"].impl(g, weight, input_shape=x.shape, **attrs),
                                rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV_CASES)
+def test_im2col_matches_reference_columns(xs, ws, stride, padding, dilation, groups):
+    (n, c, h, w), (_, kh, kw) = xs, ws
+    x = RNG.standard_normal(xs).astype(np.float32)
+    oh, ow = _out_hw(h, w, (kh, kw), stride, padding, dilation)
+    cols = np.full((n, c * kh * kw, oh * ow), np.nan, np.float32)
+    conv.im2col(x, (kh, kw, *stride, *padding, *dilation), cols)
+    ref = _im2col(x, (kh, kw), (oh, ow), stride, padding, dilation, 1).reshape(cols.shape)
+    np.testing.assert_array_equal(cols, ref)
+
+
 POOL_CASES = [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1)), ((1, 2, 7, 9), (3, 2), (2, 1), (1, 1), (1, 1)),
-              ((2, 1, 10, 10), (3, 3), (1, 2), (1, 0), (2, 1))]
+              ((2, 1, 10, 10), (3, 3), (1, 2), (1, 0), (2, 1)),
+              ((2, 3, 7, 9), (2, 2), (2, 2), (0, 0), (1, 1))]  # the 2x2 fast path with odd sizes
 
 
 @pytest.mark.parametrize("xs,k,s,p,d", POOL_CASES)
 def test_max_pool_kernels_match_reference(xs, k, s, p, d):
     x = RNG.standard_normal(xs).astype(np.float32)
+    x[..., ::3, :] = 0  # ties (as after a ReLU): the first tap in window order wins
+    x[0, 0, 1, 1], x[-1, -1, 0, 1] = np.nan, np.nan  # NaN wins its window
     ref, ref_idx = OPS["max_pool2d"].impl(x, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=False)
     out, idx = np.empty(ref.shape, np.float32), np.empty(ref.shape, np.int64)
     pool.max_pool2d_forward(x, *k, *s, *p, *d, out, idx)
-    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(out, ref)  # NaNs compare equal here
     np.testing.assert_array_equal(idx, ref_idx)
     g = RNG.standard_normal(ref.shape).astype(np.float32)
     dx = np.empty_like(x)
@@ -78,3 +102,97 @@ def test_avg_pool_kernels_match_reference(xs, k, s, p, include_pad):
     pool.avg_pool2d_backward(g, *k, *s, *p, include_pad, 0, dx)
     np.testing.assert_allclose(dx, OPS["avg_pool2d_backward"].impl(g, input_shape=x.shape, **attrs), rtol=1e-5,
                                atol=1e-6)
+
+
+def _conv_net(stride, padding, groups):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(4, 6, 3, stride=stride, padding=padding, groups=groups), nn.ReLU(),
+                         nn.Conv2d(6, 3, 2, bias=False), nn.ReLU(), nn.Flatten())
+
+
+def _compiled_grads(model, x):
+    def step(x):
+        model.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        return loss
+
+    cstep = torch.compile(step)
+    for _ in range(2):
+        loss = cstep(x)
+    return cstep, loss.item(), [p.grad.numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("stride,padding,groups", [((1, 1), (0, 0), 1), ((2, 1), (1, 2), 2)])
+def test_compiled_conv_step_shares_columns_and_matches_eager(stride, padding, groups):
+    x = torch.randn(3, 4, 9, 11)
+    model = _conv_net(stride, padding, groups)
+    loss = (model(x) ** 2).sum()
+    loss.backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+    cstep, got_loss, got = _compiled_grads(model, x)
+    np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+    steps = [s for prog in cstep._last.programs for s in prog.steps if isinstance(s, program._Template)]
+    weight_grads = [s for s in steps if s.call is program._conv_weight]
+    # each forward leaves its input's columns behind; both weight grads reuse them instead of unfolding again
+    assert len(weight_grads) == 2 and not any(s.scratch[2] for s in weight_grads)
+    forward_cols = {id(s.scratch[0]) for s in steps if s.call is program._conv_forward}
+    assert {id(s.scratch[0]) for s in weight_grads} == forward_cols
+    # the bias + ReLU after the first conv and the bare ReLU after the second run inside the conv kernels
+    epilogues = [s.attrs.get("epilogue") for s in steps if s.call is program._conv_forward]
+    assert epilogues == [(True, True), (False, True)]
+    assert sum(isinstance(s, program._Alias) for prog in cstep._last.programs for s in prog.steps) == 2
+
+
+def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
+    monkeypatch.setattr(program, "_SPLIT_MIN", 0)
+    monkeypatch.setattr(program, "_THREADS", 2)
+    splits = []
+    split = program._split
+    monkeypatch.setattr(program, "_split", lambda *args: splits.append(split(*args)) or splits[-1])
+    x = torch.randn(3, 4, 10, 12)  # an odd batch: halves of 1 and 2 samples
+    model = nn.Sequential(_conv_net((1, 1), (1, 1), 2), nn.Unflatten(1, (3, 9, 11)), nn.MaxPool2d(2))
+    loss = (model(x) ** 2).sum()
+    loss.backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+    _, got_loss, got = _compiled_grads(model, x)
+    np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+    assert len(splits) >= 7 and all(splits)  # per run: 2 forward + 2 weight + 1 input grad, the pool and its grad
+
+
+def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
+    x = torch.randn(2, 4, 8, 8)
+    model = _conv_net((1, 1), (1, 1), 1)
+    F.relu(model(x)).sum().backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    cm = torch.compile(model)
+    F.relu(cm(x)).sum().backward()  # forward and backward are separate Programs here
+    for p, w in zip(model.parameters(), want):
+        np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-3, atol=1e-4)
+    backward = cm._last.programs[-1]
+    weight_grads = [s for s in backward.steps if isinstance(s, program._Template) and s.call is program._conv_weight]
+    assert len(weight_grads) == 2 and all(s.scratch[2] for s in weight_grads)
+
+
+def test_conv_output_with_two_users_keeps_its_fused_consumers():
+    x, w = torch.randn(2, 2, 6, 6), torch.randn(3, 2, 3, 3)
+
+    def f(x):
+        y = F.conv2d(x, w)
+        return F.relu(y), y * 2  # the raw output is needed twice: no epilogue may overwrite it
+
+    cf = torch.compile(f)
+    with torch.no_grad():
+        for _ in range(2):
+            got = cf(x)
+        want = f(x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-5)
+    steps = [s for prog in cf._last.programs for s in prog.steps]
+    assert not any(isinstance(s, program._Alias) for s in steps)
+    assert [s.attrs.get("epilogue") for s in steps if getattr(s, "call", None) is program._conv_forward] == [None]

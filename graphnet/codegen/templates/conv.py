@@ -1,126 +1,145 @@
-"""Shape-generic conv2d kernels: im2col + one BLAS GEMM per group, with the bias/ReLU epilogue fused into the
-layout change back to NCHW. Compiled once (cache=True) and shared by every model.
+"""Shape-generic conv2d kernels: per-sample im2col + BLAS GEMMs that read and write NCHW directly. Compiled once
+(cache=True) and shared by every model.
 
-Layouts: cols is (C*kh*kw, N*oh*ow); the GEMM result `tmp` is (O, N*oh*ow).
+Layouts: cols is (N, C*kh*kw, oh*ow). Sample n's forward GEMM is W (O, C*kh*kw) @ cols[n], whose (O, oh*ow) result
+is out[n] itself, and g[n] (O, oh*ow) is already the operand of both backward products, so no layout pass is
+needed. Each sample is unfolded (or folded back) right before (after) its GEMM, while its columns are in cache.
+The forward leaves cols filled, so a weight gradient of the same input can skip its own im2col. Inner loops index
+flat arrays with unsigned offsets: Numba then skips negative-index wraparound and LLVM vectorises the row copies.
+Geometry travels as one tuple `geo` = (kh, kw, sh, sw, ph, pw, dh, dw). The entry points release the GIL, so a
+caller may run two halves of a batch on two threads.
 """
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols):
-    """Unfold the receptive fields of x (N, C, H, W) into the columns of `cols`."""
-    n_, c_, h_, w_ = x.shape
-    oh, ow = _out_hw(h_, w_, kh, kw, sh, sw, ph, pw, dh, dw)
-    for c in range(c_):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                for n in range(n_):
-                    for y in range(oh):
-                        iy = y * sh - ph + i * dh
-                        base = (n * oh + y) * ow
-                        if iy < 0 or iy >= h_:
-                            cols[row, base:base + ow] = 0
-                            continue
-                        for xx in range(ow):
-                            ix = xx * sw - pw + j * dw
-                            cols[row, base + xx] = x[n, c, iy, ix] if 0 <= ix < w_ else 0
+_U = np.uint64
 
 
 @njit(cache=True)
-def col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, dx):
-    """The adjoint of im2col: scatter-add the columns back into dx (N, C, H, W), which is zeroed first."""
-    n_, c_, h_, w_ = dx.shape
-    oh, ow = _out_hw(h_, w_, kh, kw, sh, sw, ph, pw, dh, dw)
-    dx[:] = 0
-    for n in range(n_):
-        for c in range(c_):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    for y in range(oh):
-                        iy = y * sh - ph + i * dh
-                        if iy < 0 or iy >= h_:
-                            continue
-                        base = (n * oh + y) * ow
-                        for xx in range(ow):
-                            ix = xx * sw - pw + j * dw
-                            if 0 <= ix < w_:
-                                dx[n, c, iy, ix] += dcols[row, base + xx]
-
-
-@njit(cache=True, inline="always")
-def _out_hw(h, w, kh, kw, sh, sw, ph, pw, dh, dw):
+def _out_hw(h, w, geo):
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
     return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
 
 
 @njit(cache=True)
-def grouped_gemm(w2, cols, groups, tmp):
-    """tmp[g] = w2[g] @ cols[g] for each group g (rows of w2 and cols split evenly)."""
-    og, kg = w2.shape[0] // groups, cols.shape[0] // groups
-    if groups == 1:
-        np.dot(w2, cols, tmp)
-        return
-    for g in range(groups):
-        np.dot(w2[g * og:(g + 1) * og], cols[g * kg:(g + 1) * kg], tmp[g * og:(g + 1) * og])
+def _span(size, out, k, s, p, d):
+    """Outputs [lo, hi) whose tap k lands inside [0, size) at o*s + off, with off = k*d - p; and off."""
+    off = k * d - p
+    lo = 0 if off >= 0 else (s - 1 - off) // s
+    hi = (size - off + s - 1) // s if size > off else 0
+    return lo, max(lo, min(out, hi)), off
 
 
 @njit(cache=True)
-def to_nchw(tmp, bias, has_bias, relu, out):
-    """out (N, O, oh, ow) <- tmp (O, N*oh*ow) + bias, then ReLU when asked (the GEMM epilogue)."""
-    n_, o_, oh, ow = out.shape
-    hw = oh * ow
-    flat = out.reshape(n_, o_, hw)
+def _unfold(xf, x0, cf, c0, planes, h_, w_, oh, ow, geo):
+    """Columns of `planes` consecutive (H, W) planes at xf[x0:] into cf[c0:]:
+    cols[(c, i, j), y*ow + q] = x[c, y*sh + i*dh - ph, q*sw + j*dw - pw], 0 where that is padding."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
+    p_ = oh * ow
+    for c in range(planes):
+        for i in range(kh):
+            ylo, yhi, yoff = _span(h_, oh, i, sh, ph, dh)
+            for j in range(kw):
+                xlo, xhi, xoff = _span(w_, ow, j, sw, pw, dw)
+                dst, src = c0 + ((c * kh + i) * kw + j) * p_, x0 + (c * h_ + yoff) * w_ + xoff
+                if ylo > 0 or yhi < oh or xlo > 0 or xhi < ow:
+                    cf[dst:dst + p_] = 0
+                for y in range(ylo, yhi):
+                    d0, s0 = dst + y * ow, src + y * sh * w_
+                    if sw == 1:
+                        for q in range(xlo, xhi):
+                            cf[_U(d0 + q)] = xf[_U(s0 + q)]
+                    else:
+                        for q in range(xlo, xhi):
+                            cf[_U(d0 + q)] = xf[_U(s0 + q * sw)]
+
+
+@njit(cache=True)
+def _fold(cf, c0, xf, x0, planes, h_, w_, oh, ow, geo):
+    """The adjoint of _unfold: scatter-add the columns at cf[c0:] into the (zeroed) planes at xf[x0:]."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
+    p_ = oh * ow
+    for c in range(planes):
+        for i in range(kh):
+            ylo, yhi, yoff = _span(h_, oh, i, sh, ph, dh)
+            for j in range(kw):
+                xlo, xhi, xoff = _span(w_, ow, j, sw, pw, dw)
+                src, dst = c0 + ((c * kh + i) * kw + j) * p_, x0 + (c * h_ + yoff) * w_ + xoff
+                for y in range(ylo, yhi):
+                    s0, d0 = src + y * ow, dst + y * sh * w_
+                    if sw == 1:
+                        for q in range(xlo, xhi):
+                            xf[_U(d0 + q)] += cf[_U(s0 + q)]
+                    else:
+                        for q in range(xlo, xhi):
+                            xf[_U(d0 + q * sw)] += cf[_U(s0 + q)]
+
+
+@njit(cache=True)
+def im2col(x, geo, cols):
+    """Unfold a C-contiguous x (N, C, H, W) into cols (N, C*kh*kw, oh*ow)."""
+    n_, c_, h_, w_ = x.shape
+    oh, ow = _out_hw(h_, w_, geo)
+    _unfold(x.reshape(-1), 0, cols.reshape(-1), 0, n_ * c_, h_, w_, oh, ow, geo)
+
+
+@njit(cache=True)
+def _epilogue(res, bias, has_bias, relu):
+    """res (O, oh*ow) <- relu?(res + bias[:, None]), in place while it is still in cache."""
+    for o in range(res.shape[0]):
+        b = bias[o] if has_bias else np.float32(0.0)
+        for k in range(res.shape[1]):
+            v = res[o, k] + b
+            res[o, k] = max(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, nogil=True)
+def conv2d_forward(x, w, bias, has_bias, relu, geo, groups, cols, out):
+    """out = relu?(conv2d(x, w) + bias); `cols` (N, C*kh*kw, oh*ow) is left holding x's columns."""
+    n_, c_, h_, w_ = x.shape
+    _, o_, oh, ow = out.shape
+    og, kg = o_ // groups, w.size // o_
+    xf, cf, w2, res = x.reshape(-1), cols.reshape(-1), w.reshape(o_, kg), out.reshape(n_, o_, oh * ow)
     for n in range(n_):
-        for o in range(o_):
-            b = bias[o] if has_bias else 0.0
-            src = tmp[o, n * hw:(n + 1) * hw]
-            dst = flat[n, o]
-            for k in range(hw):
-                v = src[k] + b
-                dst[k] = (v if v > 0 else 0.0) if relu else v
+        _unfold(xf, n * c_ * h_ * w_, cf, n * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
+        for gi in range(groups):
+            np.dot(w2[gi * og:(gi + 1) * og], cols[n, gi * kg:(gi + 1) * kg], res[n, gi * og:(gi + 1) * og])
+        if has_bias or relu:
+            _epilogue(res[n], bias, has_bias, relu)
 
 
-@njit(cache=True)
-def from_nchw(g, tmp):
-    """tmp (O, N*oh*ow) <- g (N, O, oh, ow): the gradient in GEMM layout."""
-    n_, o_, oh, ow = g.shape
-    hw = oh * ow
-    flat = g.reshape(n_, o_, hw)
-    for o in range(o_):
+@njit(cache=True, nogil=True)
+def conv2d_weight_grad(x, g, geo, groups, unfold, cols, acc, dw):
+    """dw (O, C/groups, kh, kw) = sum_n g[n] @ cols[n]^T per group; with `unfold`, cols[n] is filled from x first (else
+    it holds the forward's columns). OpenBLAS runs cols[n] @ g[n]^T faster at these skinny shapes, so the products are
+    summed transposed in acc (2, C/groups*kh*kw, O/groups): [0] the running sum, [1] the latest product."""
+    n_, c_, h_, w_ = x.shape
+    _, o_, oh, ow = g.shape
+    kg, og = acc.shape[1], acc.shape[2]
+    g3, d2, xf, cf = g.reshape(n_, o_, oh * ow), dw.reshape(o_, kg), x.reshape(-1), cols.reshape(-1)
+    total, part = acc[0].reshape(-1), acc[1].reshape(-1)
+    for gi in range(groups):
+        total[:] = 0
         for n in range(n_):
-            tmp[o, n * hw:(n + 1) * hw] = flat[n, o]
+            if unfold and gi == 0:
+                _unfold(xf, n * c_ * h_ * w_, cf, n * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
+            np.dot(cols[n, gi * kg:(gi + 1) * kg], g3[n, gi * og:(gi + 1) * og].T, acc[1])
+            for k in range(total.size):
+                total[k] += part[k]
+        for o in range(og):
+            for k in range(kg):
+                d2[gi * og + o, k] = total[k * og + o]
 
 
-@njit(cache=True)
-def conv2d_forward(x, w, bias, has_bias, relu, sh, sw, ph, pw, dh, dw, groups, cols, tmp, out):
-    """out = relu?(conv2d(x, w) + bias); `cols` is kept by the caller for the weight gradient."""
-    o_, cg, kh, kw = w.shape
-    im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols)
-    grouped_gemm(w.reshape(o_, cg * kh * kw), cols, groups, tmp)
-    to_nchw(tmp, bias, has_bias, relu, out)
-
-
-@njit(cache=True)
-def conv2d_weight_grad(g, cols, groups, tmp, dw):
-    """dw (O, C/groups, kh, kw) = g @ cols^T per group, reusing the forward's cols."""
-    from_nchw(g, tmp)
-    o_ = dw.shape[0]
-    k = dw.size // o_
-    d2 = dw.reshape(o_, k)
-    og, kg = o_ // groups, cols.shape[0] // groups
-    for gi in range(groups):
-        np.dot(tmp[gi * og:(gi + 1) * og], cols[gi * kg:(gi + 1) * kg].T, d2[gi * og:(gi + 1) * og])
-
-
-@njit(cache=True)
-def conv2d_input_grad(g, w, sh, sw, ph, pw, dh, dw, groups, tmp, dcols, dx):
-    """dx = col2im(w^T @ g) per group."""
-    from_nchw(g, tmp)
-    o_, cg, kh, kw = w.shape
-    w2 = w.reshape(o_, cg * kh * kw)
-    og, kg = o_ // groups, cg * kh * kw
-    for gi in range(groups):
-        np.dot(w2[gi * og:(gi + 1) * og].T, tmp[gi * og:(gi + 1) * og], dcols[gi * kg:(gi + 1) * kg])
-    col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, dx)
+@njit(cache=True, nogil=True)
+def conv2d_input_grad(g, w, geo, groups, dcols, dx):
+    """dx = col2im(w^T @ g[n]) one sample at a time; dcols is (C*kh*kw, oh*ow) scratch."""
+    n_, o_, oh, ow = g.shape
+    _, c_, h_, w_ = dx.shape
+    og, kg = o_ // groups, w.size // o_
+    w2, g3, xf, cf = w.reshape(o_, kg), g.reshape(n_, o_, oh * ow), dx.reshape(-1), dcols.reshape(-1)
+    xf[:] = 0
+    for n in range(n_):
+        for gi in range(groups):
+            np.dot(w2[gi * og:(gi + 1) * og].T, g3[n, gi * og:(gi + 1) * og], dcols[gi * kg:(gi + 1) * kg])
+        _fold(cf, 0, xf, n * c_ * h_ * w_, c_, h_, w_, oh, ow, geo)
