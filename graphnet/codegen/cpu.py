@@ -16,7 +16,7 @@ from .kernel import contiguous_strides
 
 # CPU overrides of the ops' scalar templates (tinygrad's code_for_op idea): keep float32 math in float32.
 CPU_EXPR = {
-    "relu": "({0} if {0} > 0 else zero_{t})",
+    "relu": "(zero_{t} if {0} < 0 else {0})",  # NaN stays NaN, as in PyTorch
     "maximum": "({0} if {0} >= {1} or {0} != {0} else {1})",
     "minimum": "({0} if {0} <= {1} or {0} != {0} else {1})",
     "sign": "((zero_{t} + 1) if {0} > 0 else (-(zero_{t} + 1) if {0} < 0 else zero_{t}))",

@@ -88,3 +88,11 @@ def test_cache_file_is_written_once(tmp_path, monkeypatch):
     cpu.load(src)
     files = list((tmp_path / "kernels").glob("k_*.py"))
     assert len(files) == 1 and files[0].read_text() == src
+
+
+def test_relu_keeps_nan_like_pytorch():
+    k = LoopKernel("relu", (4,), ["a"], ["o"], {"a": "float32", "o": "float32"},
+                   [Stmt("x", "load", (0,)), Stmt("y", "relu", ("x",))], ["y"], [broadcast_access("a", (4,), (4,))])
+    out = np.empty(4, np.float32)
+    cpu.load(cpu.render(k))(np.array([np.nan, -1, 0, 2], np.float32), out)
+    np.testing.assert_array_equal(out, [np.nan, 0, 0, 2])
