@@ -30,7 +30,7 @@ NUMBA_TYPES = {"float32": "float32", "float64": "float64", "float16": "float16",
 REDUCE_INIT = {"sum": "zero_{t}", "max": "-np.inf", "min": "np.inf"}
 REDUCE_STEP = {"sum": "acc += {v}", "max": "acc = {v} if {v} > acc or {v} != {v} else acc",
                "min": "acc = {v} if {v} < acc or {v} != {v} else acc"}
-PARALLEL_MIN = 1 << 16
+PARALLEL_MIN = 1 << 20
 
 
 def scalar_expr(op, args, attrs, dtype):

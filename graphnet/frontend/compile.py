@@ -169,8 +169,13 @@ class CompiledFunction(_Compiled):
         feeds = [user.pop(0) if v.role == "input" else state[v.name] for v in prog.graph.inputs]
         outs, wbs = prog.run(_arrays(feeds))
         _apply_writebacks(prog, wbs, feeds)
-        values = iter(Tensor._wrap(np.array(a), v.dtype, v.type.device) for a, v in zip(outs, prog.graph.outputs))
-        return _unflatten(traced._out_spec, values)
+        return _unflatten(traced._out_spec, iter(_output_tensors(prog, outs)))
+
+
+def _output_tensors(prog, arrays):
+    """Tensors for a Program's outputs: arrays it wrote freshly are handed over, anything else is copied."""
+    return [Tensor._wrap(a if owned else np.array(a), v.dtype, v.type.device)
+            for a, v, owned in zip(arrays, prog.graph.outputs, prog.owned_outputs)]
 
 
 def _leaves(args):
@@ -247,11 +252,11 @@ class CompiledModule(_Compiled):
         outs, wbs = fprog.run(_arrays(feeds))
         _apply_writebacks(fprog, wbs, feeds)
         n_out = len(entry.traced.graph.outputs)
-        tensors = [Tensor._wrap(np.array(a), v.dtype, v.type.device)
-                   for a, v in zip(outs[:n_out], fprog.graph.outputs)]
+        tensors = _output_tensors(fprog, outs)[:n_out]
         if needs_grad:
             by_name = dict(zip((v.name for v in fprog.graph.inputs), feeds))
-            node = CompiledBackward(entry, [by_name[n] for n in entry.wrt], outs[n_out:], tensors)
+            saved = [a if owned else np.array(a) for a, owned in zip(outs[n_out:], fprog.owned_outputs[n_out:])]
+            node = CompiledBackward(entry, [by_name[n] for n in entry.wrt], saved, tensors)
             for j, t in enumerate(tensors):
                 if t.dtype.is_floating_point:
                     t.requires_grad_from(node, j)
@@ -265,7 +270,7 @@ class CompiledBackward(Node):
 
     def __init__(self, entry, inputs, saved, outputs):
         super().__init__()
-        self.entry, self.saved, self._freed, self._out_hooks = entry, [np.array(s) for s in saved], False, None
+        self.entry, self.saved, self._freed, self._out_hooks = entry, saved, False, None
         self.out_types = [t._type() for t in outputs]
         self.next_functions = tuple(gradient_edge(t) for t in inputs)
 

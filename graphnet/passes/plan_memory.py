@@ -2,7 +2,8 @@
 
 Every value computed by a kernel gets `meta['buffer'] = (offset, nbytes)` in a single arena, or `meta['inplace'] =`
 the input Value whose storage it overwrites. Views (reshape/permute/expand/basic getitem) alias their base and
-extend its lifetime. Graph outputs and write-back values are never reused. An elementwise fused kernel may write
+extend its lifetime. Graph outputs are written into fresh arrays the caller then owns (`meta['fresh']`), so
+nothing is copied out of the arena; write-back values are never reused. An elementwise fused kernel may write
 over an input it reads with the identity access when that read is the input's last use — including a 'state' or
 'param' graph input whose write-back is exactly this value (an optimizer update lands in the live tensor).
 """
@@ -20,6 +21,7 @@ def plan_memory(graph):
     last = _last_uses(g, order, base)
     pinned = {base[v] for v in g.outputs} | {base[wb.value] for wb in g.writebacks}
     writeback_target = {wb.value: wb.target for wb in g.writebacks if wb.kind == "data"}
+    returned = set(g.outputs)
     live, arena_peak, naive = [], 0, 0
     for step, node in enumerate(order):
         live = [(v, off, size) for v, off, size in live if last.get(v, -1) >= step or v in pinned]
@@ -31,6 +33,9 @@ def plan_memory(graph):
             if target is not None:
                 v.producer.meta.setdefault("inplace", {})[v.index] = target.name
                 live = [(v if b is target else b, off, size) for b, off, size in live]
+                continue
+            if v in returned:  # handed to the caller: written straight into a fresh array it will own
+                node.meta.setdefault("fresh", set()).add(v.index)
                 continue
             off = _first_fit(live, _aligned(_nbytes(v)))
             live.append((v, off, _aligned(_nbytes(v))))

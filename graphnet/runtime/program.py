@@ -34,6 +34,9 @@ class Program:
             elif node.op not in ("input", "output"):
                 self.steps.append(self._step(node))
         self.outputs = [self._slot(v) for v in graph.outputs]
+        seen = set()
+        self.owned_outputs = [v.index in v.producer.meta.get("fresh", ()) and not (v in seen or seen.add(v))
+                              for v in graph.outputs]
         self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in wb.value.producer.meta.get("inplace", {}).values()}
@@ -47,6 +50,8 @@ class Program:
         inplace = node.meta.get("inplace", {}).get(index)
         if inplace is not None:
             return ("input", next(self._slot(x) for x in node.inputs if x.name == inplace))
+        if index in node.meta.get("fresh", ()):
+            return ("fresh", (v.type.shape, v.type.dtype.np))
         off, nbytes = node.meta["buffers"][index]
         arr = self.arena[off:off + nbytes].view(v.type.dtype.np).reshape(v.type.shape)
         return ("arena", arr)
@@ -103,6 +108,8 @@ class _Impl:
 
 def _resolve(buf, env):
     kind, ref = buf
+    if kind == "fresh":
+        return np.empty(*ref)
     return env[ref] if kind == "input" else ref
 
 
