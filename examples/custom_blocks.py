@@ -17,10 +17,10 @@ class MLP(nn.Module):
     def __init__(self):
         super().__init__()
         self.hidden = nn.Linear(20, 256)
-        self.output = nn.Linear(256, 10)
+        self.out = nn.Linear(256, 10)
 
     def forward(self, X):
-        return self.output(F.relu(self.hidden(X)))
+        return self.out(F.relu(self.hidden(X)))
 
 
 class MySequential(nn.Module):

@@ -104,7 +104,7 @@ def blocks():
 
 
 def mlp_np(net, x):
-    return linear_np(net.output, np.maximum(linear_np(net.hidden, x), 0))
+    return linear_np(net.out, np.maximum(linear_np(net.hidden, x), 0))
 
 
 def fixed_np(net, x):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphnet as torch
-import graphnet.nn.functional as F
+from examples.custom_blocks import MLP, FixedHiddenMLP, MySequential, NestMLP
 from graphnet import nn
 
 
@@ -65,53 +65,6 @@ def test_parameter_list_and_dict():
     pdict = nn.ParameterDict({"w": torch.ones(2, 2)})
     assert isinstance(pdict["w"], nn.Parameter) and list(pdict.keys()) == ["w"]
     assert repr(pdict) == "ParameterDict(  (w): Parameter containing: [graphnet.FloatTensor of size 2x2])"
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(20, 256)
-        self.out = nn.Linear(256, 10)
-
-    def forward(self, X):
-        return self.out(F.relu(self.hidden(X)))
-
-
-class MySequential(nn.Module):
-    def __init__(self, *args):
-        super().__init__()
-        for idx, module in enumerate(args):
-            self._modules[str(idx)] = module
-
-    def forward(self, X):
-        for block in self._modules.values():
-            X = block(X)
-        return X
-
-
-class FixedHiddenMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rand_weight = torch.rand((20, 20), requires_grad=False)
-        self.linear = nn.Linear(20, 20)
-
-    def forward(self, X):
-        X = self.linear(X)
-        X = F.relu(X @ self.rand_weight + 1)
-        X = self.linear(X)
-        while X.abs().sum() > 1:
-            X /= 2
-        return X.sum()
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
-        self.linear = nn.Linear(32, 16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
 
 
 def test_d2l_mlp_and_my_sequential():

@@ -6,42 +6,11 @@ import pytest
 import graphnet as torch
 import graphnet.nn as nn
 import graphnet.nn.functional as F
+from examples.custom_blocks import MLP, MySequential, NestMLP
 from examples.lenet import LeNet
 from graphnet.ir.interpreter import interpret
 from graphnet.passes import autodiff, prune_grads
 from graphnet.passes.pipeline import run_pipeline
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hidden, self.out = nn.Linear(20, 256), nn.Linear(256, 10)
-
-    def forward(self, X):
-        return self.out(F.relu(self.hidden(X)))
-
-
-class MySequential(nn.Module):
-    def __init__(self, *args):
-        super().__init__()
-        for idx, module in enumerate(args):
-            self._modules[str(idx)] = module
-
-    def forward(self, X):
-        for block in self._modules.values():
-            X = block(X)
-        return X
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
-        self.linear = nn.Linear(32, 16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
-
 
 MODELS = {
     "lenet": (LeNet, (4, 1, 32, 32)),
