@@ -333,23 +333,39 @@ def _max_pool_back(ins, outs, a, s):
     _split(pool.max_pool2d_backward, g.shape[0], g.size, lambda h, k: (g[h], idx[h], dx[h]))
 
 
-_CONV_OPS = ("conv2d", "conv2d_weight_grad", "conv2d_input_grad")
+def _gemm_step(node, ins, outs, bufs, shared):
+    return _Matmul(node, ins, outs, bufs)
+
+
+def _pool_step(call, node_ok=lambda node: True):
+    def build(node, ins, outs, bufs, shared):
+        return _Template(node, ins, outs, bufs, call) if node_ok(node) else None
+
+    return build
+
+
+# OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
+TEMPLATE_STEPS = {
+    "gemm": _gemm_step,
+    "conv2d": _conv_step,
+    "conv2d_weight_grad": _conv_step,
+    "conv2d_input_grad": _conv_step,
+    "max_pool2d": _pool_step(_max_pool, lambda node: not node.attrs.get("ceil_mode")),
+    "max_pool2d_backward": _pool_step(_max_pool_back),
+}
 
 
 def _make_step(node, ins, outs, bufs, shared):
-    """Pick the fastest available implementation for one non-view node; `shared` is the Program's step_links."""
-    types = [v.type for v in node.inputs]
-    four_d = all(len(t.shape) == 4 for t in types[:1])
-    float32 = all(t.dtype.name == "float32" for t in types if t.dtype.is_floating_point)
+    """The fastest available step for one non-view node: its generated fused kernel, the library kernel its OpDef
+    names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
     if node.op == "fused":
         link = shared.pop(node, None)
         return _Fused(node, ins, outs, bufs) if link is None else _absorb(node, ins, outs, link)
-    if node.op == "matmul" and float32:
-        return _Matmul(node, ins, outs, bufs)
-    if node.op in _CONV_OPS and float32:
-        return _conv_step(node, ins, outs, bufs, shared)
-    if node.op == "max_pool2d" and float32 and four_d and not node.attrs.get("ceil_mode"):
-        return _Template(node, ins, outs, bufs, _max_pool)
-    if node.op == "max_pool2d_backward" and float32 and four_d:
-        return _Template(node, ins, outs, bufs, _max_pool_back)
-    return _Impl(node, ins, outs, bufs)
+    types = [v.type for v in node.inputs]
+    float32 = all(t.dtype.name == "float32" for t in types if t.dtype.is_floating_point)
+    pooling = node.opdef.kind == "pool"
+    build = TEMPLATE_STEPS.get(node.opdef.kernel)
+    step = None
+    if build is not None and float32 and (not pooling or len(types[0].shape) == 4):
+        step = build(node, ins, outs, bufs, shared)
+    return step if step is not None else _Impl(node, ins, outs, bufs)
