@@ -18,6 +18,10 @@ from .tracer import GraphBreak, _flatten, _unflatten, trace
 RECOMPILE_WARN_AT = 8
 
 
+class UnsupportedError(RuntimeError):
+    """graphnet.compile cannot build this program (e.g. inputs on a GPU); the call runs eagerly, warned once."""
+
+
 def compile(model=None, *, fullgraph=False, dynamic=False, backend="numba", mode=None):  # noqa: A001
     """Compile a function or an nn.Module (usable as a decorator, with or without arguments)."""
     if model is None:
@@ -62,7 +66,7 @@ class _Compiled:
                               "each variant is traced and compiled again", stacklevel=3)
             try:
                 entry = build()
-            except GraphBreak as e:
+            except (GraphBreak, UnsupportedError) as e:
                 if self.fullgraph:
                     raise
                 if str(e) not in self._warned:
@@ -118,6 +122,10 @@ class _Entry:
 def _build_program(graph, name):
     from ..runtime.program import Program
 
+    devices = sorted({str(v.type.device) for v in graph.inputs if v.type.device.type != "cpu"})
+    if devices:
+        raise UnsupportedError(f"compiled programs run on the CPU only for now; this {name} has inputs on "
+                          f"{', '.join(devices)}, so it runs eagerly there (GPU kernels still run per op)")
     t0 = time.perf_counter()
     optimized, report = optimize(graph)
     optimized.meta["name"] = name
