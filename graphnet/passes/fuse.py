@@ -2,9 +2,10 @@
 
 A group is a tree of elementwise ops over one iteration domain, optionally rooted at a reduction (its elementwise
 prologue fused in). Groups grow from consumers to producers, taking a producer only when every user of it is
-already in the group: that can neither create a cycle nor duplicate work, and a value needed on both sides of a
-boundary is materialised once. View ops (reshape/permute/expand/basic getitem) between a buffer and a group are
-folded into the group's strided reads. Everything else (GEMM, conv, pooling, indexing) stays a node of its own.
+already in the group (or, for elementwise groups, is the graph's output node: the value becomes one more output).
+That can neither create a cycle nor duplicate work, and a value needed on both sides of a boundary is materialised
+once. View ops (reshape/permute/expand/basic getitem) between a buffer and a group are folded into the group's
+strided reads. Everything else (GEMM, conv, pooling, indexing) stays a node of its own.
 """
 from ..codegen.kernel import Access, LoopKernel, Stmt, contiguous_strides
 from ..ir.graph import Graph
@@ -50,7 +51,7 @@ def _partition(graph):
                 p = v.producer
                 if p in owner or p in group or not _fusable(p) or p.op in REDUCE_OPS:
                     continue
-                if p.outputs[0].type.shape != domain or not _users_inside(p, group):
+                if p.outputs[0].type.shape != domain or not _users_inside(p, group, node.op not in REDUCE_OPS):
                     continue
                 group.add(p)
                 work.append(p)
@@ -61,8 +62,10 @@ def _partition(graph):
     return [sorted(grp, key=order.get) for grp in reversed(groups)]
 
 
-def _users_inside(node, group):
-    return all(u in group for v in node.outputs for u in v.users)
+def _users_inside(node, group, outputs_ok):
+    """Every reader is in the group; with `outputs_ok` (elementwise groups) the graph's output node may read it too,
+    and the group simply writes it as one more output (an optimizer's new momentum buffer, say)."""
+    return all(u in group or (outputs_ok and u.op == "output") for v in node.outputs for u in v.users)
 
 
 # ---- building the fused node --------------------------------------------------------------------------------------

@@ -147,3 +147,19 @@ def random_graphs(draw):
 @given(random_graphs())
 def test_random_graphs_keep_semantics(graph):
     _check(graph)
+
+
+def test_written_back_intermediate_becomes_a_second_output_of_one_group():
+    """SGD momentum: buf' = buf * 0.9 + g is written back and feeds p' = p - 0.1 * buf' — one kernel, two outputs."""
+    g = Graph()
+    p, buf, grad = g.add_input(_t(10), "p", "param"), g.add_input(_t(10), "buf", "state"), g.add_input(_t(10), "g")
+    new_buf = g.call("add", g.call("mul", buf, g.add_constant(np.float32(0.9))), grad)
+    new_p = g.call("sub", p, g.call("mul", new_buf, g.add_constant(np.float32(0.1))))
+    g.set_outputs([], writebacks=[(new_buf, buf, "data"), (new_p, p, "data")])
+    fused = fuse(g)
+    verify(fused)
+    groups = _fused_nodes(fused)
+    assert len(groups) == 1 and len(groups[0].outputs) == 2
+    args = [RNG.standard_normal(10).astype(np.float32) for _ in range(3)]
+    for want, got in zip(interpret(g, args, with_writebacks=True)[1], interpret(fused, args, with_writebacks=True)[1]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
