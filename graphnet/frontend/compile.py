@@ -172,9 +172,11 @@ class CompiledFunction(_Compiled):
 
     def _run(self, entry, args):
         traced, prog = entry.traced, entry.programs[0]
-        user = [a for a in _leaves(args) if isinstance(a, Tensor)]
-        state = traced.state
-        feeds = [user.pop(0) if v.role == "input" else state[v.name] for v in prog.graph.inputs]
+        user = iter([a for a in _leaves(args) if isinstance(a, Tensor)])
+        if not hasattr(entry, "feed_plan"):  # per Program input: (is it a user input, the live state tensor)
+            state = traced.state
+            entry.feed_plan = [(v.role == "input", state.get(v.name)) for v in prog.graph.inputs]
+        feeds = [next(user) if is_user else tensor for is_user, tensor in entry.feed_plan]
         outs, wbs = prog.run(_arrays(feeds))
         _apply_writebacks(prog, wbs, feeds)
         return _unflatten(traced._out_spec, iter(_output_tensors(prog, outs)))
