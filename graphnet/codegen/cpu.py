@@ -31,6 +31,8 @@ REDUCE_INIT = {"sum": "zero_{t}", "max": "-np.inf", "min": "np.inf"}
 REDUCE_STEP = {"sum": "acc += {v}", "max": "acc = {v} if {v} > acc or {v} != {v} else acc",
                "min": "acc = {v} if {v} < acc or {v} != {v} else acc"}
 PARALLEL_MIN = 1 << 20
+# Reductions may reassociate their accumulation so LLVM vectorises it (float32 round-off differs, as in PyTorch).
+REASSOC = ", fastmath={'reassoc'}"
 
 
 def scalar_expr(op, args, attrs, dtype):
@@ -92,7 +94,8 @@ def render(kernel, parallel=None):
             "import math", "import numpy as np", "from numba import njit, prange",
             "from graphnet.codegen.fastmath import fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
             "", *consts, "", "",
-            f"@njit({_signature(kernel)!r}, cache=True, parallel={parallel}, error_model='numpy')",
+            f"@njit({_signature(kernel)!r}, cache=True, parallel={parallel}, error_model='numpy'"
+            f"{REASSOC if kernel.is_reduction else ''})",
             f"def kernel({', '.join((*kernel.inputs, *kernel.outputs))}):"]
     return "\n".join(head + body) + "\n"
 
