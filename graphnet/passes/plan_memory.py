@@ -27,10 +27,12 @@ def plan_memory(graph):
         live = [(v, off, size) for v, off, size in live if last.get(v, -1) >= step or v in pinned]
         if node.op in VIEW_OPS:
             continue
+        taken = set()  # inputs already overwritten by another output of this node
         for v in node.outputs:
             naive += _nbytes(v)
-            target = _inplace_candidate(node, v, step, last, pinned, base, writeback_target)
+            target = _inplace_candidate(node, v, step, last, pinned, base, writeback_target, taken)
             if target is not None:
+                taken.add(target)
                 v.producer.meta.setdefault("inplace", {})[v.index] = target.name
                 live = [(v if b is target else b, off, size) for b, off, size in live]
                 continue
@@ -83,14 +85,14 @@ def _first_fit(live, size):
     return cursor
 
 
-def _inplace_candidate(node, out, step, last, pinned, base, writeback_target):
+def _inplace_candidate(node, out, step, last, pinned, base, writeback_target, taken):
     """An input this elementwise kernel may overwrite with `out` (same size/dtype, identity read, last use)."""
     kernel = node.attrs.get("kernel") if node.op == "fused" else None
     if kernel is None or kernel.is_reduction:
         return None
     identity = contiguous_strides(kernel.domain)
     for i, v in enumerate(node.inputs):
-        if base[v] is not v or v.type != out.type or last.get(v) != step:
+        if v in taken or base[v] is not v or v.type != out.type or last.get(v) != step:
             continue
         reads = [a for a in kernel.reads if a.buffer == f"in{i}"]
         if not reads or any(a.strides != identity or a.offset for a in reads):

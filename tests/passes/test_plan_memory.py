@@ -102,3 +102,18 @@ def test_no_inplace_over_a_value_read_later_or_through_a_view():
     args = [RNG.standard_normal((4, 4)).astype(np.float32)]
     np.testing.assert_allclose(program.Program(planned).run([a.copy() for a in args])[0][0],
                                interpret(g, args)[0], rtol=1e-6)
+
+
+def test_two_outputs_of_one_kernel_never_overwrite_the_same_input():
+    """relu(a) and exp(relu(a)) leave one kernel; a is read for the last time there, but only one may reuse it."""
+    g = Graph()
+    x = g.add_input(_t(8), "x")
+    a = g.call("relu", x)
+    b = g.call("relu", a)
+    g.set_outputs([b, g.call("exp", b), g.call("relu", x)])
+    planned = plan_memory(fuse(g))
+    for n in planned.nodes:
+        assert len(set((n.meta.get("inplace") or {}).values())) == len(n.meta.get("inplace") or {})
+    args = [RNG.standard_normal(8).astype(np.float32)]
+    for want, got in zip(interpret(g, args), program.Program(planned).run([a.copy() for a in args])[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
