@@ -230,5 +230,6 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     """x - logsumexp(x): stable for large logits, where log(softmax(x)) would give -inf."""
     x = _float(_cast(input, dtype))
     dims = _softmax_dim("log_softmax", x, dim)
-    shifted = call("sub", x, _stable_max(x, dims))
-    return call("sub", shifted, call("log", call("sum", call("exp", shifted), dims=dims, keepdim=True)))
+    if not dims:  # a 0-d input: one element, seen as a 1-element slice
+        return call("reshape", call("log_softmax", call("reshape", x, shape=(1,)), dim=0), shape=())
+    return call("log_softmax", x, dim=dims[0])

@@ -228,6 +228,20 @@ def _to_device(arrays, attrs, types):
     return [host if dev.type == "cpu" else storage.to_device(host, dev.index)]
 
 
+def _log_softmax(arrays, attrs, types):
+    """The op's own stable formula from device ops (max, shift, exp, sum, log): it stays on the GPU."""
+    from ..frontend.autograd import no_grad
+    from ..frontend.dispatch import call
+
+    t, dim = types[0], (attrs["dim"],)
+    x = Tensor._wrap(arrays[0], t.dtype, t.device)
+    with no_grad():
+        m = call("amax", x, dims=dim, keepdim=True)
+        shifted = call("sub", x, call("where", call("eq", call("abs", m), float("inf")), 0.0, m))
+        out = call("sub", shifted, call("log", call("sum", call("exp", shifted), dims=dim, keepdim=True)))
+    return [out._data]
+
+
 _VIEWS = {
     "permute": lambda v, x, dims: np.transpose(v, dims),
     "expand": lambda v, x, shape: np.broadcast_to(v, tuple(shape)),
@@ -238,6 +252,7 @@ HANDLERS = {
     "reshape": _reshape, "cat": _cat, "pad": _pad, "getitem_backward": _getitem_backward,
     "sum": _reduce("sum"), "sum_to": _reduce("sum"), "mean": _reduce("sum", mean=True), "prod": _reduce("prod"),
     "amax": _reduce("max"), "amin": _reduce("min"), "matmul": _matmul, "to_device": _to_device,
+    "log_softmax": _log_softmax,
     "conv2d": _template("cuda_conv", "conv2d"), "conv2d_input_grad": _template("cuda_conv", "conv2d_input_grad"),
     "conv2d_weight_grad": _template("cuda_conv", "conv2d_weight_grad"),
     "max_pool2d": _template("cuda_pool", "max_pool2d"),

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..codegen import cpu
 from ..codegen.kernel import contiguous_strides
-from ..codegen.templates import conv, pool
+from ..codegen.templates import conv, pool, softmax
 from ..passes.fuse import VIEW_OPS
 
 
@@ -356,6 +356,18 @@ def _pool_step(call, node_ok=lambda node: True):
     return build
 
 
+def _log_softmax(ins, outs, a, s):
+    x = np.ascontiguousarray(ins[0])
+    k = x.shape[-1]
+    softmax.log_softmax_rows(x.reshape(-1, k), outs[0].reshape(-1, k))
+
+
+def _log_softmax_step(node, ins, outs, bufs, shared):
+    t = node.inputs[0].type
+    last = node.attrs["dim"] % t.ndim == t.ndim - 1
+    return _Template(node, ins, outs, bufs, _log_softmax) if last and t.shape[-1] > 0 else None
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 TEMPLATE_STEPS = {
     "gemm": _gemm_step,
@@ -364,6 +376,7 @@ TEMPLATE_STEPS = {
     "conv2d_input_grad": _conv_step,
     "max_pool2d": _pool_step(_max_pool, lambda node: not node.attrs.get("ceil_mode")),
     "max_pool2d_backward": _pool_step(_max_pool_back),
+    "log_softmax": _log_softmax_step,
 }
 
 
