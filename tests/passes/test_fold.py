@@ -2,10 +2,10 @@
 failing ones stay."""
 import numpy as np
 import pytest
+from passcheck import run_checked
 
 from graphnet.ir.dtype import float32
 from graphnet.ir.graph import Graph
-from graphnet.ir.interpreter import interpret
 from graphnet.ir.ops import OPS
 from graphnet.ir.ops.registry import OpDef
 from graphnet.ir.types import TensorType
@@ -25,15 +25,7 @@ def _ops(graph):
 
 
 def _run_fold(graph):
-    """fold(graph), verified, with the same outputs and write-backs as `graph` on random inputs."""
-    verify(graph)
-    out = fold(graph)
-    verify(out)
-    args = [RNG.standard_normal(v.shape).astype(v.dtype.np) for v in graph.inputs]
-    want, got = interpret(graph, args, with_writebacks=True), interpret(out, args, with_writebacks=True)
-    for w, o in zip(want[0] + want[1], got[0] + got[1]):
-        np.testing.assert_allclose(o, w, rtol=1e-6)
-    return out
+    return run_checked(fold, graph, RNG, rtol=1e-6)
 
 
 def test_constant_chain_folds_into_one_constant():
