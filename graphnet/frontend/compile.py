@@ -35,7 +35,7 @@ def compile(model=None, *, fullgraph=False, dynamic=False, backend="numba", mode
 
 
 def optimize(graph):
-    """The default pass pipeline (passes.pipeline when present) and the report of each pass."""
+    """The default pass pipeline (passes.pipeline) and the report of each pass."""
     from ..passes import pipeline
 
     return pipeline.run_pipeline(graph)

@@ -18,7 +18,7 @@ def plan_memory(graph):
     g = graph.copy()
     order = [n for n in g.nodes if n.op not in ("input", "constant", "output")]
     base = _bases(g)
-    last = _last_uses(g, order, base)
+    last = _last_uses(order, base)
     pinned = {base[v] for v in g.outputs} | {base[wb.value] for wb in g.writebacks}
     writeback_target = {wb.value: wb.target for wb in g.writebacks if wb.kind == "data"}
     returned = set(g.outputs)
@@ -64,7 +64,7 @@ def _bases(graph):
     return base
 
 
-def _last_uses(graph, order, base):
+def _last_uses(order, base):
     """Buffer-owning value -> index (in `order`) of the last step reading it, directly or through a view."""
     pos = {n: i for i, n in enumerate(order)}
     last = {}

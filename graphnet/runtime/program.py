@@ -45,7 +45,7 @@ class Program:
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))
 
-    def _buffer(self, node, index, env_inputs):
+    def _buffer(self, node, index):
         """The array a node writes its output `index` into: its arena block, or the input it overwrites."""
         v = node.outputs[index]
         inplace = node.meta.get("inplace", {}).get(index)
@@ -64,7 +64,7 @@ class Program:
         if node.op in VIEW_OPS:
             step = _Impl(node, ins, outs, None)
         else:
-            bufs = [self._buffer(node, i, ins) for i in range(len(node.outputs))]
+            bufs = [self._buffer(node, i) for i in range(len(node.outputs))]
             step = _make_step(node, ins, outs, bufs, self.step_links)
         self.compile_seconds[node.op] = self.compile_seconds.get(node.op, 0.0) + time.perf_counter() - t0
         return step
