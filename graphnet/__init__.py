@@ -8,6 +8,7 @@ from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # 
 from .frontend import api_indexing  # noqa: F401
 from .frontend import api_linalg  # noqa: F401
 from .frontend import api_random  # noqa: F401
+from .frontend import interop  # noqa: F401  (from_dlpack, Tensor.__dlpack__)
 from .frontend.api_reduce import return_types  # noqa: F401
 from .frontend.api import FUNCTIONS as _FUNCTIONS
 from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,  # noqa: F401

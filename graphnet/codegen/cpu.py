@@ -172,18 +172,28 @@ def cache_dir():
     return path
 
 
+def digest(source):
+    return hashlib.sha256(source.encode()).hexdigest()[:20]
+
+
 def load(source, attr="kernel"):
     """Import `source` from its content-hashed file (written once, never rewritten) and return `attr`."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    modname = f"graphnet_kernels.k_{digest}"
-    if modname in sys.modules:
-        return getattr(sys.modules[modname], attr)
-    path = os.path.join(cache_dir(), f"k_{digest}.py")
-    if not os.path.exists(path):
+    key = digest(source)
+    path = os.path.join(cache_dir(), f"k_{key}.py")
+    if f"graphnet_kernels.k_{key}" not in sys.modules and not os.path.exists(path):
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write(source)
         os.replace(tmp, path)
+    return load_digest(key, attr)
+
+
+def load_digest(key, attr="kernel"):
+    """`attr` of the cached kernel file named by `key` (a driver's generated globals load its kernels this way)."""
+    modname = f"graphnet_kernels.k_{key}"
+    if modname in sys.modules:
+        return getattr(sys.modules[modname], attr)
+    path = os.path.join(cache_dir(), f"k_{key}.py")
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module

@@ -19,7 +19,7 @@ RECOMPILE_WARN_AT = 8
 
 
 class UnsupportedError(RuntimeError):
-    """graphnet.compile cannot build this program (e.g. inputs on a GPU); the call runs eagerly, warned once."""
+    """graphnet.compile cannot build this program (e.g. inputs on two devices); the call runs eagerly, warned once."""
 
 
 def compile(model=None, *, fullgraph=False, dynamic=False, backend="numba", mode=None):  # noqa: A001
@@ -94,8 +94,8 @@ class _Compiled:
         for prog in self._last.programs:
             for node in prog.graph.nodes:
                 if node.op == "fused":
-                    out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = cpu.render(
-                        node.attrs["kernel"])
+                    out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = getattr(
+                        prog, "render_kernel", cpu.render)(node.attrs["kernel"])
         return out
 
     def stats(self):
@@ -119,23 +119,66 @@ class _Entry:
         self.compile_seconds, self.pass_reports = compile_seconds, pass_reports
 
 
-def _build_program(graph, name):
-    from ..runtime.program import Program
+def _program_class(graph, name):
+    """Program (CPU inputs) or CudaProgram (every input on one GPU); inputs on several devices stay eager."""
+    devices = {v.type.device for v in graph.inputs}
+    if len(devices) > 1:
+        raise UnsupportedError(f"this {name} has inputs on several devices ({', '.join(sorted(map(str, devices)))}); "
+                               "a compiled program runs on one device, so it runs eagerly. Move every tensor "
+                               "(inputs, parameters, optimizer state) to one device to compile it")
+    dev = next(iter(devices), None)
+    if dev is None or dev.type == "cpu":
+        from ..runtime.program import Program
 
-    devices = sorted({str(v.type.device) for v in graph.inputs if v.type.device.type != "cpu"})
-    if devices:
-        raise UnsupportedError(f"compiled programs run on the CPU only for now; this {name} has inputs on "
-                          f"{', '.join(devices)}, so it runs eagerly there (GPU kernels still run per op)")
+        return Program
+    from ..runtime.cuda_program import CudaProgram
+
+    return lambda g: CudaProgram(g, dev.index or 0)
+
+
+def _build_program(graph, name):
+    make = _program_class(graph, name)
     t0 = time.perf_counter()
     optimized, report = optimize(graph)
     optimized.meta["name"] = name
     t1 = time.perf_counter()
-    prog = Program(optimized)
+    prog = make(optimized)
     return prog, optimized, report, {"passes": t1 - t0, "codegen": time.perf_counter() - t1}
 
 
 def _arrays(tensors):
-    return [np.ascontiguousarray(t._data) for t in tensors]
+    return [_contiguous(t._data) for t in tensors]
+
+
+def _contiguous(arr):
+    """A C-contiguous array of `arr`'s values: NumPy's, or a device array as is (graphnet's are contiguous)."""
+    return np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr
+
+
+def _copy(arr):
+    """A fresh copy of a host or device array."""
+    if isinstance(arr, np.ndarray):
+        return np.array(arr)
+    from ..runtime.cuda_program import device_copy
+
+    return device_copy(arr)
+
+
+def _copyto(dst, src):
+    if isinstance(dst, np.ndarray):
+        np.copyto(dst, src)
+        return
+    from ..runtime.cuda_program import device_copyto
+
+    device_copyto(dst, src)
+
+
+def _zeros(typ):
+    if typ.device.type == "cpu":
+        return np.zeros(typ.shape, typ.dtype.np)
+    from ..runtime.cuda_program import device_zeros
+
+    return device_zeros(typ.shape, typ.dtype.np, typ.device.index or 0)
 
 
 def _apply_writebacks(prog, wbs, feeds):
@@ -143,10 +186,10 @@ def _apply_writebacks(prog, wbs, feeds):
     for i, ((_, target_slot, kind), arr) in enumerate(zip(prog.writebacks, wbs)):
         t = feeds[prog.inputs.index(target_slot)]
         if kind == "grad":
-            t.grad = Tensor._wrap(arr.copy(), t.dtype, t.device)
+            t.grad = Tensor._wrap(_copy(arr), t.dtype, t.device)
         elif i not in prog.inplace_writebacks:
             with no_grad():
-                np.copyto(t._data, arr)
+                _copyto(t._data, arr)
         t._version[0] += 1 if kind == "data" else 0
 
 
@@ -184,7 +227,7 @@ class CompiledFunction(_Compiled):
 
 def _output_tensors(prog, arrays):
     """Tensors for a Program's outputs: arrays it wrote freshly are handed over, anything else is copied."""
-    return [Tensor._wrap(a if owned else np.array(a), v.dtype, v.type.device)
+    return [Tensor._wrap(a if owned else _copy(a), v.dtype, v.type.device)
             for a, v, owned in zip(arrays, prog.graph.outputs, prog.owned_outputs)]
 
 
@@ -265,7 +308,7 @@ class CompiledModule(_Compiled):
         tensors = _output_tensors(fprog, outs)[:n_out]
         if needs_grad:
             by_name = dict(zip((v.name for v in fprog.graph.inputs), feeds))
-            saved = [a if owned else np.array(a) for a, owned in zip(outs[n_out:], fprog.owned_outputs[n_out:])]
+            saved = [a if owned else _copy(a) for a, owned in zip(outs[n_out:], fprog.owned_outputs[n_out:])]
             node = CompiledBackward(entry, [by_name[n] for n in entry.wrt], saved, tensors)
             for j, t in enumerate(tensors):
                 if t.dtype.is_floating_point:
@@ -297,12 +340,11 @@ class CompiledBackward(Node):
         by_name.update(zip(saved_names, self.saved))
         grad_inputs = [v for v in bprog.graph.inputs if v.role == "grad_output"]
         for v, g in zip(grad_inputs, grad_outputs):
-            by_name[v.name] = np.ascontiguousarray(g._data) if g is not None else np.zeros(v.type.shape,
-                                                                                             v.type.dtype.np)
+            by_name[v.name] = _contiguous(g._data) if g is not None else _zeros(v.type)
         outs, _ = bprog.run([by_name[v.name] for v in bprog.graph.inputs])
         grads = bprog.graph.meta["grads"]
         types = {v.name: v.type for v in self.entry.programs[0].graph.inputs}
-        return tuple(Tensor._wrap(np.array(outs[grads[name]]), types[name].dtype, types[name].device)
+        return tuple(Tensor._wrap(_copy(outs[grads[name]]), types[name].dtype, types[name].device)
                      for name in self.entry.wrt)
 
     def release(self):

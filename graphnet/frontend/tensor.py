@@ -274,7 +274,11 @@ class Tensor:
         """The values as a NumPy array (a device-to-host copy for GPU tensors)."""
         if self._proxy is not None:
             self._graph_break("reading the values")
-        return self._data if self._device.type == "cpu" else self.cpu()._data
+        if self._device.type == "cpu":
+            return self._data
+        from ..runtime.storage import to_host  # not .cpu(): while tracing that would record (and lift) again
+
+        return to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
         arr = self._host()

@@ -160,6 +160,7 @@ class Tracer:
         """A constant that the trace writes to is really state: turn its node into a 'state' input bound to t."""
         node = const.producer
         node.op, node.attrs = "input", {"role": "state", "target": const.name}
+        const.type = t._type()  # constants are host values; the state input lives where t does (e.g. a GPU)
         self._bound.append((t, const, _save(t)))
         t._proxy = Proxy(const)
         self._lifted[id(t._data)] = (t._data, t._proxy)

@@ -3,7 +3,8 @@ replaced by a constant node.
 
 Elementwise ops also look through broadcasts of constants (`expand` of a constant): they are evaluated on the
 small unexpanded arrays and the result is broadcast again with one `expand`, so `div(expand(c), 12.0)` becomes
-`expand(c / 12)`. `expand` itself is never folded (it is a free view; materialising it only grows the graph).
+`expand(c / 12)`; deeper view chains of a constant (expand, reshape, permute) are applied to it first. `expand`
+itself is never folded (it is a free view; materialising it only grows the graph).
 A result of more than MAX_FOLD_ELEMENTS elements (64k) is left unfolded to keep graphs small; random ops, opaque
 ops (`fused`, `to_device`) and device-resident results are never folded, and an op whose `impl` raises is left for
 run time to report. Report: graph.meta['fold'] = {folded, skipped_large, skipped_errors}.
@@ -17,6 +18,7 @@ from .cse import is_nondeterministic
 
 MAX_FOLD_ELEMENTS = 1 << 16
 NEVER_FOLDED = {"expand"}
+_VIEWS = {"expand", "reshape", "permute"}
 
 
 def fold(graph):
@@ -53,15 +55,20 @@ def _foldable(node):
 
 
 def _constant_args(node):
-    """The input arrays if every input is a constant (or, for elementwise ops, a broadcast of one), else None."""
+    """The input arrays if every input is a constant (or, for elementwise ops, views of one: a last `expand` is
+    left to the op's own broadcasting, earlier views are applied to the constant), else None."""
     args = []
     for v in node.inputs:
-        p = v.producer
-        if p.op == "expand" and node.opdef.kind == "elementwise":
+        views, p = [], v.producer
+        while node.opdef.kind == "elementwise" and p.op in _VIEWS:
+            views.append(p)
             p = p.inputs[0].producer
         if p.op != "constant":
             return None
-        args.append(p.attrs["value"])
+        value = p.attrs["value"]
+        for view in reversed(views[1:] if views and views[0].op == "expand" else views):
+            value = view.opdef.impl(value, **view.attrs)
+        args.append(value)
     return args
 
 

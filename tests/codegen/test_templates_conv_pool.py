@@ -6,10 +6,11 @@ import pytest
 import graphnet as torch
 import graphnet.nn as nn
 import graphnet.nn.functional as F
-from graphnet.codegen.templates import conv, pool
+from graphnet.codegen.templates import conv, pool, split
 from graphnet.ir.ops import OPS
 from graphnet.ir.ops.nn import _im2col
-from graphnet.runtime import program
+from graphnet.runtime import library
+from graphnet.runtime import steps as program_steps
 
 RNG = np.random.default_rng(0)
 CONV_CASES = [  # (N, C, H, W), (O, kh, kw), stride, padding, dilation, groups
@@ -134,34 +135,33 @@ def test_compiled_conv_step_shares_columns_and_matches_eager(stride, padding, gr
     np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
-    steps = [s for prog in cstep._last.programs for s in prog.steps if isinstance(s, program._Template)]
-    weight_grads = [s for s in steps if s.call is program._conv_weight]
+    steps = [s for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template)]
+    weight_grads = [s for s in steps if s.fn is conv.conv2d_weight_grad]
     # each forward leaves its input's columns behind; both weight grads reuse them instead of unfolding again
     assert len(weight_grads) == 2 and not any(s.scratch[2] for s in weight_grads)
-    forward_cols = {id(s.scratch[0]) for s in steps if s.call is program._conv_forward}
+    forward_cols = {id(s.scratch[0]) for s in steps if s.fn is conv.conv2d_forward}
     assert {id(s.scratch[0]) for s in weight_grads} == forward_cols
     # the bias + ReLU after the first conv and the bare ReLU after the second run inside the conv kernels
-    epilogues = [s.attrs.get("epilogue") for s in steps if s.call is program._conv_forward]
+    epilogues = [s.attrs["epilogue"] for s in steps if s.fn is conv.conv2d_forward]
     assert epilogues == [(True, True), (False, True)]
-    assert sum(isinstance(s, program._Alias) for prog in cstep._last.programs for s in prog.steps) == 2
+    assert sum(isinstance(s, program_steps.Alias) for prog in cstep._last.programs for s in prog.steps) == 2
 
 
 def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
-    monkeypatch.setattr(program, "_SPLIT_MIN", 0)
-    monkeypatch.setattr(program, "_THREADS", 2)
-    splits = []
-    split = program._split
-    monkeypatch.setattr(program, "_split", lambda *args: splits.append(split(*args)) or splits[-1])
+    monkeypatch.setattr(library, "SPLIT_MIN", 0)
+    monkeypatch.setattr(library, "THREADS", 2)
     x = torch.randn(3, 4, 10, 12)  # an odd batch: halves of 1 and 2 samples
     model = nn.Sequential(_conv_net((1, 1), (1, 1), 2), nn.Unflatten(1, (3, 9, 11)), nn.MaxPool2d(2))
     loss = (model(x) ** 2).sum()
     loss.backward()
     want = [p.grad.numpy().copy() for p in model.parameters()]
-    _, got_loss, got = _compiled_grads(model, x)
+    cstep, got_loss, got = _compiled_grads(model, x)
     np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
-    assert len(splits) >= 7 and all(splits)  # per run: 2 forward + 2 weight + 1 input grad, the pool and its grad
+    kernels = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template)}
+    assert kernels == {split.conv2d_forward_halves, split.conv2d_weight_grad_halves, split.conv2d_input_grad_halves,
+                       split.max_pool2d_forward_halves, split.max_pool2d_backward_halves}
 
 
 def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
@@ -175,7 +175,7 @@ def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
     for p, w in zip(model.parameters(), want):
         np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-3, atol=1e-4)
     backward = cm._last.programs[-1]
-    weight_grads = [s for s in backward.steps if isinstance(s, program._Template) and s.call is program._conv_weight]
+    weight_grads = [s for s in backward.steps if isinstance(s, library.Template) and s.fn is conv.conv2d_weight_grad]
     assert len(weight_grads) == 2 and all(s.scratch[2] for s in weight_grads)
 
 
@@ -194,5 +194,5 @@ def test_conv_output_with_two_users_keeps_its_fused_consumers():
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-5)
     steps = [s for prog in cf._last.programs for s in prog.steps]
-    assert not any(isinstance(s, program._Alias) for s in steps)
-    assert [s.attrs.get("epilogue") for s in steps if getattr(s, "call", None) is program._conv_forward] == [None]
+    assert not any(isinstance(s, program_steps.Alias) for s in steps)
+    assert [s.attrs["epilogue"] for s in steps if getattr(s, "fn", None) is conv.conv2d_forward] == [(False, False)]

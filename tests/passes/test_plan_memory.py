@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from test_fuse import random_graphs
 
+from graphnet.codegen import driver
 from graphnet.ir.dtype import float32
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
@@ -12,7 +13,7 @@ from graphnet.ir.types import TensorType
 from graphnet.ir.verify import verify
 from graphnet.passes.fuse import fuse
 from graphnet.passes.plan_memory import plan_memory
-from graphnet.runtime import program
+from graphnet.runtime import program, steps
 
 RNG = np.random.default_rng(0)
 
@@ -26,14 +27,17 @@ class _InterpretedFused:
     def __call__(self, env):
         results = interpret(self.sub, [env[i].copy() for i in self.ins])
         for slot, buf, r in zip(self.outs, self.bufs, results):
-            dst = program._resolve(buf, env)
+            dst = steps.resolve(buf, env)
             np.copyto(dst, r)
             env[slot] = dst
+
+    def lower(self, d):
+        raise driver.NoDriverForm("an interpreted group runs from Python")
 
 
 @pytest.fixture(autouse=True)
 def _interpreted(monkeypatch):
-    monkeypatch.setattr(program, "_Fused", _InterpretedFused)
+    monkeypatch.setattr(program, "Fused", _InterpretedFused)
 
 
 def _run_planned(graph, args):

@@ -1,0 +1,77 @@
+"""Render a whole Program as one generated `njit` function, so a compiled step costs one Python call.
+
+Each step of a Program lowers itself to a line of Python source through a `Driver`: values become locals, the
+arrays a step owns (arena blocks, im2col scratch, constants) become parameters bound once, kernels become
+module globals loaded by content hash. The source goes through cpu.load's hashed-file cache with cache=True,
+so a second process loads the machine code instead of compiling it.
+"""
+from . import cpu
+
+_HEADER = """import numpy as np
+from numba import njit
+
+from graphnet.codegen.cpu import load_digest
+from graphnet.codegen.templates import conv, pool, softmax, split
+"""
+_LIBRARY_MODULES = {"conv", "pool", "softmax", "split"}
+
+
+class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees
+    """A step has no njit form; the Program then runs its steps from Python."""
+
+
+class Driver:
+    """Collects the body, parameters and kernel globals of one driver function."""
+
+    def __init__(self, input_slots):
+        self.inputs = [f"v{s}" for s in input_slots]
+        self.contiguous = set(input_slots)  # slots statically known to be C-contiguous arrays
+        self.bound, self._bound_ids = [], {}
+        self.kernels, self.lines = {}, []
+
+    def var(self, slot):
+        return f"v{slot}"
+
+    def dense(self, slot):
+        """The slot as a C-contiguous array expression (a copy only where it is a strided view)."""
+        return self.var(slot) if slot in self.contiguous else f"np.ascontiguousarray({self.var(slot)})"
+
+    def define(self, slot, expr, contiguous=True):
+        self.lines.append(f"{self.var(slot)} = {expr}")
+        (self.contiguous.add if contiguous else self.contiguous.discard)(slot)
+
+    def emit(self, line):
+        self.lines.append(line)
+
+    def bind(self, array):
+        """A parameter name for a fixed array (arena block, scratch, constant), passed on every call."""
+        name = self._bound_ids.get(id(array))
+        if name is None:
+            name = self._bound_ids[id(array)] = f"b{len(self.bound)}"
+            self.bound.append(array)
+        return name
+
+    def function(self, fn):
+        """The source name of a library kernel (a function of a module the driver imports)."""
+        module = fn.__module__.rsplit(".", 1)[1]
+        if module not in _LIBRARY_MODULES:
+            raise NoDriverForm(f"{fn.__module__}.{fn.__name__} is not a library kernel")
+        return f"{module}.{fn.__name__}"
+
+    def kernel(self, source):
+        """A global name for a generated kernel, loaded from the kernel cache by its digest."""
+        digest = cpu.digest(source)
+        cpu.load(source)
+        return self.kernels.setdefault(digest, f"k{len(self.kernels)}")
+
+    def source(self, outputs, writebacks):
+        params = ", ".join(self.inputs + [f"b{i}" for i in range(len(self.bound))])
+        globs = [f"{name} = load_digest({digest!r})" for digest, name in self.kernels.items()]
+        ret = [", ".join(self.var(s) for s in group) + ("," if group else "") for group in (outputs, writebacks)]
+        body = [f"    {line}" for line in self.lines] + [f"    return ({ret[0]}), ({ret[1]})"]
+        return "\n".join([_HEADER, *globs, "", "", "@njit(cache=True)", f"def program({params}):", *body, ""])
+
+
+def compile_driver(source):
+    """The driver function of `source`, through the same hashed-file cache as the kernels."""
+    return cpu.load(source, attr="program")

@@ -1,0 +1,180 @@
+"""A compiled CUDA Program: the optimized graph as an ordered list of device steps over numba device arrays.
+
+Fused groups run their generated LoopKernels (codegen/cuda.py: grid-stride elementwise loops, block-tree
+reductions); every other node runs the eager CUDA backend's per-op device code (runtime/cuda_backend.py: GEMM,
+conv, pooling, log_softmax, strided copies), so the two modes share one implementation of each op. Constants are
+uploaded once at build time; outputs come from the caching allocator per run. An in-place write the memory plan
+gives a fused kernel over a graph input (an optimizer update of a parameter) is honoured; other planned buffers
+are not used, since the allocator already recycles device blocks.
+"""
+import time
+
+import numpy as np
+
+from ..codegen import cuda as cg
+from ..ir.types import TensorType
+from . import cuda_backend, storage
+from .device import device as make_device
+
+_ALIASING = {"input", "constant", "reshape"}  # steps whose output may share a buffer the program does not own
+
+
+class CudaProgram:
+    """Built once per graph on GPU `index`; `run(inputs)` returns (outputs, write-back arrays) in graph order."""
+
+    def __init__(self, graph, index=0):
+        self.graph, self.index = graph, index
+        self.device = make_device("cuda", index)
+        self.slots, self.compile_seconds, self.steps = {}, {}, []
+        self.inputs = [self._slot(v) for v in graph.inputs]
+        uploaded = {}
+        for node in graph.nodes:
+            if node.op in ("input", "output"):
+                continue
+            t0 = time.perf_counter()
+            self.steps.append(self._step(node, uploaded))
+            self.compile_seconds[node.op] = self.compile_seconds.get(node.op, 0.0) + time.perf_counter() - t0
+        self.outputs = [self._slot(v) for v in graph.outputs]
+        self.owned_outputs = _owned(graph.outputs, uploaded)
+        self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
+        self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
+                                   if wb.target.name in _input_inplace(wb.value.producer).values()}
+
+    def _slot(self, v):
+        return self.slots.setdefault(v, len(self.slots))
+
+    def _step(self, node, uploaded):
+        """The device step of one node: an upload-once constant, a fused kernel launch, or the eager op."""
+        ins = [self._slot(v) for v in node.inputs]
+        outs = [self._slot(v) for v in node.outputs]
+        if node.op == "constant":
+            uploaded[node.outputs[0]] = True
+            return _Const(outs[0], storage.to_device(node.attrs["value"], self.index))
+        if node.op == "to_device" and node.inputs[0].producer.op == "constant" and node.attrs["device"] == self.device:
+            uploaded[node.outputs[0]] = True
+            return _Const(outs[0], storage.to_device(node.inputs[0].producer.attrs["value"], self.index))
+        types = [TensorType(tuple(v.type.shape), v.type.dtype, self.device) for v in node.outputs]
+        if node.op == "fused":
+            return _Fused(node, ins, outs, types, self.index)
+        return _Op(node, ins, outs, types)
+
+    def render_kernel(self, kernel):
+        """The CUDA source of a fused LoopKernel (what compile(...).kernels() shows)."""
+        return cg.render(kernel, threads=cg.launch_limits()[0])
+
+    def run(self, inputs):
+        env = [None] * len(self.slots)
+        for slot, arr in zip(self.inputs, inputs):
+            env[slot] = arr
+        for step in self.steps:
+            step(env)
+        return [env[s] for s in self.outputs], [env[v] for v, _, _ in self.writebacks]
+
+
+def _input_inplace(node):
+    """{output index: graph-input name} of the planned in-place writes over graph inputs (the only ones kept)."""
+    by_name = {v.name: v for v in node.inputs}
+    return {i: name for i, name in node.meta.get("inplace", {}).items()
+            if name in by_name and by_name[name].producer.op == "input"}
+
+
+def _owned(outputs, uploaded):
+    """Per output: whether the run allocated it freshly for the caller (else the caller must copy it)."""
+    seen, owned = set(), []
+    for v in outputs:
+        p = v.producer
+        fresh = p.op not in _ALIASING and v not in uploaded and v.index not in _input_inplace(p) and v not in seen
+        owned.append(fresh)
+        seen.add(v)
+    return owned
+
+
+class _Const:
+    def __init__(self, slot, value):
+        self.slot, self.value = slot, value
+
+    def __call__(self, env):
+        env[self.slot] = self.value
+
+
+class _Op:
+    """A non-fused node through the eager CUDA backend's device code (or its counted host fallback)."""
+
+    def __init__(self, node, ins, outs, types):
+        self.opdef, self.attrs, self.ins, self.outs, self.types = node.opdef, dict(node.attrs), ins, outs, types
+        self.handler = cuda_backend._handler(node.opdef)
+
+    def __call__(self, env):
+        arrays = [env[i] for i in self.ins]
+        if self.handler is not None:
+            results = self.handler(arrays, self.attrs, self.types)
+        else:
+            results = cuda_backend._fallback(self.opdef, arrays, self.attrs, self.types)
+        for slot, arr, typ in zip(self.outs, results, self.types):
+            if tuple(arr.shape) != tuple(typ.shape):
+                raise RuntimeError(f"{self.opdef.name}: internal error, CUDA kernel gave shape {tuple(arr.shape)} "
+                                   f"but the graph says {typ.shape}")
+            env[slot] = arr
+
+
+class _Fused:
+    """A generated LoopKernel over flat contiguous device buffers (strides baked in), launched on its own grid."""
+
+    def __init__(self, node, ins, outs, types, index):
+        kernel = node.attrs["kernel"]
+        threads, max_blocks = cg.launch_limits()
+        self.ins, self.outs, self.types, self.index = ins, outs, types, index
+        inplace = _input_inplace(node)
+        names = [v.name for v in node.inputs]
+        self.targets = [ins[names.index(inplace[i])] if i in inplace else None for i in range(len(outs))]
+        work = _numel(kernel.domain)
+        if kernel.is_reduction:
+            nout = types[0].numel
+            threads = _block_size(work // max(nout, 1), threads)
+            self.grid = (min(nout, max_blocks), threads) if nout else None
+        else:
+            self.grid = cg.grid_for(work) if work else None
+        self.fn = cg.load(cg.render(kernel, threads=threads))
+
+    def __call__(self, env):
+        dsts = [storage.empty(t.shape, t.dtype.np, self.index) if target is None else env[target]
+                for t, target in zip(self.types, self.targets)]
+        if self.grid is not None:
+            self.fn[self.grid](*(storage.flat(env[i]) for i in self.ins), *(storage.flat(d) for d in dsts))
+        for slot, d in zip(self.outs, dsts):
+            env[slot] = d
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _block_size(nred, limit):
+    """Threads per block of a tree reduction over `nred` elements: the power of two covering it, at most `limit`
+    (a short reduction gets a small block instead of idle threads waiting at every barrier)."""
+    threads = 1
+    while threads < min(nred, limit):
+        threads *= 2
+    return threads
+
+
+# ---- device-aware array helpers for compile.py (host arrays keep their NumPy behaviour) --------------------------
+def is_device_array(arr):
+    return not isinstance(arr, np.ndarray) and hasattr(arr, "copy_to_host")
+
+
+def device_copy(arr):
+    """A fresh contiguous device copy of a device array (a 'copy' kernel launch)."""
+    return cuda_backend._copy_view(arr, lambda v: v)
+
+
+def device_copyto(dst, src):
+    """dst[...] = src for two device arrays of one shape."""
+    cuda_backend._write_into(dst, lambda v: v, src)
+
+
+def device_zeros(shape, dtype, index=0):
+    return cuda_backend._fill(storage.empty(shape, dtype, index), 0)

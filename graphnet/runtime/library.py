@@ -1,0 +1,243 @@
+"""Program steps that call the shared library kernels: BLAS matmul, conv2d and its two gradients, max pooling,
+log-softmax. They are compiled once (cache=True) for every model; per model only the fused groups are generated.
+
+A library step is `(fn, args)`: `fn(*args(ins, outs, attrs, scratch))`. Run from Python the builders get arrays;
+lowered into a driver they get `Source` names, so one argument builder serves both. Big conv/pool work runs the
+`split` variants, which take the two halves of the batch on two threads.
+"""
+import numba
+import numpy as np
+
+from ..codegen import driver
+from ..codegen.kernel import contiguous_strides
+from ..codegen.templates import conv, pool, softmax, split
+from .steps import Alias, resolve, write_outputs
+
+SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
+THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
+SPLITTING_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_backward"}
+_NO_BIAS = np.zeros(1, np.float32)
+
+
+class Source(str):
+    """An array's name in generated source: indexing and reshape build source text, as they would build views."""
+
+    def __getitem__(self, k):
+        return Source(f"{self}[{k!r}]")
+
+    def reshape(self, *shape):
+        return Source(f"{self}.reshape({', '.join(map(repr, shape))})")
+
+
+class Matmul:
+    def __init__(self, node, ins, outs, bufs):
+        self.ins, self.out, self.buf = ins, outs[0], bufs[0]
+        self.plain = all(v.type.ndim == 2 for v in node.inputs)  # np.dot in Numba: 2-d operands
+
+    def __call__(self, env):
+        dst = resolve(self.buf, env)
+        np.matmul(env[self.ins[0]], env[self.ins[1]], out=dst)
+        env[self.out] = dst
+
+    def lower(self, d):
+        if not self.plain:
+            raise driver.NoDriverForm("batched matmul")
+        (out,) = write_outputs(d, [self.out], [self.buf])
+        d.emit(f"np.dot({d.var(self.ins[0])}, {d.var(self.ins[1])}, {out})")
+
+
+class Template:
+    """One library-kernel call over contiguous inputs, planned outputs and the step's own scratch arrays."""
+
+    def __init__(self, node, ins, outs, bufs, kernel, scratch=()):
+        self.ins, self.outs, self.bufs = ins, outs, bufs
+        self.fn, self.args = kernel
+        self.attrs, self.scratch = dict(node.attrs), list(scratch)
+
+    def __call__(self, env):
+        dsts = [resolve(b, env) for b in self.bufs]
+        self.fn(*self.args([np.ascontiguousarray(env[i]) for i in self.ins], dsts, self.attrs, self.scratch))
+        for slot, d in zip(self.outs, dsts):
+            env[slot] = d
+
+    def lower(self, d):
+        outs = [Source(name) for name in write_outputs(d, self.outs, self.bufs)]
+        ins = [Source(d.dense(i)) for i in self.ins]
+        scratch = [Source(d.bind(a)) if isinstance(a, np.ndarray) else a for a in self.scratch]
+        args = self.args(ins, outs, self.attrs, scratch)
+        d.emit(f"{d.function(self.fn)}({', '.join(a if isinstance(a, Source) else repr(a) for a in args)})")
+
+
+def halves(n, work):
+    """Whether a kernel over a batch of n with this much work runs as two halves on two threads."""
+    return n >= 2 and work >= SPLIT_MIN and THREADS >= 2
+
+
+def own_threads(graph):
+    """True when some conv/pool step splits its batch over two threads; BLAS then runs single-threaded,
+    or its threads and ours oversubscribe the cores (LeNet inference at batch 256: 7.4 -> 4.8 ms)."""
+    return THREADS >= 2 and any(n.outputs[0].type.numel >= SPLIT_MIN for n in graph.nodes if n.op in SPLITTING_OPS)
+
+
+# ---- conv2d --------------------------------------------------------------------------------------------------------
+def _conv_geometry(node):
+    """(x value, x shape, weight shape, output shape) of a conv node or either of its backward primitives."""
+    a, out_t = node.attrs, node.outputs[0].type
+    if node.op == "conv2d":
+        return node.inputs[0], node.inputs[0].type.shape, node.inputs[1].type.shape, out_t.shape
+    if node.op == "conv2d_weight_grad":
+        return node.inputs[0], node.inputs[0].type.shape, a["weight_shape"], node.inputs[1].type.shape
+    return None, a["input_shape"], node.inputs[1].type.shape, node.inputs[0].type.shape
+
+
+def _conv_cols(node, shared):
+    """The (N, C*kh*kw, oh*ow) im2col scratch of a conv node, and whether it must fill it itself. conv2d registers
+    its columns under (input, geometry); a later conv2d_weight_grad of the same input and geometry reuses them, as
+    the forward step always runs first in the same Program run."""
+    x, (n, c, _, _), (_, _, kh, kw), (_, _, oh, ow) = _conv_geometry(node)
+    key = (x, kh, kw) + tuple(tuple(node.attrs[k]) for k in ("stride", "padding", "dilation"))
+    if node.op == "conv2d_weight_grad" and key in shared:
+        return shared[key], False
+    cols = np.empty((n, c * kh * kw, oh * ow), node.outputs[0].type.dtype.np)
+    if node.op == "conv2d":
+        shared[key] = cols
+    return cols, True
+
+
+def _geometry_args(a):
+    return tuple(int(v) for k in ("stride", "padding", "dilation") for v in a[k])
+
+
+def _conv_forward_args(ins, outs, a, s):
+    has_bias, relu = a["epilogue"]
+    return (ins[0], ins[1], ins[2] if has_bias else s[1], has_bias, relu, a["geometry"], a["groups"], s[0], outs[0])
+
+
+CONV_KERNELS = {  # (op, split) -> (kernel, argument builder); scratch: see _conv_scratch
+    ("conv2d", False): (conv.conv2d_forward, _conv_forward_args),
+    ("conv2d", True): (split.conv2d_forward_halves, _conv_forward_args),
+    ("conv2d_weight_grad", False): (conv.conv2d_weight_grad, lambda ins, outs, a, s: (
+        ins[0], ins[1], a["geometry"], a["groups"], s[2], s[0], s[1][0], outs[0])),
+    ("conv2d_weight_grad", True): (split.conv2d_weight_grad_halves, lambda ins, outs, a, s: (
+        ins[0], ins[1], a["geometry"], a["groups"], s[2], s[0], s[1], outs[0], s[3])),
+    ("conv2d_input_grad", False): (conv.conv2d_input_grad, lambda ins, outs, a, s: (
+        ins[0], ins[1], a["geometry"], a["groups"], s[0][0], outs[0])),
+    ("conv2d_input_grad", True): (split.conv2d_input_grad_halves, lambda ins, outs, a, s: (
+        ins[0], ins[1], a["geometry"], a["groups"], s[0], outs[0])),
+}
+
+
+def _conv_scratch(node, shared):
+    """conv2d: [columns, a zero bias]; weight grad: [columns, (2, 2, K, O) accumulators, whether to unfold, a
+    second dw for the other half]; input grad: [(2, C*kh*kw, oh*ow) column gradients], one per batch half."""
+    _, (_, c, _, _), weight_shape, (_, _, oh, ow) = _conv_geometry(node)
+    dtype = node.outputs[0].type.dtype.np
+    if node.op == "conv2d_input_grad":
+        return [np.empty((2, c * weight_shape[2] * weight_shape[3], oh * ow), dtype)]
+    cols, unfold = _conv_cols(node, shared)
+    if node.op == "conv2d":
+        return [cols, _NO_BIAS]
+    groups = node.attrs["groups"]
+    acc = np.empty((2, 2, cols.shape[1] // groups, weight_shape[0] // groups), dtype)
+    return [cols, acc, unfold, np.empty(weight_shape, dtype)]
+
+
+def _conv_step(node, ins, outs, bufs, shared):
+    """A conv2d / conv2d_weight_grad / conv2d_input_grad step; a conv2d registers the fused bias/ReLU after it
+    (when there is one) in `shared`, for that fused step to hand over."""
+    scratch = _conv_scratch(node, shared)
+    n = _conv_geometry(node)[1][0]
+    work = scratch[0].size if node.op != "conv2d_input_grad" else n * scratch[0][0].size
+    step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op, halves(n, work)], scratch)
+    step.attrs["geometry"] = tuple(int(v) for v in _conv_geometry(node)[2][2:]) + _geometry_args(node.attrs)
+    step.attrs["epilogue"] = (False, False)
+    epilogue = _epilogue(node) if node.op == "conv2d" else None
+    if epilogue is not None:
+        shared[epilogue[0]] = (step, node.outputs[0]) + epilogue[1:]
+    return step
+
+
+_EPILOGUES = {("add",): (True, False), ("add", "relu"): (True, True), ("relu",): (False, True)}
+
+
+def _epilogue(node):
+    """(fused node, bias value or None, relu) when the only user of a float32 conv2d's output is a fused loop that
+    computes relu?(out + bias[None, :, None, None]) in place over it, so the conv can apply it while in cache. The bias
+    must be a graph input: it then exists before the conv step runs."""
+    out = node.outputs[0]
+    users = list(out.users)
+    fused = users[0] if len(users) == 1 else None
+    if fused is None or fused.op != "fused" or fused.meta.get("inplace") != {0: out.name}:
+        return None
+    k = fused.attrs["kernel"]
+    loads = [st for st in k.body if st.op == "load"]
+    ops = tuple(st.op for st in k.body if st.op != "load")
+    if k.is_reduction or k.post or ops not in _EPILOGUES or len(loads) != len(k.body) - len(ops):
+        return None
+    reads = [k.reads[st.args[0]] for st in loads]
+    by_input = {fused.inputs[int(r.buffer[2:])]: r for r in reads}
+    rest = [v for v in by_input if v is not out]
+    own = by_input.get(out)
+    if own is None or own.strides != contiguous_strides(out.type.shape) or own.offset or k.domain != out.type.shape:
+        return None
+    has_bias, relu = _EPILOGUES[ops]
+    if not has_bias:
+        return (fused, None, relu) if not rest else None
+    bias = rest[0] if len(rest) == 1 else None
+    if bias is None or bias.producer.op != "input" or bias.type.shape != out.type.shape[1:2] \
+            or bias.type.dtype.name != "float32" or by_input[bias].strides != (0, 1, 0, 0) or by_input[bias].offset:
+        return None
+    return fused, bias, relu
+
+
+def absorb(fused, ins, outs, link):
+    """Hand a fused epilogue's bias slot and ReLU to the conv2d step that registered it; the fused step aliases."""
+    step, conv_out, bias, relu = link
+    step.attrs["epilogue"] = (bias is not None, relu)
+    if bias is not None:
+        step.ins = step.ins + [ins[fused.inputs.index(bias)]]
+    return Alias(ins[fused.inputs.index(conv_out)], outs[0])
+
+
+# ---- pooling, log-softmax, matmul ----------------------------------------------------------------------------------
+def _max_pool_args(ins, outs, a, s):
+    return (ins[0], *(int(v) for v in a["kernel_size"]), *_geometry_args(a), outs[0], outs[1])
+
+
+def _max_pool_step(node, ins, outs, bufs, shared):
+    if node.attrs.get("ceil_mode"):
+        return None
+    x = node.inputs[0].type
+    fn = split.max_pool2d_forward_halves if halves(x.shape[0], x.numel) else pool.max_pool2d_forward
+    return Template(node, ins, outs, bufs, (fn, _max_pool_args))
+
+
+def _max_pool_back_step(node, ins, outs, bufs, shared):
+    g = node.inputs[0].type
+    fn = split.max_pool2d_backward_halves if halves(g.shape[0], g.numel) else pool.max_pool2d_backward
+    return Template(node, ins, outs, bufs, (fn, lambda ins, outs, a, s: (ins[0], ins[1], outs[0])))
+
+
+def _log_softmax_args(ins, outs, a, s):
+    return ins[0].reshape(-1, a["row"]), outs[0].reshape(-1, a["row"])
+
+
+def _log_softmax_step(node, ins, outs, bufs, shared):
+    t = node.inputs[0].type
+    if node.attrs["dim"] % t.ndim != t.ndim - 1 or t.shape[-1] == 0:
+        return None
+    step = Template(node, ins, outs, bufs, (softmax.log_softmax_rows, _log_softmax_args))
+    step.attrs["row"] = t.shape[-1]
+    return step
+
+
+# OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
+LIBRARY_STEPS = {
+    "gemm": lambda node, ins, outs, bufs, shared: Matmul(node, ins, outs, bufs),
+    "conv2d": _conv_step,
+    "conv2d_weight_grad": _conv_step,
+    "conv2d_input_grad": _conv_step,
+    "max_pool2d": _max_pool_step,
+    "max_pool2d_backward": _max_pool_back_step,
+    "log_softmax": _log_softmax_step,
+}

@@ -1,0 +1,131 @@
+"""The generic steps of a Program: constants, NumPy impls and views, generated fused kernels, aliases.
+
+Every step runs from Python over an `env` list of arrays (`step(env)`) and lowers itself into a generated driver
+(`step.lower(d)`, see codegen/driver.py); a step with no njit form raises driver.NoDriverForm.
+"""
+import numpy as np
+
+from ..codegen import cpu, driver
+
+
+class Const:
+    def __init__(self, slot, value):
+        self.slot, self.value = slot, value
+
+    def __call__(self, env):
+        env[self.slot] = self.value
+
+    def lower(self, d):
+        value = np.asarray(self.value)
+        d.define(self.slot, d.bind(value), contiguous=value.flags.c_contiguous)
+
+
+class Impl:
+    """Any op through its NumPy impl (views stay views); results copied into planned buffers when given."""
+
+    def __init__(self, node, ins, outs, bufs):
+        self.impl, self.attrs, self.ins, self.outs, self.bufs = node.opdef.impl, dict(node.attrs), ins, outs, bufs
+        self.multi = node.opdef.n_outputs != 1
+        self.op, self.out_shape = node.op, node.outputs[0].type.shape
+
+    def __call__(self, env):
+        res = self.impl(*(env[i] for i in self.ins), **self.attrs)
+        res = res if self.multi else (res,)
+        for k, (slot, r) in enumerate(zip(self.outs, res)):
+            if self.bufs is None:
+                env[slot] = r
+            else:
+                dst = resolve(self.bufs[k], env)
+                np.copyto(dst, r, casting="unsafe")
+                env[slot] = dst
+
+    def lower(self, d):
+        """Views lower to their NumPy-in-Numba forms; any other op has no njit form here."""
+        if self.bufs is not None or self.op not in _VIEW_SOURCE:
+            raise driver.NoDriverForm(self.op)
+        (x,), (out,) = self.ins, self.outs
+        expr, contiguous = _VIEW_SOURCE[self.op](d, x, self.attrs, self.out_shape)
+        d.define(out, expr, contiguous)
+
+
+def _permute_source(d, x, attrs, shape):
+    dims = tuple(attrs["dims"])
+    if dims == tuple(range(len(dims))):
+        return d.var(x), x in d.contiguous
+    return (f"{d.var(x)}.T" if dims == (1, 0) else f"np.transpose({d.var(x)}, {dims})"), False
+
+
+_VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, output shape) -> (expression, statically C-contiguous)
+    "reshape": lambda d, x, attrs, shape: (f"{d.dense(x)}.reshape({tuple(shape)})", True),
+    "permute": _permute_source,
+    "expand": lambda d, x, attrs, shape: (f"np.broadcast_to({d.var(x)}, {tuple(shape)})", False),
+}
+
+
+def buffer_source(d, buf):
+    """Source for the array a step writes: a bound arena block, the input it overwrites, or a fresh array."""
+    kind, ref = buf
+    if kind == "fresh":
+        return f"np.empty({tuple(ref[0])}, np.{np.dtype(ref[1]).name})"
+    return d.var(ref) if kind == "input" else d.bind(ref)
+
+
+def write_outputs(d, outs, bufs):
+    """Define each output slot as its buffer; returns the buffers' names."""
+    names = []
+    for slot, buf in zip(outs, bufs):
+        d.define(slot, buffer_source(d, buf))
+        names.append(d.var(slot))
+    return names
+
+
+def resolve(buf, env):
+    kind, ref = buf
+    if kind == "fresh":
+        return np.empty(*ref)
+    return env[ref] if kind == "input" else ref
+
+
+class Fused:
+    """A generated kernel over flat arrays. Outputs that live in the arena have their flat views made once: this
+    step runs every training step, so per-call Python work is what it costs beyond the kernel."""
+
+    def __init__(self, node, ins, outs, bufs):
+        self.source = cpu.render(node.attrs["kernel"])
+        self.fn = cpu.load(self.source)
+        self.ins, self.outs, self.bufs = ins, outs, bufs
+        self.fixed = all(kind == "arena" for kind, _ in bufs)
+        if self.fixed:
+            self.flat_dsts = [ref.reshape(-1) for _, ref in bufs]
+            self.results = list(zip(outs, (ref for _, ref in bufs)))
+
+    def __call__(self, env):
+        if self.fixed:
+            self.fn(*[env[i].reshape(-1) for i in self.ins], *self.flat_dsts)
+            for slot, d in self.results:
+                env[slot] = d
+            return
+        dsts = [resolve(b, env) for b in self.bufs]
+        self.fn(*(env[i].reshape(-1) for i in self.ins), *(d.reshape(-1) for d in dsts))
+        for slot, d in zip(self.outs, dsts):
+            env[slot] = d
+
+    def lower(self, d):
+        outs = write_outputs(d, self.outs, self.bufs)
+        args = [f"{d.dense(i)}.reshape(-1)" for i in self.ins] + [f"{o}.reshape(-1)" for o in outs]
+        d.emit(f"{d.kernel(self.source)}({', '.join(args)})")
+
+
+class Alias:
+    """A fused epilogue absorbed by its conv2d: its output is the conv's (already in place) output."""
+
+    def __init__(self, src, dst):
+        self.src, self.dst = src, dst
+
+    def __call__(self, env):
+        env[self.dst] = env[self.src]
+
+    def lower(self, d):
+        d.define(self.dst, d.var(self.src), self.src in d.contiguous)
+
+
