@@ -9,6 +9,7 @@ strided reads. Everything else (GEMM, conv, pooling, indexing) stays a node of i
 """
 from ..codegen.kernel import Access, LoopKernel, Stmt, contiguous_strides
 from ..ir.graph import Graph
+from ..ir.ops.indexing import basic_index
 from ..ir.ops.util import norm_dims
 
 REDUCE_OPS = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "sum_to": "sum"}
@@ -135,22 +136,22 @@ def _apply_view(node, shape, strides, offset):
 
 
 def _getitem_view(node, shape, strides, offset):
-    """Basic indexing (ints, slices, None) as strides; anything else is not a view we fold."""
-    spec = node.attrs.get("spec", ())
+    """Basic indexing (ints, slices, None; negative ints and bounds resolved against `shape`) as strides."""
+    index, _ = basic_index(shape, node.attrs["index"])
     new_strides, d = [], 0
-    for item in spec:
-        if isinstance(item, int):
-            offset += item * strides[d]
-            d += 1
-        elif item is None:
+    for item in index:
+        if item is Ellipsis:
+            break
+        if item is None:
             new_strides.append(0)
-        elif isinstance(item, tuple) and item and item[0] == "slice":
-            start, _, step = item[1:]
-            offset += (start or 0) * strides[d]
-            new_strides.append(strides[d] * (step or 1))
-            d += 1
+            continue
+        if isinstance(item, slice):
+            start, _, step = item.indices(shape[d])
+            new_strides.append(strides[d] * step)
         else:
-            raise _UnfoldableViewError(node)
+            start = item % shape[d]
+        offset += start * strides[d]
+        d += 1
     new_strides.extend(strides[d:])
     return node.outputs[0].type.shape, tuple(new_strides), offset
 

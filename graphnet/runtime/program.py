@@ -40,6 +40,7 @@ class Program:
         self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in wb.value.producer.meta.get("inplace", {}).values()}
+        self.driver_source = None
         self.driver, self.bound = self._driver()
 
     def _driver(self):
@@ -52,7 +53,8 @@ class Program:
                 step.lower(d)
         except driver.NoDriverForm:
             return None, ()
-        fn = driver.compile_driver(d.source(self.outputs, [v for v, _, _ in self.writebacks]))
+        self.driver_source = d.source(self.outputs, [v for v, _, _ in self.writebacks])
+        fn = driver.compile_driver(self.driver_source)
         self.compile_seconds["driver"] = time.perf_counter() - t0
         return fn, tuple(d.bound)
 

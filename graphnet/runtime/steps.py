@@ -6,6 +6,7 @@ Every step runs from Python over an `env` list of arrays (`step(env)`) and lower
 import numpy as np
 
 from ..codegen import cpu, driver
+from ..ir.ops.indexing import basic_index
 
 
 class Const:
@@ -26,7 +27,7 @@ class Impl:
     def __init__(self, node, ins, outs, bufs):
         self.impl, self.attrs, self.ins, self.outs, self.bufs = node.opdef.impl, dict(node.attrs), ins, outs, bufs
         self.multi = node.opdef.n_outputs != 1
-        self.op, self.out_shape = node.op, node.outputs[0].type.shape
+        self.op, self.shapes = node.op, (node.inputs[0].type.shape if node.inputs else (), node.outputs[0].type.shape)
 
     def __call__(self, env):
         res = self.impl(*(env[i] for i in self.ins), **self.attrs)
@@ -44,21 +45,32 @@ class Impl:
         if self.bufs is not None or self.op not in _VIEW_SOURCE:
             raise driver.NoDriverForm(self.op)
         (x,), (out,) = self.ins, self.outs
-        expr, contiguous = _VIEW_SOURCE[self.op](d, x, self.attrs, self.out_shape)
+        expr, contiguous = _VIEW_SOURCE[self.op](d, x, self.attrs, *self.shapes)
         d.define(out, expr, contiguous)
 
 
-def _permute_source(d, x, attrs, shape):
+def _permute_source(d, x, attrs, in_shape, shape):
     dims = tuple(attrs["dims"])
     if dims == tuple(range(len(dims))):
         return d.var(x), x in d.contiguous
     return (f"{d.var(x)}.T" if dims == (1, 0) else f"np.transpose({d.var(x)}, {dims})"), False
 
 
-_VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, output shape) -> (expression, statically C-contiguous)
-    "reshape": lambda d, x, attrs, shape: (f"{d.dense(x)}.reshape({tuple(shape)})", True),
+def _getitem_source(d, x, attrs, in_shape, shape):
+    """Basic indexing with concrete bounds; None (new axes) and 0-d results stay in Python."""
+    index, _ = basic_index(in_shape, attrs["index"])
+    if any(i is None for i in index) or not shape:
+        raise driver.NoDriverForm("getitem")
+    parts = [str(i % in_shape[k]) if isinstance(i, int) else ":".join(map(str, i.indices(in_shape[k])))
+             for k, i in enumerate(i for i in index if i is not Ellipsis)]
+    return f"{d.var(x)}[{', '.join(parts)}]", False
+
+
+_VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, in shape, out shape) -> (expression, statically contiguous)
+    "reshape": lambda d, x, attrs, in_shape, shape: (f"{d.dense(x)}.reshape({tuple(shape)})", True),
     "permute": _permute_source,
-    "expand": lambda d, x, attrs, shape: (f"np.broadcast_to({d.var(x)}, {tuple(shape)})", False),
+    "expand": lambda d, x, attrs, in_shape, shape: (f"np.broadcast_to({d.var(x)}, {tuple(shape)})", False),
+    "getitem": _getitem_source,
 }
 
 

@@ -113,6 +113,18 @@ def test_views_fold_into_strided_reads():
     np.testing.assert_allclose(_run_compiled(fused, args)[0], interpret(g, args)[0], rtol=1e-6)
 
 
+def test_basic_index_views_fold_into_offsets_and_strides():
+    g = Graph()
+    x = g.add_input(_t(4, 5), "x")
+    rows = g.call("getitem", x, index=(("slice", 1, None, None), ("slice", None, None, 2)))  # x[1:, ::2]: (3, 3)
+    col = g.call("getitem", x, index=(("ellipsis",), ("int", -1)))  # x[..., -1]: (4,)
+    tail = g.call("getitem", col, index=(("slice", -3, None, None),))  # (3,)
+    row = g.call("getitem", x, index=(("int", 2), ("none",), ("slice", 1, 4, None)))  # x[2, None, 1:4]: (1, 3)
+    g.set_outputs([g.call("add", g.call("mul", rows, tail), row)])
+    fused, args = _check(g, expect_groups=1)
+    np.testing.assert_allclose(_run_compiled(fused, args)[0], interpret(g, args)[0], rtol=1e-6)
+
+
 UNARY = ["relu", "tanh", "exp", "neg", "sigmoid", "abs"]
 BINARY = ["add", "mul", "sub", "maximum"]
 

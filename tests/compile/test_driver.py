@@ -1,0 +1,90 @@
+"""The generated driver: a compiled Program runs as one njit call when every step lowers, from Python otherwise,
+with the same results either way."""
+import numpy as np
+
+import graphnet as torch
+import graphnet.nn as nn
+import graphnet.nn.functional as F
+import graphnet.optim as optim
+from examples.lenet import LeNet
+
+
+def _program(compiled):
+    (prog,) = compiled._last.programs
+    return prog
+
+
+def _rerun_from_python(prog, inputs):
+    """The same Program's outputs when its steps run one by one from Python."""
+    fn, prog.driver = prog.driver, None
+    try:
+        return prog.run(inputs)[0]
+    finally:
+        prog.driver = fn
+
+
+def test_a_lenet_training_step_is_one_driver_call_and_matches_eager():
+    torch.manual_seed(0)
+    model, x, y = LeNet(), torch.randn(6, 1, 32, 32), torch.randint(0, 10, (6,))
+    twin = LeNet()
+    twin.load_state_dict(model.state_dict())
+    opts = [optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (model, twin)]
+
+    def step(m, opt):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = torch.compile(lambda: step(model, opts[0]))
+    for _ in range(4):
+        got, want = cstep(), step(twin, opts[1])
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-4)
+    assert _program(cstep).driver is not None
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert "def program(" in cstep.kernels()["step.driver"]
+
+
+def test_basic_indexing_views_lower_into_the_driver():
+    def f(x):
+        return (x[1:, ::2] * 2).sum(0) + x[0, 1:3].sum() + x[..., -1][1:] + x[-1, None, 2:].sum()
+
+    cf = torch.compile(f)
+    x = torch.randn(4, 5)
+    for _ in range(2):
+        got = cf(x)
+    np.testing.assert_allclose(got.numpy(), f(x).numpy(), rtol=1e-5, atol=1e-6)
+    prog = _program(cf)
+    assert prog.driver is not None
+    np.testing.assert_allclose(_rerun_from_python(prog, [x.numpy()])[0], got.numpy(), rtol=1e-6)
+
+
+def test_a_step_without_an_njit_form_runs_the_program_from_python():
+    idx = torch.tensor([3, 0, 3])
+
+    def f(x):
+        return torch.sigmoid(x[idx]) * 2  # advanced indexing runs its NumPy impl
+
+    cf = torch.compile(f)
+    x = torch.randn(5, 3)
+    for _ in range(2):
+        got = cf(x)
+    np.testing.assert_allclose(got.numpy(), f(x).numpy(), rtol=1e-6)
+    assert _program(cf).driver is None
+    assert "step.driver" not in cf.kernels()
+
+
+def test_driver_and_python_runs_agree_on_a_module_forward():
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 3 * 3, 5), nn.LogSoftmax(1)).eval()
+    cm = torch.compile(model)
+    x = torch.randn(3, 2, 6, 6)
+    with torch.no_grad():
+        got = cm(x)
+        np.testing.assert_allclose(got.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    prog = _program(cm)
+    assert prog.driver is not None
+    feeds = [np.ascontiguousarray(t._data) for t in cm._feeds(cm._last, (x,))]
+    np.testing.assert_allclose(_rerun_from_python(prog, feeds)[0], got.numpy(), rtol=1e-6)
