@@ -11,9 +11,9 @@ _HEADER = """import numpy as np
 from numba import njit
 
 from graphnet.codegen.cpu import load_digest
-from graphnet.codegen.templates import conv, pool, softmax, split
+from graphnet.codegen.templates import conv, pool, softmax
 """
-_LIBRARY_MODULES = {"conv", "pool", "softmax", "split"}
+_LIBRARY_MODULES = {"conv", "pool", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees

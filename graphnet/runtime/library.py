@@ -1,16 +1,22 @@
 """Program steps that call the shared library kernels: BLAS matmul, conv2d and its two gradients, max pooling,
 log-softmax. They are compiled once (cache=True) for every model; per model only the fused groups are generated.
 
-A library step is `(fn, args)`: `fn(*args(ins, outs, attrs, scratch))`. Run from Python the builders get arrays;
-lowered into a driver they get `Source` names, so one argument builder serves both. Big conv/pool work runs the
-`split` variants, which take the two halves of the batch on two threads.
+A library kernel is `(fn, half_args, join)`: `half_args(ins, outs, attrs, scratch)` returns `args(h, k)`, the
+arguments of `fn` for batch slice h, which is half k. Run from Python with arrays, big conv/pool work calls `fn` on
+the two halves at once (the kernels release the GIL; a helper thread takes one half), then `join`s them. Lowered
+into a driver with `Source` names, `fn` runs once over the whole batch: Numba threads only inside parfors, and a
+parfor around a BLAS-calling kernel costs seconds of compile time each (so programs with split steps keep the
+Python step loop).
 """
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
 from ..codegen import driver
 from ..codegen.kernel import contiguous_strides
-from ..codegen.templates import conv, pool, softmax, split
+from ..codegen.templates import conv, pool, softmax
 from .steps import Alias, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
@@ -19,11 +25,14 @@ SPLITTING_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2
 _NO_BIAS = np.zeros(1, np.float32)
 
 
+_WHOLE = slice(None)
+
+
 class Source(str):
     """An array's name in generated source: indexing and reshape build source text, as they would build views."""
 
     def __getitem__(self, k):
-        return Source(f"{self}[{k!r}]")
+        return self if k == _WHOLE else Source(f"{self}[{k!r}]")
 
     def reshape(self, *shape):
         return Source(f"{self}.reshape({', '.join(map(repr, shape))})")
@@ -47,25 +56,43 @@ class Matmul:
 
 
 class Template:
-    """One library-kernel call over contiguous inputs, planned outputs and the step's own scratch arrays."""
+    """One library-kernel call over contiguous inputs, planned outputs and the step's own scratch arrays; with
+    `split`, over the two halves of the batch on two threads."""
 
-    def __init__(self, node, ins, outs, bufs, kernel, scratch=()):
-        self.ins, self.outs, self.bufs = ins, outs, bufs
-        self.fn, self.args = kernel
+    def __init__(self, node, ins, outs, bufs, kernel, scratch=(), split=False):
+        self.ins, self.outs, self.bufs, self.split = ins, outs, bufs, split
+        self.fn, self.half_args, self.join = kernel
         self.attrs, self.scratch = dict(node.attrs), list(scratch)
+        self.batch = node.inputs[0].type.shape[0] if node.inputs[0].type.ndim else 0
 
     def __call__(self, env):
         dsts = [resolve(b, env) for b in self.bufs]
-        self.fn(*self.args([np.ascontiguousarray(env[i]) for i in self.ins], dsts, self.attrs, self.scratch))
+        args = self.half_args([np.ascontiguousarray(env[i]) for i in self.ins], dsts, self.attrs, self.scratch)
+        if self.split:
+            n = self.batch
+            second = _helper().submit(self.fn, *args(slice(n // 2, n), 1))
+            self.fn(*args(slice(0, n // 2), 0))
+            second.result()
+            if self.join is not None:
+                self.join(dsts, self.scratch)
+        else:
+            self.fn(*args(_WHOLE, 0))
         for slot, d in zip(self.outs, dsts):
             env[slot] = d
 
     def lower(self, d):
+        if self.split:
+            raise driver.NoDriverForm(f"{self.fn.__name__} splits its batch over two threads")
         outs = [Source(name) for name in write_outputs(d, self.outs, self.bufs)]
         ins = [Source(d.dense(i)) for i in self.ins]
         scratch = [Source(d.bind(a)) if isinstance(a, np.ndarray) else a for a in self.scratch]
-        args = self.args(ins, outs, self.attrs, scratch)
+        args = self.half_args(ins, outs, self.attrs, scratch)(_WHOLE, 0)
         d.emit(f"{d.function(self.fn)}({', '.join(a if isinstance(a, Source) else repr(a) for a in args)})")
+
+
+@functools.cache
+def _helper():
+    return ThreadPoolExecutor(1, thread_name_prefix="graphnet-conv")
 
 
 def halves(n, work):
@@ -110,20 +137,24 @@ def _geometry_args(a):
 
 def _conv_forward_args(ins, outs, a, s):
     has_bias, relu = a["epilogue"]
-    return (ins[0], ins[1], ins[2] if has_bias else s[1], has_bias, relu, a["geometry"], a["groups"], s[0], outs[0])
+    bias = ins[2] if has_bias else s[1]
+    return lambda h, k: (ins[0][h], ins[1], bias, has_bias, relu, a["geometry"], a["groups"], s[0][h], outs[0][h])
 
 
-CONV_KERNELS = {  # (op, split) -> (kernel, argument builder); scratch: see _conv_scratch
-    ("conv2d", False): (conv.conv2d_forward, _conv_forward_args),
-    ("conv2d", True): (split.conv2d_forward_halves, _conv_forward_args),
-    ("conv2d_weight_grad", False): (conv.conv2d_weight_grad, lambda ins, outs, a, s: (
-        ins[0], ins[1], a["geometry"], a["groups"], s[2], s[0], s[1][0], outs[0])),
-    ("conv2d_weight_grad", True): (split.conv2d_weight_grad_halves, lambda ins, outs, a, s: (
-        ins[0], ins[1], a["geometry"], a["groups"], s[2], s[0], s[1], outs[0], s[3])),
-    ("conv2d_input_grad", False): (conv.conv2d_input_grad, lambda ins, outs, a, s: (
-        ins[0], ins[1], a["geometry"], a["groups"], s[0][0], outs[0])),
-    ("conv2d_input_grad", True): (split.conv2d_input_grad_halves, lambda ins, outs, a, s: (
-        ins[0], ins[1], a["geometry"], a["groups"], s[0], outs[0])),
+def _conv_weight_args(ins, outs, a, s):
+    dws = (outs[0], s[3])
+    return lambda h, k: (ins[0][h], ins[1][h], a["geometry"], a["groups"], s[2], s[0][h], s[1][k], dws[k])
+
+
+def _add_second_half(outs, s):
+    outs[0] += s[3]
+
+
+CONV_KERNELS = {  # op -> (kernel, half_args, join); scratch: see _conv_scratch
+    "conv2d": (conv.conv2d_forward, _conv_forward_args, None),
+    "conv2d_weight_grad": (conv.conv2d_weight_grad, _conv_weight_args, _add_second_half),
+    "conv2d_input_grad": (conv.conv2d_input_grad, lambda ins, outs, a, s: lambda h, k: (
+        ins[0][h], ins[1], a["geometry"], a["groups"], s[0][k], outs[0][h]), None),
 }
 
 
@@ -148,7 +179,7 @@ def _conv_step(node, ins, outs, bufs, shared):
     scratch = _conv_scratch(node, shared)
     n = _conv_geometry(node)[1][0]
     work = scratch[0].size if node.op != "conv2d_input_grad" else n * scratch[0][0].size
-    step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op, halves(n, work)], scratch)
+    step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op], scratch, split=halves(n, work))
     step.attrs["geometry"] = tuple(int(v) for v in _conv_geometry(node)[2][2:]) + _geometry_args(node.attrs)
     step.attrs["epilogue"] = (False, False)
     epilogue = _epilogue(node) if node.op == "conv2d" else None
@@ -201,32 +232,37 @@ def absorb(fused, ins, outs, link):
 
 # ---- pooling, log-softmax, matmul ----------------------------------------------------------------------------------
 def _max_pool_args(ins, outs, a, s):
-    return (ins[0], *(int(v) for v in a["kernel_size"]), *_geometry_args(a), outs[0], outs[1])
+    geometry = (*(int(v) for v in a["kernel_size"]), *_geometry_args(a))
+    return lambda h, k: (ins[0][h], *geometry, outs[0][h], outs[1][h])
 
 
 def _max_pool_step(node, ins, outs, bufs, shared):
     if node.attrs.get("ceil_mode"):
         return None
     x = node.inputs[0].type
-    fn = split.max_pool2d_forward_halves if halves(x.shape[0], x.numel) else pool.max_pool2d_forward
-    return Template(node, ins, outs, bufs, (fn, _max_pool_args))
+    return Template(node, ins, outs, bufs, (pool.max_pool2d_forward, _max_pool_args, None),
+                    split=halves(x.shape[0], x.numel))
+
+
+def _max_pool_back_args(ins, outs, a, s):
+    return lambda h, k: (ins[0][h], ins[1][h], outs[0][h])
 
 
 def _max_pool_back_step(node, ins, outs, bufs, shared):
     g = node.inputs[0].type
-    fn = split.max_pool2d_backward_halves if halves(g.shape[0], g.numel) else pool.max_pool2d_backward
-    return Template(node, ins, outs, bufs, (fn, lambda ins, outs, a, s: (ins[0], ins[1], outs[0])))
+    return Template(node, ins, outs, bufs, (pool.max_pool2d_backward, _max_pool_back_args, None),
+                    split=halves(g.shape[0], g.numel))
 
 
 def _log_softmax_args(ins, outs, a, s):
-    return ins[0].reshape(-1, a["row"]), outs[0].reshape(-1, a["row"])
+    return lambda h, k: (ins[0].reshape(-1, a["row"]), outs[0].reshape(-1, a["row"]))
 
 
 def _log_softmax_step(node, ins, outs, bufs, shared):
     t = node.inputs[0].type
     if node.attrs["dim"] % t.ndim != t.ndim - 1 or t.shape[-1] == 0:
         return None
-    step = Template(node, ins, outs, bufs, (softmax.log_softmax_rows, _log_softmax_args))
+    step = Template(node, ins, outs, bufs, (softmax.log_softmax_rows, _log_softmax_args, None))
     step.attrs["row"] = t.shape[-1]
     return step
 

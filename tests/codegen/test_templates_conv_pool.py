@@ -6,7 +6,7 @@ import pytest
 import graphnet as torch
 import graphnet.nn as nn
 import graphnet.nn.functional as F
-from graphnet.codegen.templates import conv, pool, split
+from graphnet.codegen.templates import conv, pool
 from graphnet.ir.ops import OPS
 from graphnet.ir.ops.nn import _im2col
 from graphnet.runtime import library
@@ -159,9 +159,10 @@ def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
     np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
-    kernels = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template)}
-    assert kernels == {split.conv2d_forward_halves, split.conv2d_weight_grad_halves, split.conv2d_input_grad_halves,
-                       split.max_pool2d_forward_halves, split.max_pool2d_backward_halves}
+    split = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template) and s.split}
+    assert split == {conv.conv2d_forward, conv.conv2d_weight_grad, conv.conv2d_input_grad, pool.max_pool2d_forward,
+                     pool.max_pool2d_backward}
+    assert all(prog.driver is None for prog in cstep._last.programs)  # split steps keep the Python step loop
 
 
 def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
