@@ -87,11 +87,13 @@ class _Compiled:
         return graphs[stage]
 
     def kernels(self):
-        """{kernel name: generated source} of the last compiled entry."""
+        """{kernel name: generated source} of the last compiled entry, each Program's driver included."""
         from ..codegen import cpu
 
         out = {}
         for prog in self._last.programs:
+            if prog.driver_source is not None:
+                out[f"{prog.graph.meta.get('name', 'program')}.driver"] = prog.driver_source
             for node in prog.graph.nodes:
                 if node.op == "fused":
                     out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = getattr(
@@ -120,8 +122,9 @@ class _Entry:
 
 
 def _program_class(graph, name):
-    """Program (CPU inputs) or CudaProgram (every input on one GPU); inputs on several devices stay eager."""
-    devices = {v.type.device for v in graph.inputs}
+    """Program (CPU inputs) or CudaProgram (inputs on one GPU, plus CPU 0-d scalars as PyTorch allows); inputs on
+    several devices stay eager."""
+    devices = {v.type.device for v in graph.inputs if v.type.device.type != "cpu" or v.type.ndim}
     if len(devices) > 1:
         raise UnsupportedError(f"this {name} has inputs on several devices ({', '.join(sorted(map(str, devices)))}); "
                                "a compiled program runs on one device, so it runs eagerly. Move every tensor "

@@ -20,14 +20,18 @@ _ALIASING = {"input", "constant", "reshape"}  # steps whose output may share a b
 
 
 class CudaProgram:
-    """Built once per graph on GPU `index`; `run(inputs)` returns (outputs, write-back arrays) in graph order."""
+    """Built once per graph on GPU `index`; `run(inputs)` returns (outputs, write-back arrays) in graph order.
+
+    Values the graph types as CPU (PyTorch's CPU 0-d tensors that may join GPU math, e.g. Adam's step count) are
+    uploaded as inputs and handed back as host arrays; everything in between runs on the GPU."""
 
     def __init__(self, graph, index=0):
         self.graph, self.index = graph, index
         self.device = make_device("cuda", index)
         self.slots, self.compile_seconds, self.steps = {}, {}, []
+        self.driver_source = None  # the CPU Program's single generated driver has no CUDA form: steps run in turn
         self.inputs = [self._slot(v) for v in graph.inputs]
-        uploaded = {}
+        uploaded = set()  # values whose buffer is an upload-once constant
         for node in graph.nodes:
             if node.op in ("input", "output"):
                 continue
@@ -39,6 +43,9 @@ class CudaProgram:
         self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in _input_inplace(wb.value.producer).values()}
+        self.host_inputs = [i for i, v in enumerate(graph.inputs) if _on_host(v)]
+        self.host_outputs = [i for i, v in enumerate(graph.outputs) if _on_host(v)]
+        self.host_writebacks = [i for i, wb in enumerate(graph.writebacks) if _on_host(wb.target)]
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))
@@ -48,10 +55,10 @@ class CudaProgram:
         ins = [self._slot(v) for v in node.inputs]
         outs = [self._slot(v) for v in node.outputs]
         if node.op == "constant":
-            uploaded[node.outputs[0]] = True
+            uploaded.add(node.outputs[0])
             return _Const(outs[0], storage.to_device(node.attrs["value"], self.index))
         if node.op == "to_device" and node.inputs[0].producer.op == "constant" and node.attrs["device"] == self.device:
-            uploaded[node.outputs[0]] = True
+            uploaded.add(node.outputs[0])
             return _Const(outs[0], storage.to_device(node.inputs[0].producer.attrs["value"], self.index))
         types = [TensorType(tuple(v.type.shape), v.type.dtype, self.device) for v in node.outputs]
         if node.op == "fused":
@@ -66,16 +73,26 @@ class CudaProgram:
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
             env[slot] = arr
+        for i in self.host_inputs:
+            env[self.inputs[i]] = storage.to_device(inputs[i], self.index)
         for step in self.steps:
             step(env)
-        return [env[s] for s in self.outputs], [env[v] for v, _, _ in self.writebacks]
+        outputs, wbs = [env[s] for s in self.outputs], [env[v] for v, _, _ in self.writebacks]
+        for arrays, host in ((outputs, self.host_outputs), (wbs, self.host_writebacks)):
+            for i in host:
+                arrays[i] = storage.to_host(arrays[i]) if is_device_array(arrays[i]) else arrays[i]
+        return outputs, wbs
+
+
+def _on_host(v):
+    return v.type.device.type == "cpu"
 
 
 def _input_inplace(node):
-    """{output index: graph-input name} of the planned in-place writes over graph inputs (the only ones kept)."""
+    """{output index: graph-input name} of the planned in-place writes over GPU graph inputs (the only ones kept)."""
     by_name = {v.name: v for v in node.inputs}
     return {i: name for i, name in node.meta.get("inplace", {}).items()
-            if name in by_name and by_name[name].producer.op == "input"}
+            if name in by_name and by_name[name].producer.op == "input" and not _on_host(by_name[name])}
 
 
 def _owned(outputs, uploaded):

@@ -144,6 +144,20 @@ def test_compiled_module_under_no_grad():
     _close(got, want)
 
 
+def test_cpu_scalar_tensors_join_the_gpu_program_and_stay_on_the_cpu():
+    def f(x, s):
+        return x * s + 1, s * 2
+
+    x, s = torch.randn(4, 3), torch.tensor(1.5)
+    cf = torch.compile(f)
+    cf(x.cuda(), s)
+    on_gpu, on_cpu = _no_fallback(cf, x.cuda(), s)
+    _programs(cf)
+    assert on_gpu.is_cuda and not on_cpu.is_cuda
+    np.testing.assert_allclose(_host(on_gpu), x.numpy() * 1.5 + 1, rtol=1e-6)
+    assert on_cpu.item() == 3.0
+
+
 def test_inputs_on_two_devices_fall_back_to_eager_with_one_warning():
     f = torch.compile(lambda x, w: x * w + 1)
     x, w = torch.arange(5.0).cuda(), torch.ones(5)

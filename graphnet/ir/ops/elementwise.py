@@ -22,7 +22,8 @@ def _elementwise_infer(name, result=None):
                           f"{types[0].dtype.name}")
         if name in _FLOAT_ONLY and not dtype.is_floating_point:
             raise OpError(f"{name}: expected a floating-point tensor, got {dtype.name}")
-        return types[-1].with_(shape=shape, dtype=dtype)
+        on = next((t for t in types if t.device.type != "cpu"), types[-1])  # a CPU 0-d operand joins a GPU one
+        return on.with_(shape=shape, dtype=dtype)
 
     return infer
 
