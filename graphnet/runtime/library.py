@@ -32,7 +32,9 @@ class Source(str):
     """An array's name in generated source: indexing and reshape build source text, as they would build views."""
 
     def __getitem__(self, k):
-        return self if k == _WHOLE else Source(f"{self}[{k!r}]")
+        if k == _WHOLE:
+            return self
+        return Source(f"{self}[{k.start}:{k.stop}]" if isinstance(k, slice) else f"{self}[{k!r}]")
 
     def reshape(self, *shape):
         return Source(f"{self}.reshape({', '.join(map(repr, shape))})")
@@ -118,32 +120,46 @@ def _conv_geometry(node):
 
 
 def _conv_cols(node, shared):
-    """The (N, C*kh*kw, oh*ow) im2col scratch of a conv node, and whether it must fill it itself. conv2d registers
-    its columns under (input, geometry); a later conv2d_weight_grad of the same input and geometry reuses them, as
-    the forward step always runs first in the same Program run."""
+    """(im2col scratch, whether the step must fill it, whether it is private) of a conv node. A conv2d whose columns
+    a later conv2d_weight_grad of the same input and geometry will read (the forward step always runs first in the
+    same Program run) gets all of them, (N, C*kh*kw, oh*ow), registered in `shared`; otherwise each batch half gets
+    one private plane of (2, C*kh*kw, oh*ow) that every sample overwrites while it is in cache."""
     x, (n, c, _, _), (_, _, kh, kw), (_, _, oh, ow) = _conv_geometry(node)
-    key = (x, kh, kw) + tuple(tuple(node.attrs[k]) for k in ("stride", "padding", "dilation"))
+    key = _cols_key(node)
     if node.op == "conv2d_weight_grad" and key in shared:
-        return shared[key], False
-    cols = np.empty((n, c * kh * kw, oh * ow), node.outputs[0].type.dtype.np)
-    if node.op == "conv2d":
-        shared[key] = cols
-    return cols, True
+        return shared[key], False, False
+    dtype = node.outputs[0].type.dtype.np
+    if node.op == "conv2d" and any(user.op == "conv2d_weight_grad" and _cols_key(user) == key for user in x.users):
+        shared[key] = np.empty((n, c * kh * kw, oh * ow), dtype)
+        return shared[key], True, False
+    return np.empty((2, c * kh * kw, oh * ow), dtype), True, True
+
+
+def _cols_key(node):
+    x, _, (_, _, kh, kw), _ = _conv_geometry(node)
+    return (x, kh, kw) + tuple(tuple(node.attrs[k]) for k in ("stride", "padding", "dilation"))
 
 
 def _geometry_args(a):
     return tuple(int(v) for k in ("stride", "padding", "dilation") for v in a[k])
 
 
+def _columns(a, cols, h, k):
+    """Batch slice h of all-sample columns, or half k's own plane."""
+    return cols[k:k + 1] if a["private_cols"] else cols[h]
+
+
 def _conv_forward_args(ins, outs, a, s):
     has_bias, relu = a["epilogue"]
     bias = ins[2] if has_bias else s[1]
-    return lambda h, k: (ins[0][h], ins[1], bias, has_bias, relu, a["geometry"], a["groups"], s[0][h], outs[0][h])
+    return lambda h, k: (ins[0][h], ins[1], bias, has_bias, relu, a["geometry"], a["groups"], _columns(a, s[0], h, k),
+                         outs[0][h])
 
 
 def _conv_weight_args(ins, outs, a, s):
     dws = (outs[0], s[3])
-    return lambda h, k: (ins[0][h], ins[1][h], a["geometry"], a["groups"], s[2], s[0][h], s[1][k], dws[k])
+    return lambda h, k: (ins[0][h], ins[1][h], a["geometry"], a["groups"], s[2], _columns(a, s[0], h, k), s[1][k],
+                         dws[k])
 
 
 def _add_second_half(outs, s):
@@ -160,29 +176,32 @@ CONV_KERNELS = {  # op -> (kernel, half_args, join); scratch: see _conv_scratch
 
 def _conv_scratch(node, shared):
     """conv2d: [columns, a zero bias]; weight grad: [columns, (2, 2, K, O) accumulators, whether to unfold, a
-    second dw for the other half]; input grad: [(2, C*kh*kw, oh*ow) column gradients], one per batch half."""
+    second dw for the other half]; input grad: [(2, C*kh*kw, oh*ow) column gradients], one per batch half. Also
+    whether the columns are one private plane per half (see _conv_cols)."""
     _, (_, c, _, _), weight_shape, (_, _, oh, ow) = _conv_geometry(node)
     dtype = node.outputs[0].type.dtype.np
     if node.op == "conv2d_input_grad":
-        return [np.empty((2, c * weight_shape[2] * weight_shape[3], oh * ow), dtype)]
-    cols, unfold = _conv_cols(node, shared)
+        return [np.empty((2, c * weight_shape[2] * weight_shape[3], oh * ow), dtype)], False
+    cols, unfold, private = _conv_cols(node, shared)
     if node.op == "conv2d":
-        return [cols, _NO_BIAS]
+        return [cols, _NO_BIAS], private
     groups = node.attrs["groups"]
     acc = np.empty((2, 2, cols.shape[1] // groups, weight_shape[0] // groups), dtype)
-    return [cols, acc, unfold, np.empty(weight_shape, dtype)]
+    return [cols, acc, unfold, np.empty(weight_shape, dtype)], private
 
 
 def _conv_step(node, ins, outs, bufs, shared):
     """A conv2d / conv2d_weight_grad / conv2d_input_grad step; a conv2d registers the fused bias/ReLU after it
     (when there is one) in `shared`, for that fused step to hand over."""
-    scratch = _conv_scratch(node, shared)
+    scratch, private = _conv_scratch(node, shared)
     n = _conv_geometry(node)[1][0]
-    work = scratch[0].size if node.op != "conv2d_input_grad" else n * scratch[0][0].size
+    work = n * scratch[0][0].size
     step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op], scratch, split=halves(n, work))
     step.attrs["geometry"] = tuple(int(v) for v in _conv_geometry(node)[2][2:]) + _geometry_args(node.attrs)
     step.attrs["epilogue"] = (False, False)
-    epilogue = _epilogue(node) if node.op == "conv2d" else None
+    step.attrs["private_cols"] = private
+    epilogue = bias_relu_epilogue(node, 1) if node.op == "conv2d" and node.outputs[0].type.dtype.name == "float32" \
+        else None
     if epilogue is not None:
         shared[epilogue[0]] = (step, node.outputs[0]) + epilogue[1:]
     return step
@@ -191,10 +210,11 @@ def _conv_step(node, ins, outs, bufs, shared):
 _EPILOGUES = {("add",): (True, False), ("add", "relu"): (True, True), ("relu",): (False, True)}
 
 
-def _epilogue(node):
-    """(fused node, bias value or None, relu) when the only user of a float32 conv2d's output is a fused loop that
-    computes relu?(out + bias[None, :, None, None]) in place over it, so the conv can apply it while in cache. The bias
-    must be a graph input: it then exists before the conv step runs."""
+def bias_relu_epilogue(node, axis):
+    """(fused node, bias value or None, relu) when the only user of a conv2d's or matmul's output is a fused loop
+    that computes relu?(out + bias) in place over it, the bias broadcast along `axis` (1 for NCHW convs, the last
+    dim for matmuls), so the producing kernel can apply it while its output is in cache. The bias must be a graph
+    input: it then exists before the producing step runs."""
     out = node.outputs[0]
     users = list(out.users)
     fused = users[0] if len(users) == 1 else None
@@ -215,8 +235,9 @@ def _epilogue(node):
     if not has_bias:
         return (fused, None, relu) if not rest else None
     bias = rest[0] if len(rest) == 1 else None
-    if bias is None or bias.producer.op != "input" or bias.type.shape != out.type.shape[1:2] \
-            or bias.type.dtype.name != "float32" or by_input[bias].strides != (0, 1, 0, 0) or by_input[bias].offset:
+    along = tuple(int(d == axis % out.type.ndim) for d in range(out.type.ndim))
+    if bias is None or bias.producer.op != "input" or bias.type.shape != (out.type.shape[axis],) \
+            or bias.type.dtype != out.type.dtype or by_input[bias].strides != along or by_input[bias].offset:
         return None
     return fused, bias, relu
 

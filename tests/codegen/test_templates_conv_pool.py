@@ -165,9 +165,12 @@ def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
     assert all(prog.driver is None for prog in cstep._last.programs)  # split steps keep the Python step loop
 
 
-def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
-    x = torch.randn(2, 4, 8, 8)
-    model = _conv_net((1, 1), (1, 1), 1)
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_weight_grad_without_a_forward_in_its_program_unfolds_into_private_planes(monkeypatch, split, groups):
+    monkeypatch.setattr(library, "SPLIT_MIN", 0 if split else library.SPLIT_MIN)
+    x = torch.randn(5, 4, 8, 8)  # odd: halves of 2 and 3 samples
+    model = _conv_net((1, 1), (1, 1), groups)
     F.relu(model(x)).sum().backward()
     want = [p.grad.numpy().copy() for p in model.parameters()]
     model.zero_grad()
@@ -175,9 +178,11 @@ def test_weight_grad_without_a_forward_in_its_program_unfolds_its_own_columns():
     F.relu(cm(x)).sum().backward()  # forward and backward are separate Programs here
     for p, w in zip(model.parameters(), want):
         np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-3, atol=1e-4)
-    backward = cm._last.programs[-1]
+    forward, backward = cm._last.programs
     weight_grads = [s for s in backward.steps if isinstance(s, library.Template) and s.fn is conv.conv2d_weight_grad]
-    assert len(weight_grads) == 2 and all(s.scratch[2] for s in weight_grads)
+    assert len(weight_grads) == 2 and all(s.scratch[2] and s.attrs["private_cols"] for s in weight_grads)
+    convs = [s for s in forward.steps if isinstance(s, library.Template) and s.fn is conv.conv2d_forward]
+    assert [(s.attrs["private_cols"], s.scratch[0].shape[0], s.split) for s in convs] == [(True, 2, split)] * 2
 
 
 def test_conv_output_with_two_users_keeps_its_fused_consumers():

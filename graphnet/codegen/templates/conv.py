@@ -95,15 +95,17 @@ def _epilogue(res, bias, has_bias, relu):
 
 @njit(cache=True, nogil=True)
 def conv2d_forward(x, w, bias, has_bias, relu, geo, groups, cols, out):
-    """out = relu?(conv2d(x, w) + bias); `cols` (N, C*kh*kw, oh*ow) is left holding x's columns."""
+    """out = relu?(conv2d(x, w) + bias). With `cols` (N, C*kh*kw, oh*ow) it is left holding x's columns; with a
+    single plane (1, C*kh*kw, oh*ow) every sample reuses it, so the columns stay in cache."""
     n_, c_, h_, w_ = x.shape
     _, o_, oh, ow = out.shape
     og, kg = o_ // groups, w.size // o_
     xf, cf, w2, res = x.reshape(-1), cols.reshape(-1), w.reshape(o_, kg), out.reshape(n_, o_, oh * ow)
     for n in range(n_):
-        _unfold(xf, n * c_ * h_ * w_, cf, n * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
+        p = n if cols.shape[0] == n_ else 0
+        _unfold(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
         for gi in range(groups):
-            np.dot(w2[gi * og:(gi + 1) * og], cols[n, gi * kg:(gi + 1) * kg], res[n, gi * og:(gi + 1) * og])
+            np.dot(w2[gi * og:(gi + 1) * og], cols[p, gi * kg:(gi + 1) * kg], res[n, gi * og:(gi + 1) * og])
         if has_bias or relu:
             _epilogue(res[n], bias, has_bias, relu)
 
@@ -111,8 +113,9 @@ def conv2d_forward(x, w, bias, has_bias, relu, geo, groups, cols, out):
 @njit(cache=True, nogil=True)
 def conv2d_weight_grad(x, g, geo, groups, unfold, cols, acc, dw):
     """dw (O, C/groups, kh, kw) = sum_n g[n] @ cols[n]^T per group; with `unfold`, cols[n] is filled from x first (else
-    it holds the forward's columns). OpenBLAS runs cols[n] @ g[n]^T faster at these skinny shapes, so the products are
-    summed transposed in acc (2, C/groups*kh*kw, O/groups): [0] the running sum, [1] the latest product."""
+    it holds the forward's columns; an unfolding call may pass a single plane that every sample reuses). OpenBLAS runs
+    cols[n] @ g[n]^T faster at these skinny shapes, so the products are summed transposed in acc
+    (2, C/groups*kh*kw, O/groups): [0] the running sum, [1] the latest product."""
     n_, c_, h_, w_ = x.shape
     _, o_, oh, ow = g.shape
     kg, og = acc.shape[1], acc.shape[2]
@@ -121,9 +124,10 @@ def conv2d_weight_grad(x, g, geo, groups, unfold, cols, acc, dw):
     for gi in range(groups):
         total[:] = 0
         for n in range(n_):
-            if unfold and gi == 0:
-                _unfold(xf, n * c_ * h_ * w_, cf, n * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
-            np.dot(cols[n, gi * kg:(gi + 1) * kg], g3[n, gi * og:(gi + 1) * og].T, acc[1])
+            p = n if cols.shape[0] == n_ else 0
+            if unfold and (gi == 0 or p != n or cols.shape[0] != n_):
+                _unfold(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
+            np.dot(cols[p, gi * kg:(gi + 1) * kg], g3[n, gi * og:(gi + 1) * og].T, acc[1])
             for k in range(total.size):
                 total[k] += part[k]
         for o in range(og):
