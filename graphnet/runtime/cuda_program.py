@@ -12,9 +12,11 @@ import time
 import numpy as np
 
 from ..codegen import cuda as cg
+from ..codegen.templates import cuda_gemm
 from ..ir.types import TensorType
 from . import cuda_backend, storage
 from .device import device as make_device
+from .library import bias_relu_epilogue
 
 _ALIASING = {"input", "constant", "reshape"}  # steps whose output may share a buffer the program does not own
 
@@ -29,6 +31,7 @@ class CudaProgram:
         self.graph, self.index = graph, index
         self.device = make_device("cuda", index)
         self.slots, self.compile_seconds, self.steps = {}, {}, []
+        self.absorbed = {}  # fused epilogue node -> the slot of the GEMM output it post-processed in place
         self.driver_source = None  # the CPU Program's single generated driver has no CUDA form: steps run in turn
         self.inputs = [self._slot(v) for v in graph.inputs]
         uploaded = set()  # values whose buffer is an upload-once constant
@@ -62,8 +65,20 @@ class CudaProgram:
             return _Const(outs[0], storage.to_device(node.inputs[0].producer.attrs["value"], self.index))
         types = [TensorType(tuple(v.type.shape), v.type.dtype, self.device) for v in node.outputs]
         if node.op == "fused":
-            return _Fused(node, ins, outs, types, self.index)
+            src = self.absorbed.pop(node, None)
+            return _Fused(node, ins, outs, types, self.index) if src is None else _Alias(src, outs[0])
+        if node.op == "matmul" and all(v.type.ndim == 2 for v in node.inputs) and types[0].dtype.is_floating_point:
+            return self._gemm(node, ins, outs)
         return _Op(node, ins, outs, types)
+
+    def _gemm(self, node, ins, outs):
+        """A 2-d matmul on the tiled GEMM, taking over a fused relu?(out + bias) that only post-processes it."""
+        link = bias_relu_epilogue(node, -1)
+        if link is None:
+            return _Gemm(ins, outs[0], None, False)
+        fused, bias, relu = link
+        self.absorbed[fused] = outs[0]
+        return _Gemm(ins, outs[0], None if bias is None else self._slot(bias), relu)
 
     def render_kernel(self, kernel):
         """The CUDA source of a fused LoopKernel (what compile(...).kernels() shows)."""
@@ -132,6 +147,27 @@ class _Op:
                 raise RuntimeError(f"{self.opdef.name}: internal error, CUDA kernel gave shape {tuple(arr.shape)} "
                                    f"but the graph says {typ.shape}")
             env[slot] = arr
+
+
+class _Gemm:
+    """relu?(a @ b + bias) on the tiled shared-memory GEMM, the epilogue applied as each tile is stored."""
+
+    def __init__(self, ins, out, bias, relu):
+        self.ins, self.out, self.bias, self.relu = ins, out, bias, relu
+
+    def __call__(self, env):
+        bias = None if self.bias is None else env[self.bias]
+        env[self.out] = cuda_gemm.matmul2d(env[self.ins[0]], env[self.ins[1]], bias, self.relu)
+
+
+class _Alias:
+    """A fused epilogue the GEMM applied: its output is the GEMM's."""
+
+    def __init__(self, src, dst):
+        self.src, self.dst = src, dst
+
+    def __call__(self, env):
+        env[self.dst] = env[self.src]
 
 
 class _Fused:

@@ -144,6 +144,24 @@ def test_compiled_module_under_no_grad():
     _close(got, want)
 
 
+@pytest.mark.parametrize("relu", [True, False])
+def test_linear_bias_and_relu_run_as_the_gemm_epilogue(relu):
+    from graphnet.runtime import cuda_program
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(5, 7), *([nn.ReLU()] if relu else []), nn.Linear(7, 3)).cuda().eval()
+    x = torch.randn(6, 5).cuda()
+    cm = torch.compile(model)
+    with torch.no_grad():
+        got = _no_fallback(cm, x)
+        want = model(x)
+    _close(got, want)
+    (prog,) = _programs(cm)
+    gemms = [s for s in prog.steps if isinstance(s, cuda_program._Gemm)]
+    assert [(g.bias is not None, g.relu) for g in gemms] == [(True, relu), (True, False)]
+    assert sum(isinstance(s, cuda_program._Alias) for s in prog.steps) == 2  # both bias adds ran inside the GEMM
+
+
 def test_cpu_scalar_tensors_join_the_gpu_program_and_stay_on_the_cpu():
     def f(x, s):
         return x * s + 1, s * 2
