@@ -113,8 +113,10 @@ def run_graphnet_row(variant, workload, steps):
     if variant.startswith("compiled"):
         rec["first_call_s"] += timed.second_s
         programs = timed.compiled._last.programs if timed.compiled._last else []
-        drivers = sum(p.driver is not None for p in programs)
-        rec["notes"] += f"; {drivers}/{len(programs)} Programs as one njit driver"
+        steps = sum(len(p.steps) for p in programs)
+        calls = sum(len(p.parts) for p in programs)
+        drivers = sum(len(p.driver_sources) for p in programs)
+        rec["notes"] += f"; {steps} steps in {calls} calls ({drivers} njit drivers)"
     return rec
 
 

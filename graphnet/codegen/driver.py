@@ -17,19 +17,22 @@ _LIBRARY_MODULES = {"conv", "pool", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees
-    """A step has no njit form; the Program then runs its steps from Python."""
+    """A step has no njit form; it runs from Python between driver functions."""
 
 
 class Driver:
-    """Collects the body, parameters and kernel globals of one driver function."""
+    """Collects the body, parameters and kernel globals of one driver function over a run of steps. Slots read
+    before this driver defines them become its parameters, in order of first use."""
 
-    def __init__(self, input_slots):
-        self.inputs = [f"v{s}" for s in input_slots]
-        self.contiguous = set(input_slots)  # slots statically known to be C-contiguous arrays
+    def __init__(self, contiguous):
+        self.contiguous = set(contiguous)  # slots statically known to be C-contiguous arrays
+        self.reads, self.defined = [], set()
         self.bound, self._bound_ids = [], {}
         self.kernels, self.lines = {}, []
 
     def var(self, slot):
+        if slot not in self.defined and slot not in self.reads:
+            self.reads.append(slot)
         return f"v{slot}"
 
     def dense(self, slot):
@@ -37,7 +40,8 @@ class Driver:
         return self.var(slot) if slot in self.contiguous else f"np.ascontiguousarray({self.var(slot)})"
 
     def define(self, slot, expr, contiguous=True):
-        self.lines.append(f"{self.var(slot)} = {expr}")
+        self.lines.append(f"v{slot} = {expr}")
+        self.defined.add(slot)
         (self.contiguous.add if contiguous else self.contiguous.discard)(slot)
 
     def emit(self, line):
@@ -64,11 +68,24 @@ class Driver:
         cpu.load(source)
         return self.kernels.setdefault(digest, f"k{len(self.kernels)}")
 
-    def source(self, outputs, writebacks):
-        params = ", ".join(self.inputs + [f"b{i}" for i in range(len(self.bound))])
+    def lower(self, step):
+        """Append `step`; False (and this driver unchanged) when it has no njit form."""
+        saved = (list(self.reads), set(self.defined), set(self.contiguous), len(self.bound), dict(self._bound_ids),
+                 dict(self.kernels), len(self.lines))
+        try:
+            step.lower(self)
+            return True
+        except NoDriverForm:
+            self.reads, self.defined, self.contiguous, n_bound, self._bound_ids, self.kernels, n_lines = saved
+            del self.bound[n_bound:], self.lines[n_lines:]
+            return False
+
+    def source(self, exports):
+        """The module source: `program(reads..., bound...)` returning the tuple of `exports` slots."""
+        ret = ", ".join(self.var(s) for s in exports) + ("," if exports else "")
+        params = ", ".join([f"v{s}" for s in self.reads] + [f"b{i}" for i in range(len(self.bound))])
         globs = [f"{name} = load_digest({digest!r})" for digest, name in self.kernels.items()]
-        ret = [", ".join(self.var(s) for s in group) + ("," if group else "") for group in (outputs, writebacks)]
-        body = [f"    {line}" for line in self.lines] + [f"    return ({ret[0]}), ({ret[1]})"]
+        body = [f"    {line}" for line in self.lines] + [f"    return ({ret})"]
         return "\n".join([_HEADER, *globs, "", "", "@njit(cache=True)", f"def program({params}):", *body, ""])
 
 

@@ -92,8 +92,8 @@ class _Compiled:
 
         out = {}
         for prog in self._last.programs:
-            if prog.driver_source is not None:
-                out[f"{prog.graph.meta.get('name', 'program')}.driver"] = prog.driver_source
+            for i, source in enumerate(prog.driver_sources):
+                out[f"{prog.graph.meta.get('name', 'program')}.driver{i}"] = source
             for node in prog.graph.nodes:
                 if node.op == "fused":
                     out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = getattr(

@@ -32,7 +32,7 @@ class CudaProgram:
         self.device = make_device("cuda", index)
         self.slots, self.compile_seconds, self.steps = {}, {}, []
         self.absorbed = {}  # fused epilogue node -> the slot of the GEMM output it post-processed in place
-        self.driver_source = None  # the CPU Program's single generated driver has no CUDA form: steps run in turn
+        self.driver_sources = []  # the CPU Program's generated driver functions have no CUDA form: steps run in turn
         self.inputs = [self._slot(v) for v in graph.inputs]
         uploaded = set()  # values whose buffer is an upload-once constant
         for node in graph.nodes:

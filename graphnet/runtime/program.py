@@ -26,12 +26,13 @@ class Program:
         self.inputs = [self._slot(v) for v in graph.inputs]
         self.compile_seconds = {}
         self.step_links = {}  # what one step hands a later one: im2col columns, a fused epilogue absorbed by a conv
-        self.steps = []
+        self.steps, step_reads = [], []
         for node in graph.nodes:
             if node.op == "constant":
                 self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]))
             elif node.op not in ("input", "output"):
                 self.steps.append(self._step(node))
+            step_reads.append([self._slot(v) for v in node.inputs])
         self.outputs = [self._slot(v) for v in graph.outputs]
         self.single_blas = own_threads(graph)
         seen = set()
@@ -40,23 +41,39 @@ class Program:
         self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in wb.value.producer.meta.get("inplace", {}).values()}
-        self.driver_source = None
-        self.driver, self.bound = self._driver()
+        step_reads = [r for node, r in zip(graph.nodes, step_reads) if node.op not in ("input", "output")]
+        self.parts, self.driver_sources = self._segments(step_reads), []
+        for part in self.parts:
+            if isinstance(part, _Segment):
+                part.compile(self)
+        whole = len(self.parts) == 1 and isinstance(self.parts[0], _Segment)
+        self.driver = self.parts[0] if whole else None  # the whole Program as one njit call
 
-    def _driver(self):
-        """The whole step list as one generated njit function and the fixed arrays it takes, or (None, ()) when
-        some step has no njit form (the steps then run from Python)."""
-        t0 = time.perf_counter()
-        d = driver.Driver(self.inputs)
-        try:
-            for step in self.steps:
-                step.lower(d)
-        except driver.NoDriverForm:
-            return None, ()
-        self.driver_source = d.source(self.outputs, [v for v, _, _ in self.writebacks])
-        fn = driver.compile_driver(self.driver_source)
-        self.compile_seconds["driver"] = time.perf_counter() - t0
-        return fn, tuple(d.bound)
+    def _segments(self, step_reads):
+        """The steps as maximal runs that lower into one driver function each, and the steps between them (runs
+        shorter than MIN_SEGMENT stay steps: a compiled function costs more than it saves there)."""
+        views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
+        contiguous = set(self.slots.values()) - views
+        runs, current = [], None
+        for step, reads in zip(self.steps, step_reads):
+            current = current or _Segment(driver.Driver(contiguous))
+            if current.driver.lower(step):
+                current.steps.append((step, reads))
+                continue
+            runs += [current, (step, reads)] if current.steps else [(step, reads)]
+            current = None
+        runs += [current] if current is not None and current.steps else []
+        parts, later_reads = [], set(self.outputs) | {v for v, _, _ in self.writebacks}
+        for run in reversed(runs):  # a segment exports what it defines and anything after it reads
+            if isinstance(run, _Segment) and len(run.steps) >= MIN_SEGMENT:
+                run.exports = sorted(run.driver.defined & later_reads)
+                later_reads |= set(run.driver.reads)
+                parts.append(run)
+                continue
+            for step, reads in reversed(run.steps if isinstance(run, _Segment) else [run]):
+                later_reads |= set(reads)
+                parts.append(step)
+        return parts[::-1]
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))
@@ -92,17 +109,37 @@ class Program:
         return self._run(inputs)
 
     def _run(self, inputs):
-        if self.driver is not None:
-            outputs, wbs = self.driver(*inputs, *self.bound)
-            return list(outputs), list(wbs)
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
             env[slot] = arr
-        for step in self.steps:
-            step(env)
+        for part in self.parts:
+            part(env)
         outputs = [env[s] for s in self.outputs]
         wbs = [env[v] for v, _, _ in self.writebacks]
         return outputs, wbs
+
+
+MIN_SEGMENT = 4
+
+
+class _Segment:
+    """A run of (step, slots it reads) compiled into one driver function, which takes its reads from the env and
+    puts its exports back."""
+
+    def __init__(self, d):
+        self.driver, self.steps, self.exports = d, [], []
+
+    def compile(self, program):
+        t0 = time.perf_counter()
+        source = self.driver.source(self.exports)
+        program.driver_sources.append(source)
+        self.fn, self.reads, self.bound = driver.compile_driver(source), self.driver.reads, tuple(self.driver.bound)
+        program.compile_seconds["driver"] = program.compile_seconds.get("driver", 0.0) + time.perf_counter() - t0
+
+    def __call__(self, env):
+        results = self.fn(*[env[s] for s in self.reads], *self.bound)
+        for slot, arr in zip(self.exports, results):
+            env[slot] = arr
 
 
 @functools.cache
