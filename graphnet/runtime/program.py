@@ -1,8 +1,9 @@
 """A compiled CPU Program: the planned graph as an ordered list of kernel calls over one arena of buffers.
 
 Fused groups run their generated Numba kernels; conv/pool/log-softmax run the shared library kernels; matmul runs
-BLAS into its planned buffer; views are views (free); any other op runs its NumPy `impl`, copied into place. When
-every step has an njit form (the usual case) the whole list is one generated driver function, so a run is one call.
+BLAS into its planned buffer; views are views (free); any other op runs its NumPy `impl`, copied into place. Runs of
+steps with an njit form become generated driver functions (codegen/driver.py), so a Program whose steps all lower
+is one njit call, and the rest run from Python between the drivers.
 """
 import functools
 import time
