@@ -11,9 +11,9 @@ _HEADER = """import numpy as np
 from numba import njit
 
 from graphnet.codegen.cpu import load_digest
-from graphnet.codegen.templates import conv, pool, softmax
+from graphnet.codegen.templates import conv, gemm, pool, softmax
 """
-_LIBRARY_MODULES = {"conv", "pool", "softmax"}
+_LIBRARY_MODULES = {"conv", "gemm", "pool", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees
@@ -26,6 +26,7 @@ class Driver:
 
     def __init__(self, contiguous):
         self.contiguous = set(contiguous)  # slots statically known to be C-contiguous arrays
+        self.transposed = {}  # slot -> the C-contiguous 2-d slot it is the transpose of
         self.reads, self.defined = [], set()
         self.bound, self._bound_ids = [], {}
         self.kernels, self.lines = {}, []
@@ -70,13 +71,14 @@ class Driver:
 
     def lower(self, step):
         """Append `step`; False (and this driver unchanged) when it has no njit form."""
-        saved = (list(self.reads), set(self.defined), set(self.contiguous), len(self.bound), dict(self._bound_ids),
-                 dict(self.kernels), len(self.lines))
+        saved = (list(self.reads), set(self.defined), set(self.contiguous), dict(self.transposed), len(self.bound),
+                 dict(self._bound_ids), dict(self.kernels), len(self.lines))
         try:
             step.lower(self)
             return True
         except NoDriverForm:
-            self.reads, self.defined, self.contiguous, n_bound, self._bound_ids, self.kernels, n_lines = saved
+            (self.reads, self.defined, self.contiguous, self.transposed, n_bound, self._bound_ids, self.kernels,
+             n_lines) = saved
             del self.bound[n_bound:], self.lines[n_lines:]
             return False
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..codegen import driver
 from ..codegen.kernel import contiguous_strides
-from ..codegen.templates import conv, pool, softmax
+from ..codegen.templates import conv, gemm, pool, softmax
 from .steps import Alias, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
@@ -41,9 +41,11 @@ class Source(str):
 
 
 class Matmul:
+    """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (2-d float32)."""
+
     def __init__(self, node, ins, outs, bufs):
         self.ins, self.out, self.buf = ins, outs[0], bufs[0]
-        self.plain = all(v.type.ndim == 2 for v in node.inputs)  # np.dot in Numba: 2-d operands
+        self.lowers = all(v.type.ndim == 2 and v.type.dtype.name == "float32" for v in node.inputs)
 
     def __call__(self, env):
         dst = resolve(self.buf, env)
@@ -51,10 +53,12 @@ class Matmul:
         env[self.out] = dst
 
     def lower(self, d):
-        if not self.plain:
-            raise driver.NoDriverForm("batched matmul")
+        if not self.lowers:
+            raise driver.NoDriverForm("matmul other than 2-d float32")
+        operands = [(d.var(d.transposed[s]), True) if s in d.transposed else (d.dense(s), False) for s in self.ins]
         (out,) = write_outputs(d, [self.out], [self.buf])
-        d.emit(f"np.dot({d.var(self.ins[0])}, {d.var(self.ins[1])}, {out})")
+        (a, ta), (b, tb) = operands
+        d.emit(f"{d.function(gemm.gemm)}({a}, {b}, {out}, {ta}, {tb})")
 
 
 class Template:

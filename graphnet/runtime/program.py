@@ -112,7 +112,7 @@ class Program:
     def _run(self, inputs):
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
-            env[slot] = arr
+            env[slot] = np.ascontiguousarray(arr)  # drivers and kernels index inputs as C-contiguous
         for part in self.parts:
             part(env)
         outputs = [env[s] for s in self.outputs]

@@ -47,13 +47,17 @@ class Impl:
         (x,), (out,) = self.ins, self.outs
         expr, contiguous = _VIEW_SOURCE[self.op](d, x, self.attrs, *self.shapes)
         d.define(out, expr, contiguous)
+        if self.op == "permute" and tuple(self.attrs["dims"]) == (1, 0) and x in d.contiguous:
+            d.transposed[out] = x
 
 
 def _permute_source(d, x, attrs, in_shape, shape):
     dims = tuple(attrs["dims"])
     if dims == tuple(range(len(dims))):
         return d.var(x), x in d.contiguous
-    return (f"{d.var(x)}.T" if dims == (1, 0) else f"np.transpose({d.var(x)}, {dims})"), False
+    if dims == (1, 0):
+        return f"{d.var(x)}.T", False
+    return f"np.transpose({d.var(x)}, {dims})", False
 
 
 def _getitem_source(d, x, attrs, in_shape, shape):
