@@ -263,6 +263,23 @@ HANDLERS = {
 }
 
 
+def _module_handler(module, name):
+    """A handler with the backend's own signature, defined in codegen/templates/<module>.py (imported on first use)."""
+    def run(arrays, attrs, types):
+        import importlib
+
+        return importlib.import_module(f"graphnet.codegen.templates.{module}").HANDLERS[name](arrays, attrs, types)
+
+    return run
+
+
+HANDLERS.update({name: _module_handler("cuda_index", name) for name in ("index", "index_backward", "index_put",
+                                                                        "gather", "gather_backward", "argmax",
+                                                                        "argmin")})
+HANDLERS.update({name: _module_handler("cuda_random", name) for name in ("rand_uniform", "rand_normal",
+                                                                         "rng_advance")})
+
+
 def _handler(opdef):
     handler = HANDLERS.get(opdef.name)
     if handler is None and opdef.kind == "elementwise" and (opdef.expr or opdef.name == "cast"):
