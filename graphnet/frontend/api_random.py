@@ -19,14 +19,16 @@ def draw(op_name, shape, dtype, generator=None, device=None):
     state = (generator or default_generator).state_tensor()
     bind_state(state, "rng_state")
     shape = tuple(int(s) for s in shape)
-    out = call(op_name, state, shape=shape, dtype=dt.as_dtype(dtype))
+    dev = as_device(device) if device is not None else CPU
+    # GPU samples are drawn on the GPU from a copy of the 16-byte state (a different stream than the CPU's, as in
+    # PyTorch); the generator's own state stays on the CPU and advances the same way
+    out = call(op_name, state if dev == state.device else state.to(dev), shape=shape, dtype=dt.as_dtype(dtype))
     n = 1
     for s in shape:
         n *= s
     with no_grad():
         state.copy_(call("rng_advance", state, n=n))
-    dev = as_device(device) if device is not None else CPU
-    return out if dev == out.device else out.to(dev)
+    return out
 
 
 def uniform(shape, dtype, generator=None, device=None):

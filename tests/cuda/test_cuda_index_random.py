@@ -223,3 +223,17 @@ def test_manual_seed_reproduces_cuda_rand_and_dropout():
     np.testing.assert_array_equal(r0, r1)
     np.testing.assert_array_equal(d0, d1)
     assert set(np.unique(d0)) <= {0.0, 2.0}
+
+
+def test_cuda_dropout_draws_its_mask_on_the_device(monkeypatch):
+    from graphnet.codegen.templates import cuda_random
+
+    calls = []
+    draw = cuda_random.HANDLERS["rand_uniform"]
+    monkeypatch.setitem(cuda_backend.HANDLERS, "rand_uniform", lambda *a: calls.append(1) or draw(*a))
+    graphnet.manual_seed(7)
+    state = graphnet.default_generator.state_tensor().numpy().copy()
+    d = F.dropout(graphnet.ones(4, 6).cuda(), p=0.5)
+    assert calls and d.is_cuda and set(np.unique(d.cpu().numpy())) <= {0.0, 2.0}
+    after = graphnet.default_generator.state_tensor().numpy()
+    assert after[0] == state[0] and after[1] == state[1] + 24  # the CPU-held state advanced by the 24 samples
