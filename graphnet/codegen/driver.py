@@ -17,12 +17,12 @@ _LIBRARY_MODULES = {"conv", "gemm", "pool", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees
-    """A step has no njit form; it runs from Python between driver functions."""
+    """A step has no njit form; its Program then runs its steps from Python."""
 
 
 class Driver:
-    """Collects the body, parameters and kernel globals of one driver function over a run of steps. Slots read
-    before this driver defines them become its parameters, in order of first use."""
+    """Collects the body, parameters and kernel globals of one driver function. Slots read before the driver
+    defines them (the Program's inputs) become its parameters, in order of first use."""
 
     def __init__(self, contiguous):
         self.contiguous = set(contiguous)  # slots statically known to be C-contiguous arrays
@@ -70,16 +70,11 @@ class Driver:
         return self.kernels.setdefault(digest, f"k{len(self.kernels)}")
 
     def lower(self, step):
-        """Append `step`; False (and this driver unchanged) when it has no njit form."""
-        saved = (list(self.reads), set(self.defined), set(self.contiguous), dict(self.transposed), len(self.bound),
-                 dict(self._bound_ids), dict(self.kernels), len(self.lines))
+        """Append `step`; False when it has no njit form."""
         try:
             step.lower(self)
             return True
         except NoDriverForm:
-            (self.reads, self.defined, self.contiguous, self.transposed, n_bound, self._bound_ids, self.kernels,
-             n_lines) = saved
-            del self.bound[n_bound:], self.lines[n_lines:]
             return False
 
     def source(self, exports):

@@ -41,24 +41,40 @@ class Source(str):
 
 
 class Matmul:
-    """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (2-d float32)."""
+    """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (2-d float32).
+    A following fused bias(+ReLU) over its output may be absorbed as its epilogue (attrs["epilogue"])."""
 
     def __init__(self, node, ins, outs, bufs):
-        self.ins, self.out, self.buf = ins, outs[0], bufs[0]
+        self.ins, self.out, self.buf = list(ins), outs[0], bufs[0]
         self.lowers = all(v.type.ndim == 2 and v.type.dtype.name == "float32" for v in node.inputs)
+        self.attrs = {"epilogue": (False, False)}
 
     def __call__(self, env):
         dst = resolve(self.buf, env)
         np.matmul(env[self.ins[0]], env[self.ins[1]], out=dst)
+        has_bias, relu = self.attrs["epilogue"]
+        if has_bias or relu:
+            gemm.bias_relu(dst, env[self.ins[2]] if has_bias else _NO_BIAS, has_bias, relu)
         env[self.out] = dst
 
     def lower(self, d):
         if not self.lowers:
             raise driver.NoDriverForm("matmul other than 2-d float32")
-        operands = [(d.var(d.transposed[s]), True) if s in d.transposed else (d.dense(s), False) for s in self.ins]
+        operands = [(d.var(d.transposed[s]), True) if s in d.transposed else (d.dense(s), False) for s in self.ins[:2]]
         (out,) = write_outputs(d, [self.out], [self.buf])
         (a, ta), (b, tb) = operands
-        d.emit(f"{d.function(gemm.gemm)}({a}, {b}, {out}, {ta}, {tb})")
+        has_bias, relu = self.attrs["epilogue"]
+        bias = d.var(self.ins[2]) if has_bias else d.bind(_NO_BIAS)
+        d.emit(f"{d.function(gemm.gemm)}({a}, {b}, {out}, {ta}, {tb}, {bias}, {has_bias}, {relu})")
+
+
+def _matmul_step(node, ins, outs, bufs, shared):
+    """A Matmul; a 2-d float32 one registers the fused bias/ReLU after it (when there is one) in `shared`."""
+    step = Matmul(node, ins, outs, bufs)
+    epilogue = bias_relu_epilogue(node, -1) if step.lowers else None
+    if epilogue is not None:
+        shared[epilogue[0]] = (step, node.outputs[0]) + epilogue[1:]
+    return step
 
 
 class Template:
@@ -247,7 +263,8 @@ def bias_relu_epilogue(node, axis):
 
 
 def absorb(fused, ins, outs, link):
-    """Hand a fused epilogue's bias slot and ReLU to the conv2d step that registered it; the fused step aliases."""
+    """Hand a fused epilogue's bias slot and ReLU to the conv2d or matmul step that registered it; the fused step
+    aliases."""
     step, conv_out, bias, relu = link
     step.attrs["epilogue"] = (bias is not None, relu)
     if bias is not None:
@@ -294,7 +311,7 @@ def _log_softmax_step(node, ins, outs, bufs, shared):
 
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
-    "gemm": lambda node, ins, outs, bufs, shared: Matmul(node, ins, outs, bufs),
+    "gemm": _matmul_step,
     "conv2d": _conv_step,
     "conv2d_weight_grad": _conv_step,
     "conv2d_input_grad": _conv_step,

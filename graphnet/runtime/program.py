@@ -1,9 +1,8 @@
 """A compiled CPU Program: the planned graph as an ordered list of kernel calls over one arena of buffers.
 
 Fused groups run their generated Numba kernels; conv/pool/log-softmax run the shared library kernels; matmul runs
-BLAS into its planned buffer; views are views (free); any other op runs its NumPy `impl`, copied into place. Runs of
-steps with an njit form become generated driver functions (codegen/driver.py), so a Program whose steps all lower
-is one njit call, and the rest run from Python between the drivers.
+BLAS into its planned buffer; views are views (free); any other op runs its NumPy `impl`, copied into place. A
+Program whose steps all have an njit form runs as one generated driver function (codegen/driver.py), one call.
 """
 import functools
 import time
@@ -27,13 +26,12 @@ class Program:
         self.inputs = [self._slot(v) for v in graph.inputs]
         self.compile_seconds = {}
         self.step_links = {}  # what one step hands a later one: im2col columns, a fused epilogue absorbed by a conv
-        self.steps, step_reads = [], []
+        self.steps = []
         for node in graph.nodes:
             if node.op == "constant":
                 self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]))
             elif node.op not in ("input", "output"):
                 self.steps.append(self._step(node))
-            step_reads.append([self._slot(v) for v in node.inputs])
         self.outputs = [self._slot(v) for v in graph.outputs]
         self.single_blas = own_threads(graph)
         seen = set()
@@ -42,39 +40,22 @@ class Program:
         self.writebacks = [(self._slot(wb.value), self._slot(wb.target), wb.kind) for wb in graph.writebacks]
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in wb.value.producer.meta.get("inplace", {}).values()}
-        step_reads = [r for node, r in zip(graph.nodes, step_reads) if node.op not in ("input", "output")]
-        self.parts, self.driver_sources = self._segments(step_reads), []
-        for part in self.parts:
-            if isinstance(part, _Segment):
-                part.compile(self)
-        whole = len(self.parts) == 1 and isinstance(self.parts[0], _Segment)
-        self.driver = self.parts[0] if whole else None  # the whole Program as one njit call
+        self.driver_sources = []
+        self.driver = self._driver()
+        self.parts = [self.driver] if self.driver is not None else self.steps
 
-    def _segments(self, step_reads):
-        """The steps as maximal runs that lower into one driver function each, and the steps between them (runs
-        shorter than MIN_SEGMENT stay steps: a compiled function costs more than it saves there)."""
+    def _driver(self):
+        """The whole step list as one generated njit function, or None when a step has no njit form (the steps then
+        run from Python). Only whole Programs: a driver links every kernel it calls into one module that LLVM
+        optimizes again (~1.5 s per driver, cold), and LeNet's two-thread conv steps would cut its step list into
+        four drivers, doubling the cold compile (8.5 -> 15.5 s) to save ~10% of a 4 ms step."""
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
-        contiguous = set(self.slots.values()) - views
-        runs, current = [], None
-        for step, reads in zip(self.steps, step_reads):
-            current = current or _Segment(driver.Driver(contiguous))
-            if current.driver.lower(step):
-                current.steps.append((step, reads))
-                continue
-            runs += [current, (step, reads)] if current.steps else [(step, reads)]
-            current = None
-        runs += [current] if current is not None and current.steps else []
-        parts, later_reads = [], set(self.outputs) | {v for v, _, _ in self.writebacks}
-        for run in reversed(runs):  # a segment exports what it defines and anything after it reads
-            if isinstance(run, _Segment) and len(run.steps) >= MIN_SEGMENT:
-                run.exports = sorted(run.driver.defined & later_reads)
-                later_reads |= set(run.driver.reads)
-                parts.append(run)
-                continue
-            for step, reads in reversed(run.steps if isinstance(run, _Segment) else [run]):
-                later_reads |= set(reads)
-                parts.append(step)
-        return parts[::-1]
+        d = driver.Driver(set(self.slots.values()) - views)
+        if not all(d.lower(step) for step in self.steps):
+            return None
+        whole = _Driver(d, sorted(set(self.outputs) | {v for v, _, _ in self.writebacks}))
+        whole.compile(self)
+        return whole
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))
@@ -120,15 +101,12 @@ class Program:
         return outputs, wbs
 
 
-MIN_SEGMENT = 4
+class _Driver:
+    """The step list compiled into one driver function: it takes the slots it reads from the env (the Program's
+    inputs) and puts `exports` (outputs, write-back values) back."""
 
-
-class _Segment:
-    """A run of (step, slots it reads) compiled into one driver function, which takes its reads from the env and
-    puts its exports back."""
-
-    def __init__(self, d):
-        self.driver, self.steps, self.exports = d, [], []
+    def __init__(self, d, exports):
+        self.driver, self.exports = d, exports
 
     def compile(self, program):
         t0 = time.perf_counter()

@@ -162,7 +162,7 @@ def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
     split = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template) and s.split}
     assert split == {conv.conv2d_forward, conv.conv2d_weight_grad, conv.conv2d_input_grad, pool.max_pool2d_forward,
                      pool.max_pool2d_backward}
-    assert all(prog.driver is None for prog in cstep._last.programs)  # split steps run from Python between drivers
+    assert all(prog.driver is None for prog in cstep._last.programs)  # split steps keep the Python step loop
 
 
 @pytest.mark.parametrize("split", [False, True])

@@ -1,6 +1,7 @@
 """Row-major float32 GEMM straight through BLAS (the sgemm Numba itself binds from SciPy), compiled once with one
 signature for every layout: operands are passed as row-contiguous arrays with a transpose flag, where `np.dot`
-inside Numba compiles a specialisation per operand layout (about a second each, cold)."""
+inside Numba compiles a specialisation per operand layout (about a second each, cold). A Linear's bias and ReLU run
+as its epilogue, over the output BLAS has just written (still in cache)."""
 import numpy as np
 from numba import njit, types
 from numba.np.linalg import _BLAS
@@ -16,18 +17,29 @@ def _pitch(x):
 
 
 @njit(cache=True, nogil=True)
-def gemm(a, b, c, ta, tb):
-    """c (m, n) = op(a) @ op(b), op(x) = x.T when its flag is set; every array's rows are contiguous (its leading
-    stride is the row pitch). BLAS is column-major, so it computes c.T = op(b).T @ op(a).T."""
+def bias_relu(c, bias, has_bias, relu):
+    """c (m, n) <- relu?(c + bias[None, :]) in place."""
+    m, n = c.shape
+    for i in range(m):
+        for j in range(n):
+            v = c[i, j] + bias[j] if has_bias else c[i, j]
+            c[i, j] = max(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, nogil=True)
+def gemm(a, b, c, ta, tb, bias, has_bias, relu):
+    """c (m, n) = relu?(op(a) @ op(b) + bias), op(x) = x.T when its flag is set; every array's rows are contiguous
+    (its leading stride is the row pitch). BLAS is column-major, so it computes c.T = op(b).T @ op(a).T."""
     m, n = c.shape
     k = a.shape[0] if ta else a.shape[1]
     if m == 0 or n == 0:
         return
     if k == 0:
         c[:] = 0
-        return
-    alpha_beta = np.empty(2, np.float32)
-    alpha_beta[0], alpha_beta[1] = 1.0, 0.0
-    lda, ldb, ldc = _pitch(a), _pitch(b), _pitch(c)
-    _sgemm(ord("s"), _T if tb else _N, _T if ta else _N, n, m, k, alpha_beta[0:].ctypes, b.ctypes, ldb, a.ctypes,
-           lda, alpha_beta[1:].ctypes, c.ctypes, ldc)
+    else:
+        alpha_beta = np.empty(2, np.float32)
+        alpha_beta[0], alpha_beta[1] = 1.0, 0.0
+        _sgemm(ord("s"), _T if tb else _N, _T if ta else _N, n, m, k, alpha_beta[0:].ctypes, b.ctypes, _pitch(b),
+               a.ctypes, _pitch(a), alpha_beta[1:].ctypes, c.ctypes, _pitch(c))
+    if has_bias or relu:
+        bias_relu(c, bias, has_bias, relu)
