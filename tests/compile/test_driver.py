@@ -88,3 +88,22 @@ def test_driver_and_python_runs_agree_on_a_module_forward():
     assert prog.driver is not None
     feeds = [np.ascontiguousarray(t._data) for t in cm._feeds(cm._last, (x,))]
     np.testing.assert_allclose(_rerun_from_python(prog, feeds)[0], got.numpy(), rtol=1e-6)
+
+
+def test_linear_bias_and_relu_run_as_the_gemm_epilogue_in_the_driver_and_from_python():
+    from graphnet.runtime import library, steps
+
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    cm = torch.compile(model)
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        got = cm(x)
+        np.testing.assert_allclose(got.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    prog = _program(cm)
+    matmuls = [s for s in prog.steps if isinstance(s, library.Matmul)]
+    assert [m.attrs["epilogue"] for m in matmuls] == [(True, True), (True, False)]
+    assert sum(isinstance(s, steps.Alias) for s in prog.steps) == 2 and prog.driver is not None
+    assert "gemm.gemm(" in cm.kernels()["forward.driver0"]
+    feeds = [np.ascontiguousarray(t._data) for t in cm._feeds(cm._last, (x,))]
+    np.testing.assert_allclose(_rerun_from_python(prog, feeds)[0], got.numpy(), rtol=1e-6)
