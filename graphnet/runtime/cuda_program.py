@@ -35,8 +35,9 @@ class CudaProgram:
         self.driver_sources = []  # the CPU Program's generated driver functions have no CUDA form: steps run in turn
         self.inputs = [self._slot(v) for v in graph.inputs]
         uploaded = set()  # values whose buffer is an upload-once constant
+        self.read_transposed = {n for n in graph.nodes if _transpose_for_gemms(n)}  # no copy: GEMMs read its input
         for node in graph.nodes:
-            if node.op in ("input", "output"):
+            if node.op in ("input", "output") or node in self.read_transposed:
                 continue
             t0 = time.perf_counter()
             self.steps.append(self._step(node, uploaded))
@@ -72,13 +73,17 @@ class CudaProgram:
         return _Op(node, ins, outs, types)
 
     def _gemm(self, node, ins, outs):
-        """A 2-d matmul on the tiled GEMM, taking over a fused relu?(out + bias) that only post-processes it."""
+        """A 2-d matmul on the tiled GEMM, reading a transposed operand through strides and taking over a fused
+        relu?(out + bias) that only post-processes its output."""
+        operands = [(self._slot(v.producer.inputs[0]), True) if v.producer in self.read_transposed else (slot, False)
+                    for v, slot in zip(node.inputs, ins)]
+        m, n = node.outputs[0].type.shape
         link = bias_relu_epilogue(node, -1)
         if link is None:
-            return _Gemm(ins, outs[0], None, False)
+            return _Gemm(operands, outs[0], (m, n), None, False)
         fused, bias, relu = link
         self.absorbed[fused] = outs[0]
-        return _Gemm(ins, outs[0], None if bias is None else self._slot(bias), relu)
+        return _Gemm(operands, outs[0], (m, n), None if bias is None else self._slot(bias), relu)
 
     def render_kernel(self, kernel):
         """The CUDA source of a fused LoopKernel (what compile(...).kernels() shows)."""
@@ -150,14 +155,31 @@ class _Op:
 
 
 class _Gemm:
-    """relu?(a @ b + bias) on the tiled shared-memory GEMM, the epilogue applied as each tile is stored."""
+    """relu?(op(a) @ op(b) + bias) on the tiled shared-memory GEMM, op(x) = x.T read through strides where the graph
+    transposed an operand, the epilogue applied as each tile is stored."""
 
-    def __init__(self, ins, out, bias, relu):
-        self.ins, self.out, self.bias, self.relu = ins, out, bias, relu
+    def __init__(self, operands, out, shape, bias, relu):
+        (self.a, ta), (self.b, tb) = operands
+        self.out, self.shape, self.bias, self.relu = out, shape, bias, relu
+        self.transposed = (ta, tb)
 
     def __call__(self, env):
-        bias = None if self.bias is None else env[self.bias]
-        env[self.out] = cuda_gemm.matmul2d(env[self.ins[0]], env[self.ins[1]], bias, self.relu)
+        (m, n), (ta, tb) = self.shape, self.transposed
+        a, b = env[self.a], env[self.b]
+        k = a.shape[0] if ta else a.shape[1]
+        out = storage.empty((m, n), a.dtype)
+        bias = None if self.bias is None else storage.flat(env[self.bias])
+        cuda_gemm.gemm_strided(storage.flat(a), storage.flat(b), storage.flat(out), m, n, k, (1, 1),
+                               (0, 0, 1, m) if ta else (0, 0, k, 1), (0, 0, 1, k) if tb else (0, 0, n, 1),
+                               bias=bias, bias_mode=int(bias is not None), relu=self.relu)
+        env[self.out] = out
+
+
+def _transpose_for_gemms(node):
+    """A 2-d transpose read only by 2-d floating matmuls (a Linear's weight): they read its input through strides."""
+    return (node.op == "permute" and tuple(node.attrs["dims"]) == (1, 0) and bool(node.outputs[0].users)
+            and all(u.op == "matmul" and all(v.type.ndim == 2 for v in u.inputs)
+                    and u.outputs[0].type.dtype.is_floating_point for u in node.outputs[0].users))
 
 
 class _Alias:

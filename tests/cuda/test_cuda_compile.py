@@ -160,6 +160,8 @@ def test_linear_bias_and_relu_run_as_the_gemm_epilogue(relu):
     gemms = [s for s in prog.steps if isinstance(s, cuda_program._Gemm)]
     assert [(g.bias is not None, g.relu) for g in gemms] == [(True, relu), (True, False)]
     assert sum(isinstance(s, cuda_program._Alias) for s in prog.steps) == 2  # both bias adds ran inside the GEMM
+    assert [g.transposed for g in gemms] == [(False, True)] * 2  # x @ W.T reads W through strides, no copy
+    assert {n.op for n in prog.read_transposed} == {"permute"} and len(prog.steps) == 4  # 2 GEMMs, 2 aliases
 
 
 def test_cpu_scalar_tensors_join_the_gpu_program_and_stay_on_the_cpu():
