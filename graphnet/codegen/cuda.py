@@ -172,12 +172,30 @@ def _numel(shape):
     return n
 
 
-def render(kernel, threads=THREADS):
-    """Python source of a module defining the CUDA `kernel(*inputs, *outputs)` over flat 1-D buffers."""
+def render(kernel, threads=THREADS, parts=1):
+    """Python source of a module defining the CUDA `kernel(*inputs, *outputs)` over flat 1-D buffers. A reduction
+    with `parts` > 1 is the first of two passes: block q reduces slice q % parts of output q // parts into
+    `out0[q]`, a partial without the `post` statements (see render_partials for the second pass)."""
     dtypes = [t for t in kernel.dtypes.values()]
     head = _header(dtypes, threads) + [f"def kernel({', '.join((*kernel.inputs, *kernel.outputs))}):"]
-    body = (_render_reduction if kernel.is_reduction else _render_elementwise)(kernel)
+    body = _render_reduction(kernel, parts) if kernel.is_reduction else _render_elementwise(kernel)
     return "\n".join(head + body) + "\n"
+
+
+def render_partials(kernel, parts):
+    """The second pass of a split reduction: `kernel(partials, out0)` combines each output's `parts` partials (a
+    thread per output) and applies the reduction's `post` statements."""
+    dtype = kernel.dtypes[kernel.outputs[0]]
+    nout = _numel([n for d, n in enumerate(kernel.domain) if d not in kernel.reduce_axes])
+    step = REDUCE_COMBINE[kernel.reduce_op].format(a="acc", b=f"partials[_o * {parts} + _p]")
+    post = [f"        {st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}" for st in kernel.post]
+    final = kernel.post[-1].var if kernel.post else "acc"
+    lines = _header([dtype]) + ["def kernel(partials, out0):",
+                                f"    for _o in range(cuda.grid(1), {nout}, cuda.gridsize(1)):",
+                                f"        acc = {reduce_init(kernel.reduce_op, dtype)}",
+                                f"        for _p in range({parts}):", f"            acc = {step}", *post,
+                                f"        out0[_o] = {final}"]
+    return "\n".join(lines) + "\n"
 
 
 def _strs(seq):
@@ -196,7 +214,7 @@ def _render_elementwise(kernel):
     return lines + [f"{pad}{buf}[{out_index}] = {var}" for buf, var in zip(kernel.outputs, kernel.results)]
 
 
-def _render_reduction(kernel):
+def _render_reduction(kernel, parts):
     keep = [d for d in range(len(kernel.domain)) if d not in kernel.reduce_axes]
     red = list(kernel.reduce_axes)
     out_st = contiguous_strides(tuple(kernel.domain[d] for d in keep))
@@ -205,11 +223,14 @@ def _render_reduction(kernel):
     dims_r, sets_r = _collapse([kernel.domain[d] for d in red], [[a.strides[d] for d in red] for a in kernel.reads])
     ik, ir = [f"i{k}" for k in range(len(dims_k))], [f"j{k}" for k in range(len(dims_r))]
     dtype, pad = kernel.dtypes[kernel.outputs[0]], " " * 12
+    nred = _numel(dims_r)
+    chunk = -(-nred // parts)
     lines = [f"    _sm = cuda.shared.array(THREADS, types.{NUMBA_TYPES[dtype]})", "    _tid = cuda.threadIdx.x",
-             f"    for _o in range(cuda.blockIdx.x, {_numel(dims_k)}, cuda.gridDim.x):"]
+             f"    for _q in range(cuda.blockIdx.x, {_numel(dims_k) * parts}, cuda.gridDim.x):",
+             f"        _o, _p = _q // {parts}, _q % {parts}"]
     lines += _decompose("_o", ik, _strs(dims_k), " " * 8)
     lines += [f"        acc = {reduce_init(kernel.reduce_op, dtype)}",
-              f"        for _r in range(_tid, {_numel(dims_r)}, THREADS):"]
+              f"        for _r in range(_p * {chunk} + _tid, min({nred}, _p * {chunk} + {chunk}), THREADS):"]
     lines += _decompose("_r", ir, _strs(dims_r), pad)
     strides = [_strs(sk) + _strs(sr) for sk, sr in zip(sets_k[:-1], sets_r)] if dims_r else \
         [_strs(s) for s in sets_k[:-1]]
@@ -219,8 +240,10 @@ def _render_reduction(kernel):
     final = kernel.post[-1].var if kernel.post else "acc"
     tail = _reduction_tail(kernel.reduce_op, " " * 8, "{}", _index(_strs(sets_k[-1]), ik))
     at_store = tail.index("        if _tid == 0:") + 1
-    tail[at_store:at_store + 1] = ["            acc = _sm[0]", *("            " + p for p in post),
-                                   f"            {kernel.outputs[0]}[{_index(_strs(sets_k[-1]), ik)}] = {final}"]
+    store = [f"            {kernel.outputs[0]}[_q] = _sm[0]"] if parts > 1 else [
+        "            acc = _sm[0]", *("            " + p for p in post),
+        f"            {kernel.outputs[0]}[{_index(_strs(sets_k[-1]), ik)}] = {final}"]
+    tail[at_store:at_store + 1] = store
     return lines + tail
 
 

@@ -202,22 +202,39 @@ class _Fused:
         inplace = _input_inplace(node)
         names = [v.name for v in node.inputs]
         self.targets = [ins[names.index(inplace[i])] if i in inplace else None for i in range(len(outs))]
-        work = _numel(kernel.domain)
+        work, self.parts = _numel(kernel.domain), 1
         if kernel.is_reduction:
             nout = types[0].numel
             threads = _block_size(work // max(nout, 1), threads)
-            self.grid = (min(nout, max_blocks), threads) if nout else None
+            self.parts = _parts(nout, work // max(nout, 1), threads, max_blocks)
+            self.grid = (min(nout * self.parts, max_blocks), threads) if nout else None
+            if self.parts > 1:
+                self.combine = cg.load(cg.render_partials(kernel, self.parts))
         else:
             self.grid = cg.grid_for(work) if work else None
-        self.fn = cg.load(cg.render(kernel, threads=threads))
+        self.fn = cg.load(cg.render(kernel, threads=threads, parts=self.parts))
 
     def __call__(self, env):
         dsts = [storage.empty(t.shape, t.dtype.np, self.index) if target is None else env[target]
                 for t, target in zip(self.types, self.targets)]
         if self.grid is not None:
-            self.fn[self.grid](*(storage.flat(env[i]) for i in self.ins), *(storage.flat(d) for d in dsts))
+            ins = [storage.flat(env[i]) for i in self.ins]
+            if self.parts > 1:  # two passes: partials per (output, slice), then their combination
+                partials = storage.empty((self.types[0].numel * self.parts,), self.types[0].dtype.np, self.index)
+                self.fn[self.grid](*ins, partials)
+                self.combine[cg.grid_for(self.types[0].numel)](partials, storage.flat(dsts[0]))
+            else:
+                self.fn[self.grid](*ins, *(storage.flat(d) for d in dsts))
         for slot, d in zip(self.outs, dsts):
             env[slot] = d
+
+
+def _parts(nout, nred, threads, max_blocks):
+    """Slices per output of a reduction: enough blocks to fill the device when there are few outputs, each block
+    still reducing at least 8 elements per thread; 1 (a block per output) otherwise."""
+    if nout * 2 > max_blocks:
+        return 1
+    return max(1, min(max_blocks // max(nout, 1), nred // (threads * 8)))
 
 
 def _numel(shape):

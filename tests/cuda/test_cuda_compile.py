@@ -82,6 +82,25 @@ def test_reductions_sum_mean_amax():
         np.testing.assert_allclose(_host(g), w.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n", [600, 1001])
+def test_long_reductions_into_few_outputs_run_as_two_passes(n):
+    from graphnet.runtime import cuda_program
+
+    def f(x):
+        return (x * 2).sum(), x.amax(0), torch.sqrt((x * x).mean(0))  # the mean's division runs in the second pass
+
+    x = torch.randn(n, 1)
+    cf = torch.compile(f)
+    cf(x.cuda())
+    got = _no_fallback(cf, x.cuda())
+    (prog,) = _programs(cf)
+    kernels = [n.attrs["kernel"] for n in prog.graph.nodes if n.op == "fused"]
+    parts = [s.parts for s in prog.steps if isinstance(s, cuda_program._Fused)]
+    assert [p for p, k in zip(parts, kernels) if k.is_reduction] == [2, 2, 2] and any(k.post for k in kernels)
+    for g, w in zip(got, f(x)):
+        np.testing.assert_allclose(_host(g), w.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_mlp_train_step_with_sgd_momentum_matches_eager():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 3)).cuda()
