@@ -1,6 +1,7 @@
 """The main job: train the tutorial LeNet on real MNIST digits, compiled, and show the whole product.
 
     python examples/train_lenet.py [--epochs 10] [--device cpu|cuda] [--no-compile] [--data DIR] [--out DIR]
+                                   [--limit N]
 
 Trains on the fixed split shipped with graphnet (10,000 training images; the harder 5,000 of the official test
 set for testing) or on a full MNIST folder (--data), with a progress bar per epoch; reports test accuracy and
@@ -93,12 +94,15 @@ def main(argv=None):
     parser.add_argument("--data", help="a folder with the full MNIST IDX files (default: the split graphnet ships)")
     parser.add_argument("--out", default=".", help="where the checkpoint, PDFs and TensorBoard logs go")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, help="use only the first N training and N test digits (smoke runs)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
 
     train_set, test_set = load_data(args.data)
+    if args.limit:
+        train_set, test_set = (TensorDataset(*(t[:args.limit] for t in ds.tensors)) for ds in (train_set, test_set))
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True)
     model = LeNet().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
