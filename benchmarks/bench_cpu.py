@@ -53,6 +53,19 @@ def _model(g, workload, params):
     return model
 
 
+def train_step(g, model, x, y):
+    """The benchmarks' training step: mean cross-entropy, backward, SGD with momentum (PyTorch semantics)."""
+    opt = g.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        opt.zero_grad()
+        loss = g.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 class _Timed:
     """Wraps a step to record how long its second call took (the compiling call of graphnet.compile)."""
 
@@ -87,15 +100,7 @@ def graphnet_case(workload, variant, data):
             with g.no_grad():
                 return fwd(x)
         return _Timed(infer, fwd if compiled else None), "compile(model); no_grad" if compiled else "nn.Module; no_grad"
-    y = g.from_numpy(data["y"].astype("int64"))
-    opt = g.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step():
-        opt.zero_grad()
-        loss = g.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = train_step(g, model, x, g.from_numpy(data["y"].astype("int64")))
     step = g.compile(step) if compiled else step
     return _Timed(step, step if compiled else None), ("compile(train_step): one Program" if compiled else
                                                       "nn.Module + optim.SGD")

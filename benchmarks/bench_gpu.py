@@ -20,8 +20,8 @@ CASE_CODE = textwrap.dedent("""
     import importlib, json, statistics, sys, time
     sys.path.insert(0, {here!r})
     import numpy as np
-    from bench_cpu import _chain, _model
-    from workloads import LR, MOMENTUM, make_data
+    from bench_cpu import _chain, _model, train_step
+    from workloads import make_data
     fw = {framework!r}
     g = importlib.import_module(fw)
     sync = g.cuda.synchronize
@@ -48,14 +48,7 @@ CASE_CODE = textwrap.dedent("""
         xs = g.from_numpy(np.random.default_rng(3).standard_normal((batch,) + data["x"].shape[1:],
                                                                    dtype=np.float32)).cuda()
         ys = g.from_numpy(np.random.default_rng(4).integers(0, 10, batch)).cuda()
-        opt = g.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-
-        def step():
-            opt.zero_grad()
-            loss = g.nn.functional.cross_entropy(model(xs), ys)
-            loss.backward()
-            opt.step()
-            return loss
+        step = train_step(g, model, xs, ys)
         run = g.compile(step) if fw == "graphnet" else step
         run(); run()
         out[f"{{workload}}_b{{batch}}_ms"] = median_s(run, reps) * 1e3
