@@ -85,7 +85,9 @@ def test_max_pool_kernels_match_reference(xs, k, s, p, d):
     g = RNG.standard_normal(ref.shape).astype(np.float32)
     dx = np.empty_like(x)
     pool.max_pool2d_backward(g, idx, dx)
-    np.testing.assert_allclose(dx, OPS["max_pool2d_backward"].impl(g, ref_idx, input_shape=x.shape), rtol=1e-6)
+    # overlapping windows sum their gradients in another order than the reference: float32 round-off
+    np.testing.assert_allclose(dx, OPS["max_pool2d_backward"].impl(g, ref_idx, input_shape=x.shape), rtol=1e-5,
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("include_pad", [True, False])
