@@ -113,7 +113,13 @@ def _conv_net(stride, padding, groups):
                          nn.Conv2d(6, 3, 2, bias=False), nn.ReLU(), nn.Flatten())
 
 
-def _compiled_grads(model, x):
+def _compiled_matches_eager(model, x):
+    """compile() a step of sum(model(x)**2) with its backward; after two calls its loss and gradients equal eager's.
+    Returns the compiled step."""
+    loss = (model(x) ** 2).sum()
+    loss.backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+
     def step(x):
         model.zero_grad()
         loss = (model(x) ** 2).sum()
@@ -122,21 +128,18 @@ def _compiled_grads(model, x):
 
     cstep = torch.compile(step)
     for _ in range(2):
-        loss = cstep(x)
-    return cstep, loss.item(), [p.grad.numpy().copy() for p in model.parameters()]
+        got = cstep(x)
+    np.testing.assert_allclose(got.item(), loss.item(), rtol=1e-4)
+    for p, w in zip(model.parameters(), want):
+        np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-3, atol=1e-4)
+    return cstep
 
 
 @pytest.mark.parametrize("stride,padding,groups", [((1, 1), (0, 0), 1), ((2, 1), (1, 2), 2)])
 def test_compiled_conv_step_shares_columns_and_matches_eager(stride, padding, groups):
     x = torch.randn(3, 4, 9, 11)
     model = _conv_net(stride, padding, groups)
-    loss = (model(x) ** 2).sum()
-    loss.backward()
-    want = [p.grad.numpy().copy() for p in model.parameters()]
-    cstep, got_loss, got = _compiled_grads(model, x)
-    np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+    cstep = _compiled_matches_eager(model, x)
     steps = [s for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template)]
     weight_grads = [s for s in steps if s.fn is conv.conv2d_weight_grad]
     # each forward leaves its input's columns behind; both weight grads reuse them instead of unfolding again
@@ -154,13 +157,7 @@ def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
     monkeypatch.setattr(library, "THREADS", 2)
     x = torch.randn(3, 4, 10, 12)  # an odd batch: halves of 1 and 2 samples
     model = nn.Sequential(_conv_net((1, 1), (1, 1), 2), nn.Unflatten(1, (3, 9, 11)), nn.MaxPool2d(2))
-    loss = (model(x) ** 2).sum()
-    loss.backward()
-    want = [p.grad.numpy().copy() for p in model.parameters()]
-    cstep, got_loss, got = _compiled_grads(model, x)
-    np.testing.assert_allclose(got_loss, loss.item(), rtol=1e-4)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+    cstep = _compiled_matches_eager(model, x)
     split = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template) and s.split}
     assert split == {conv.conv2d_forward, conv.conv2d_weight_grad, conv.conv2d_input_grad, pool.max_pool2d_forward,
                      pool.max_pool2d_backward}
