@@ -117,15 +117,32 @@ def _helper():
     return ThreadPoolExecutor(1, thread_name_prefix="graphnet-conv")
 
 
-def halves(n, work):
+class StepLinks(dict):
+    """What one step of a Program hands a later one (im2col columns, a fused epilogue absorbed by a conv or matmul),
+    and how many threads its conv/pool steps may split their batch over."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.threads = batch_threads(graph)
+
+
+def batch_threads(graph):
+    """2 for a forward-only Program, 1 for one that updates state (a compiled training step): split steps keep the
+    Python step loop, and for a training step one driver call measured as fast as the split loop (LeNet, batch 64
+    and 256: ~4 and ~20 ms either way), while inference at batch 256 gains from the split (5.1 -> 3.9 ms)."""
+    return 1 if graph.writebacks else THREADS
+
+
+def halves(shared, n, work):
     """Whether a kernel over a batch of n with this much work runs as two halves on two threads."""
-    return n >= 2 and work >= SPLIT_MIN and THREADS >= 2
+    return n >= 2 and work >= SPLIT_MIN and shared.threads >= 2
 
 
 def own_threads(graph):
     """True when some conv/pool step splits its batch over two threads; BLAS then runs single-threaded,
     or its threads and ours oversubscribe the cores (LeNet inference at batch 256: 7.4 -> 4.8 ms)."""
-    return THREADS >= 2 and any(n.outputs[0].type.numel >= SPLIT_MIN for n in graph.nodes if n.op in SPLITTING_OPS)
+    return batch_threads(graph) >= 2 and any(n.outputs[0].type.numel >= SPLIT_MIN
+                                             for n in graph.nodes if n.op in SPLITTING_OPS)
 
 
 # ---- conv2d --------------------------------------------------------------------------------------------------------
@@ -216,7 +233,7 @@ def _conv_step(node, ins, outs, bufs, shared):
     scratch, private = _conv_scratch(node, shared)
     n = _conv_geometry(node)[1][0]
     work = n * scratch[0][0].size
-    step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op], scratch, split=halves(n, work))
+    step = Template(node, ins, outs, bufs, CONV_KERNELS[node.op], scratch, split=halves(shared, n, work))
     step.attrs["geometry"] = tuple(int(v) for v in _conv_geometry(node)[2][2:]) + _geometry_args(node.attrs)
     step.attrs["epilogue"] = (False, False)
     step.attrs["private_cols"] = private
@@ -283,7 +300,7 @@ def _max_pool_step(node, ins, outs, bufs, shared):
         return None
     x = node.inputs[0].type
     return Template(node, ins, outs, bufs, (pool.max_pool2d_forward, _max_pool_args, None),
-                    split=halves(x.shape[0], x.numel))
+                    split=halves(shared, x.shape[0], x.numel))
 
 
 def _max_pool_back_args(ins, outs, a, s):
@@ -293,7 +310,7 @@ def _max_pool_back_args(ins, outs, a, s):
 def _max_pool_back_step(node, ins, outs, bufs, shared):
     g = node.inputs[0].type
     return Template(node, ins, outs, bufs, (pool.max_pool2d_backward, _max_pool_back_args, None),
-                    split=halves(g.shape[0], g.numel))
+                    split=halves(shared, g.shape[0], g.numel))
 
 
 def _log_softmax_args(ins, outs, a, s):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..codegen import driver
 from ..passes.fuse import VIEW_OPS
-from .library import LIBRARY_STEPS, absorb, own_threads
+from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
 from .steps import Const, Fused, Impl
 
 
@@ -25,7 +25,7 @@ class Program:
         self.slots = {}
         self.inputs = [self._slot(v) for v in graph.inputs]
         self.compile_seconds = {}
-        self.step_links = {}  # what one step hands a later one: im2col columns, a fused epilogue absorbed by a conv
+        self.step_links = StepLinks(graph)
         self.steps = []
         for node in graph.nodes:
             if node.op == "constant":
@@ -48,7 +48,8 @@ class Program:
         """The whole step list as one generated njit function, or None when a step has no njit form (the steps then
         run from Python). Only whole Programs: a driver links every kernel it calls into one module that LLVM
         optimizes again (~1.5 s per driver, cold), and LeNet's two-thread conv steps would cut its step list into
-        four drivers, doubling the cold compile (8.5 -> 15.5 s) to save ~10% of a 4 ms step."""
+        four drivers, doubling the cold compile (8.5 -> 15.5 s). Training steps never split (library.batch_threads),
+        so a compiled training step is one driver call."""
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
         d = driver.Driver(set(self.slots.values()) - views)
         if not all(d.lower(step) for step in self.steps):

@@ -24,8 +24,10 @@ def _rerun_from_python(prog, inputs):
 
 
 def test_a_lenet_training_step_is_one_driver_call_and_matches_eager():
+    """Batch 16 is big enough for the conv/pool steps of a forward-only Program to split over two threads; a
+    training step (it writes back parameters) never splits, so it stays one driver call."""
     torch.manual_seed(0)
-    model, x, y = LeNet(), torch.randn(6, 1, 32, 32), torch.randint(0, 10, (6,))
+    model, x, y = LeNet(), torch.randn(16, 1, 32, 32), torch.randint(0, 10, (16,))
     twin = LeNet()
     twin.load_state_dict(model.state_dict())
     opts = [optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (model, twin)]
@@ -45,6 +47,23 @@ def test_a_lenet_training_step_is_one_driver_call_and_matches_eager():
     for p, q in zip(model.parameters(), twin.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5)
     assert "def program(" in cstep.kernels()["step.driver0"]
+
+
+def test_lenet_inference_splits_its_conv_and_pool_steps_over_two_threads_and_matches_eager():
+    from graphnet.runtime import library
+
+    torch.manual_seed(2)
+    model, x = LeNet().eval(), torch.randn(16, 1, 32, 32)
+    cm = torch.compile(model)
+    with torch.no_grad():
+        for _ in range(2):
+            got = cm(x)
+        np.testing.assert_allclose(got.numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    split = {s.fn.__name__ for s in _program(cm).steps if isinstance(s, library.Template) and s.split}
+    if library.THREADS >= 2:
+        assert "conv2d_forward" in split and _program(cm).driver is None
+    else:
+        assert not split and _program(cm).driver is not None
 
 
 def test_basic_indexing_views_lower_into_the_driver():
