@@ -160,6 +160,24 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _reduce_weighted(loss, weights, reduction)
 
 
+def _fused_rows(input, target, weight, label_smoothing):
+    """Whether cross_entropy runs as the fused row primitives: class indices, (N, C) or (C,) float logits with C >= 1,
+    no class weights, no label smoothing."""
+    return (not target.dtype.is_floating_point and input.dtype.is_floating_point and input.ndim in (1, 2)
+            and input.shape[-1] > 0 and weight is None and label_smoothing == 0)
+
+
+def _rows_cross_entropy(input, target, ignore_index, reduction):
+    """One cross_entropy_rows kernel over the (N, C) logits (a (C,) input is one row); 'mean' divides by the
+    number of rows that are not ignored (all ignored: nan, as in PyTorch)."""
+    logits, rows = (input, target) if input.ndim == 2 else (input.reshape(1, -1), target.reshape(1))
+    rows = rows.to(dt.int64)
+    loss = call("cross_entropy_rows", logits, rows, ignore_index=int(ignore_index))
+    if reduction == "mean":
+        return loss.sum() / call("cast", call("ne", rows, int(ignore_index)), dtype=input.dtype).sum()
+    return _reduce(loss if input.ndim == 2 else loss.reshape(()), reduction)
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """log_softmax over the class dim + NLL; targets are class indices or class probabilities (input's shape)."""
@@ -167,6 +185,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
+    if _fused_rows(input, target, weight, label_smoothing):
+        _check_index_target("cross_entropy", input, target, ignore_index)
+        return _rows_cross_entropy(input, target, ignore_index, reduction)
     logp = input.log_softmax(class_dim)
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:

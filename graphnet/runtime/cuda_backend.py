@@ -253,6 +253,8 @@ HANDLERS = {
     "sum": _reduce("sum"), "sum_to": _reduce("sum"), "mean": _reduce("sum", mean=True), "prod": _reduce("prod"),
     "amax": _reduce("max"), "amin": _reduce("min"), "matmul": _matmul, "to_device": _to_device,
     "log_softmax": _log_softmax,
+    "cross_entropy_rows": _template("cuda_softmax", "cross_entropy_rows"),
+    "cross_entropy_rows_backward": _template("cuda_softmax", "cross_entropy_rows_backward"),
     "conv2d": _template("cuda_conv", "conv2d"), "conv2d_input_grad": _template("cuda_conv", "conv2d_input_grad"),
     "conv2d_weight_grad": _template("cuda_conv", "conv2d_weight_grad"),
     "max_pool2d": _template("cuda_pool", "max_pool2d"),

@@ -289,7 +289,7 @@ def absorb(fused, ins, outs, link):
     return Alias(ins[fused.inputs.index(conv_out)], outs[0])
 
 
-# ---- pooling, log-softmax, matmul ----------------------------------------------------------------------------------
+# ---- pooling, log-softmax, cross-entropy, matmul -------------------------------------------------------------------
 def _max_pool_args(ins, outs, a, s):
     geometry = (*(int(v) for v in a["kernel_size"]), *_geometry_args(a))
     return lambda h, k: (ins[0][h], *geometry, outs[0][h], outs[1][h])
@@ -326,6 +326,15 @@ def _log_softmax_step(node, ins, outs, bufs, shared):
     return step
 
 
+def _rows_args(ins, outs, a, s):
+    return lambda h, k: (*ins, a["ignore_index"], outs[0])
+
+
+def _rows_step(fn):
+    """A builder for a cross-entropy row kernel: fn(*inputs, ignore_index, out) over the whole batch."""
+    return lambda node, ins, outs, bufs, shared: Template(node, ins, outs, bufs, (fn, _rows_args, None))
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
     "gemm": _matmul_step,
@@ -335,4 +344,6 @@ LIBRARY_STEPS = {
     "max_pool2d": _max_pool_step,
     "max_pool2d_backward": _max_pool_back_step,
     "log_softmax": _log_softmax_step,
+    "cross_entropy_rows": _rows_step(softmax.cross_entropy_rows),
+    "cross_entropy_rows_backward": _rows_step(softmax.cross_entropy_rows_backward),
 }

@@ -1,9 +1,11 @@
-"""log_softmax as one primitive: a single stable pass per slice, and one library kernel in compiled programs
-(it sits in every cross-entropy). Its gradient is written with ops: g - exp(out) * sum(g)."""
+"""log_softmax as one primitive: a single stable pass per slice, and one library kernel in compiled programs. Its
+gradient is written with ops: g - exp(out) * sum(g). Cross-entropy over class indices has its own pair of primitives
+(loss rows, and their gradient), each one pass over the (N, C) logits and one library kernel."""
 import numpy as np
 
+from .. import dtype as dt
 from .registry import OpDef, OpError, op, register
-from .util import norm_dim
+from .util import fmt_shape, norm_dim
 
 
 def _infer(t, dim):
@@ -33,3 +35,87 @@ def _grad(c, g):
 
 
 register(OpDef("log_softmax", "opaque", _infer, _impl, _grad, save_outputs=(0,), kernel="log_softmax"))
+
+
+# ---- cross-entropy over class indices: one pass per row forward, one pass per row backward ---------------------
+def _check_rows(name, x, target):
+    """(N, C) floating logits with C >= 1 and (N,) int64 class indices."""
+    if not x.dtype.is_floating_point:
+        raise OpError(f"{name}: expected floating-point logits, got {x.dtype.name}")
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise OpError(f"{name}: expected logits of shape (N, C) with C >= 1, got {fmt_shape(x.shape)} (the frontend "
+                      "reshapes (C,) inputs to (1, C))")
+    if target.dtype is not dt.int64 or tuple(target.shape) != (x.shape[0],):
+        raise OpError(f"{name}: expected int64 class indices of shape ({x.shape[0]},) for logits "
+                      f"{fmt_shape(x.shape)}, got {target.dtype.name} of shape {fmt_shape(target.shape)}")
+
+
+def _ce_infer(x, target, ignore_index):
+    _check_rows("cross_entropy_rows", x, target)
+    return x.with_(shape=(x.shape[0],))
+
+
+def _ce_backward_infer(g, x, target, ignore_index):
+    _check_rows("cross_entropy_rows_backward", x, target)
+    if tuple(g.shape) != (x.shape[0],) or g.dtype is not x.dtype:
+        raise OpError(f"cross_entropy_rows_backward: grad_output must be {x.dtype.name} of shape ({x.shape[0]},), "
+                      f"got {g.dtype.name} of shape {fmt_shape(g.shape)}")
+    return x
+
+
+def _kept_targets(target, n_classes, ignore_index):
+    """(rows that count, their targets with ignored ones replaced by 0); an out-of-range target raises."""
+    kept = target != ignore_index
+    bad = target[kept & ((target < 0) | (target >= n_classes))]
+    if bad.size:
+        raise IndexError(f"cross_entropy_rows: Target {int(bad[0])} is out of bounds (the logits have {n_classes} "
+                         f"classes, so targets must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index})")
+    return kept, np.where(kept, target, 0)
+
+
+def _ce_impl(x, target, ignore_index):
+    """logsumexp(x[i]) - x[i, t[i]] per row, 0 for ignored rows."""
+    kept, safe = _kept_targets(target, x.shape[1], ignore_index)
+    picked = _impl(x, 1)[np.arange(x.shape[0]), safe]
+    return np.where(kept, -picked, x.dtype.type(0))
+
+
+def _ce_backward_impl(g, x, target, ignore_index):
+    """(softmax(x[i]) - onehot(t[i])) * g[i] per row, zero rows for ignored targets."""
+    kept, safe = _kept_targets(target, x.shape[1], ignore_index)
+    with np.errstate(all="ignore"):
+        d = np.exp(_impl(x, 1))
+        d[np.arange(x.shape[0]), safe] -= 1
+        d *= g[:, None]
+    return np.where(kept[:, None], d, x.dtype.type(0))
+
+
+def _ce_grad(c, g):
+    if not c.needs_input_grad[0]:
+        return None, None
+    x, target = c.inputs
+    return op.cross_entropy_rows_backward(g, x, target, ignore_index=c.attrs["ignore_index"]), None
+
+
+def _ce_backward_grad(c, gg):
+    """Written with ops: d/dg = sum_j gg * (p - onehot) (the op itself with g = the kept-row mask), and
+    d/dx = g * p * (gg - sum_j gg * p), the softmax Jacobian applied to gg, zero on ignored rows."""
+    g, x, target = c.inputs
+    ignore_index = c.attrs["ignore_index"]
+    kept = op.cast(op.ne(target, ignore_index), dtype=c.in_types[1].dtype)
+    dg = dx = None
+    if c.needs_input_grad[0]:
+        delta = op.cross_entropy_rows_backward(kept, x, target, ignore_index=ignore_index)
+        dg = op.sum(op.mul(gg, delta), dims=(1,))
+    if c.needs_input_grad[1]:
+        p = op.exp(op.log_softmax(x, dim=1))
+        centred = op.sub(gg, op.sum(op.mul(gg, p), dims=(1,), keepdim=True))
+        scale = op.reshape(op.mul(g, kept), shape=(c.in_types[1].shape[0], 1))
+        dx = op.mul(op.mul(p, centred), scale)
+    return dg, dx, None
+
+
+register(OpDef("cross_entropy_rows", "opaque", _ce_infer, _ce_impl, _ce_grad, save_inputs=(0, 1),
+               kernel="cross_entropy_rows"))
+register(OpDef("cross_entropy_rows_backward", "opaque", _ce_backward_infer, _ce_backward_impl, _ce_backward_grad,
+               save_inputs=(0, 1, 2), kernel="cross_entropy_rows_backward"))

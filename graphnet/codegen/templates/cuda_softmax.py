@@ -1,0 +1,76 @@
+"""Cross-entropy over class indices on the GPU, one thread per row of the (N, C) logits (C is small), matching the
+CPU kernels: ignored rows give 0 (zero gradient rows), a target out of [0, C) gives NaN (a kernel cannot raise)."""
+import functools
+
+from ...runtime import storage
+from ..cuda import grid_for, load
+
+SOURCE = '''import math
+
+from numba import cuda
+
+
+@cuda.jit(device=True)
+def row_logsumexp(x, base, k, zero):
+    """m + log(sum(exp(x - m))) over x[base:base + k], m the row max (0 when infinite); NaN in, NaN out."""
+    m = x[base]
+    for j in range(1, k):
+        if x[base + j] > m:
+            m = x[base + j]
+    if m == math.inf or m == -math.inf:
+        m = zero
+    s = zero
+    for j in range(k):
+        s += math.exp(x[base + j] - m)
+    return m + math.log(s)
+
+
+@cuda.jit(cache=True)
+def rows_fwd(x, target, loss, n, k, ignore_index, zero):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        t = target[i]
+        if t == ignore_index:
+            loss[i] = zero
+        elif t < 0 or t >= k:
+            loss[i] = math.nan
+        else:
+            loss[i] = row_logsumexp(x, i * k, k, zero) - x[i * k + t]
+
+
+@cuda.jit(cache=True)
+def rows_bwd(g, x, target, dx, n, k, ignore_index, zero):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        t, base = target[i], i * k
+        if t == ignore_index or t < 0 or t >= k:
+            for j in range(k):
+                dx[base + j] = zero if t == ignore_index else math.nan
+        else:
+            shift, gi = row_logsumexp(x, base, k, zero), g[i]
+            for j in range(k):
+                p = math.exp(x[base + j] - shift)
+                dx[base + j] = (p - 1 if j == t else p) * gi
+'''
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(name):
+    return load(SOURCE, name)
+
+
+def cross_entropy_rows(x, target, ignore_index):
+    """(N,) losses of contiguous (N, C) device logits and (N,) int64 device targets."""
+    n, k = x.shape
+    loss = storage.empty((n,), x.dtype)
+    if n:
+        _kernel("rows_fwd")[grid_for(n)](storage.flat(x), target, loss, n, k, ignore_index, x.dtype.type(0))
+    return loss
+
+
+def cross_entropy_rows_backward(g, x, target, ignore_index):
+    """(N, C) gradient of the row losses: (softmax(x) - onehot(target)) * g per row."""
+    n, k = x.shape
+    dx = storage.empty((n, k), x.dtype)
+    if n:
+        _kernel("rows_bwd")[grid_for(n)](g, storage.flat(x), target, storage.flat(dx), n, k, ignore_index,
+                                         x.dtype.type(0))
+    return dx
