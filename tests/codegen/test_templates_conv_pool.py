@@ -153,15 +153,32 @@ def test_compiled_conv_step_shares_columns_and_matches_eager(stride, padding, gr
 
 
 def test_conv_and_pool_steps_split_the_batch_over_two_threads(monkeypatch):
+    """A compiled module's forward and backward Programs write nothing back, so their conv/pool steps split."""
     monkeypatch.setattr(library, "SPLIT_MIN", 0)
     monkeypatch.setattr(library, "THREADS", 2)
     x = torch.randn(3, 4, 10, 12)  # an odd batch: halves of 1 and 2 samples
     model = nn.Sequential(_conv_net((1, 1), (1, 1), 2), nn.Unflatten(1, (3, 9, 11)), nn.MaxPool2d(2))
-    cstep = _compiled_matches_eager(model, x)
-    split = {s.fn for prog in cstep._last.programs for s in prog.steps if isinstance(s, library.Template) and s.split}
+    (model(x) ** 2).sum().backward()
+    want = [p.grad.numpy().copy() for p in model.parameters()]
+    cm = torch.compile(model)
+    for _ in range(2):
+        model.zero_grad()
+        (cm(x) ** 2).sum().backward()
+    for p, w in zip(model.parameters(), want):
+        np.testing.assert_allclose(p.grad.numpy(), w, rtol=1e-3, atol=1e-4)
+    split = {s.fn for prog in cm._last.programs for s in prog.steps if isinstance(s, library.Template) and s.split}
     assert split == {conv.conv2d_forward, conv.conv2d_weight_grad, conv.conv2d_input_grad, pool.max_pool2d_forward,
                      pool.max_pool2d_backward}
-    assert all(prog.driver is None for prog in cstep._last.programs)  # split steps keep the Python step loop
+    assert all(prog.driver is None for prog in cm._last.programs)  # split steps keep the Python step loop
+
+
+def test_a_training_step_writing_back_gradients_never_splits(monkeypatch):
+    monkeypatch.setattr(library, "SPLIT_MIN", 0)
+    monkeypatch.setattr(library, "THREADS", 2)
+    model = nn.Sequential(_conv_net((1, 1), (1, 1), 2), nn.Unflatten(1, (3, 9, 11)), nn.MaxPool2d(2))
+    cstep = _compiled_matches_eager(model, torch.randn(3, 4, 10, 12))
+    (prog,) = cstep._last.programs
+    assert not any(isinstance(s, library.Template) and s.split for s in prog.steps) and prog.driver is not None
 
 
 @pytest.mark.parametrize("split", [False, True])
