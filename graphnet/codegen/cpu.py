@@ -81,13 +81,20 @@ def _signature(kernel):
     return f"void({', '.join(args)})"
 
 
-def render(kernel, parallel=None):
-    """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays."""
+def _numel(shape):
     numel = 1
-    for n in kernel.domain:
+    for n in shape:
         numel *= n
-    parallel = numel >= PARALLEL_MIN if parallel is None else parallel
-    body = (_render_reduction if kernel.is_reduction else _render_elementwise)(kernel, parallel)
+    return numel
+
+
+def render(kernel, parallel=None):
+    """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays: one loop nest
+    per member (a HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more."""
+    flags = [_numel(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
+    body = [line for m, par in zip(kernel.members, flags)
+            for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par)]
+    parallel = any(flags)
     dtypes = sorted({*kernel.dtypes.values()} - {"bool"}) or ["float32"]
     consts = [f"zero_{t} = {NP_TYPES[t]}(0)\none_{t} = {NP_TYPES[t]}(1)" for t in dtypes]
     head = [f"# graphnet kernel; fastmath {SOURCE_DIGEST} (Numba's cache only tracks this file)",

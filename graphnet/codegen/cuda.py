@@ -175,10 +175,12 @@ def _numel(shape):
 def render(kernel, threads=THREADS, parts=1):
     """Python source of a module defining the CUDA `kernel(*inputs, *outputs)` over flat 1-D buffers. A reduction
     with `parts` > 1 is the first of two passes: block q reduces slice q % parts of output q // parts into
-    `out0[q]`, a partial without the `post` statements (see render_partials for the second pass)."""
+    `out0[q]`, a partial without the `post` statements (see render_partials for the second pass). A
+    HorizontalKernel's members are grid-stride loops in turn, one launch for all (members are independent)."""
     dtypes = [t for t in kernel.dtypes.values()]
     head = _header(dtypes, threads) + [f"def kernel({', '.join((*kernel.inputs, *kernel.outputs))}):"]
-    body = _render_reduction(kernel, parts) if kernel.is_reduction else _render_elementwise(kernel)
+    body = _render_reduction(kernel, parts) if kernel.is_reduction else [
+        line for m in kernel.members for line in _render_elementwise(m)]
     return "\n".join(head + body) + "\n"
 
 

@@ -19,6 +19,7 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .fuse import fuse
+from .hfuse import hfuse
 from .prune_grads import prune_grads
 from .simplify import simplify
 
@@ -43,7 +44,8 @@ def _plan_memory(graph):
 
 DEFAULT_PASSES = (Pass("prune_grads", prune_grads, _not_joint), Pass("dce", dce, None), Pass("cse", cse, None),
                   Pass("fold", fold, None), Pass("simplify", simplify, None), Pass("dce", dce, None),
-                  Pass("fuse", fuse, None), Pass("plan_memory", _plan_memory, _no_plan_memory))
+                  Pass("fuse", fuse, None), Pass("hfuse", hfuse, None),
+                  Pass("plan_memory", _plan_memory, _no_plan_memory))
 KNOWN = {p.name: p for p in DEFAULT_PASSES}
 
 

@@ -86,15 +86,18 @@ def _first_fit(live, size):
 
 
 def _inplace_candidate(node, out, step, last, pinned, base, writeback_target, taken):
-    """An input this elementwise kernel may overwrite with `out` (same size/dtype, identity read, last use)."""
+    """An input this elementwise kernel may overwrite with `out` (same size/dtype, identity read, last use). In a
+    horizontal kernel no other member may read its storage (directly or through a view): they may run after it."""
     kernel = node.attrs.get("kernel") if node.op == "fused" else None
     if kernel is None or kernel.is_reduction:
         return None
-    identity = contiguous_strides(kernel.domain)
+    member = kernel.member_of(f"out{out.index}")
+    others = {base[node.inputs[int(a.buffer[2:])]] for m in kernel.members if m is not member for a in m.reads}
+    identity = contiguous_strides(member.domain)
     for i, v in enumerate(node.inputs):
-        if v in taken or base[v] is not v or v.type != out.type or last.get(v) != step:
+        if v in taken or base[v] is not v or v.type != out.type or last.get(v) != step or v in others:
             continue
-        reads = [a for a in kernel.reads if a.buffer == f"in{i}"]
+        reads = [a for a in member.reads if a.buffer == f"in{i}"]
         if not reads or any(a.strides != identity or a.offset for a in reads):
             continue
         if v.producer.op == "input":

@@ -202,7 +202,7 @@ class _Fused:
         inplace = _input_inplace(node)
         names = [v.name for v in node.inputs]
         self.targets = [ins[names.index(inplace[i])] if i in inplace else None for i in range(len(outs))]
-        work, self.parts = _numel(kernel.domain), 1
+        work, self.parts = max(_numel(m.domain) for m in kernel.members), 1
         if kernel.is_reduction:
             nout = types[0].numel
             threads = _block_size(work // max(nout, 1), threads)

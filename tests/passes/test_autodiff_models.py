@@ -63,7 +63,7 @@ def test_lenet_training_pipeline_runs_verified_with_a_report():
     traced = torch.trace(lambda a, b: F.cross_entropy(model(a), b), x, y, params=dict(model.named_parameters()))
     optimized, report = run_pipeline(autodiff(traced.graph), verify=True)
     names = [r["name"] for r in report]
-    assert names[-2:] == ["fuse", "plan_memory"]
+    assert names[-3:] == ["fuse", "hfuse", "plan_memory"]
     plan = optimized.meta["plan_memory"]
     assert plan["peak_bytes_after"] < plan["peak_bytes_before"]
     assert "fuse" in format_report(report)
