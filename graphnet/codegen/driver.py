@@ -56,6 +56,18 @@ class Driver:
             self.bound.append(array)
         return name
 
+    def value(self, v):
+        """A parameter name for a Python scalar or tuple argument of a library kernel. Written into the source as a
+        literal, Numba would type it Literal[...] and compile the kernel once per value (gemm once per transpose-flag
+        pair, conv once per geometry: +7 s of cold compile for LeNet); passed in, it has the plain type the
+        Python-side calls use, so one compiled specialisation serves both."""
+        key = (type(v), v)
+        name = self._bound_ids.get(key)
+        if name is None:
+            name = self._bound_ids[key] = f"b{len(self.bound)}"
+            self.bound.append(v)
+        return name
+
     def function(self, fn):
         """The source name of a library kernel (a function of a module the driver imports)."""
         module = fn.__module__.rsplit(".", 1)[1]
