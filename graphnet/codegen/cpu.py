@@ -185,14 +185,18 @@ def digest(source):
 
 def load(source, attr="kernel"):
     """Import `source` from its content-hashed file (written once, never rewritten) and return `attr`."""
-    key = digest(source)
-    path = os.path.join(cache_dir(), f"k_{key}.py")
+    key, path = digest(source), source_path(source)
     if f"graphnet_kernels.k_{key}" not in sys.modules and not os.path.exists(path):
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write(source)
         os.replace(tmp, path)
     return load_digest(key, attr)
+
+
+def source_path(source):
+    """Where `source` lives in the kernel cache."""
+    return os.path.join(cache_dir(), f"k_{digest(source)}.py")
 
 
 def load_digest(key, attr="kernel"):

@@ -5,11 +5,12 @@ arrays a step owns (arena blocks, im2col scratch, constants) become parameters b
 module globals loaded by content hash. The source goes through cpu.load's hashed-file cache with cache=True,
 so a second process loads the machine code instead of compiling it.
 """
-from . import cpu
+from . import calls, cpu
 
 _HEADER = """import numpy as np
 from numba import njit
 
+from graphnet.codegen.calls import call_compiled, flat
 from graphnet.codegen.cpu import load_digest
 from graphnet.codegen.templates import conv, gemm, pool, softmax
 """
@@ -30,6 +31,9 @@ class Driver:
         self.reads, self.defined = [], set()
         self.bound, self._bound_ids = [], {}
         self.kernels, self.lines = {}, []
+        self.sites = 0  # kernel calls, each through calls.call_compiled
+        self.origin = {}  # local name -> the name it was defined as (a parameter when the chain starts at one)
+        self.passed = []  # (export slot, parameter name): exports that are a parameter, put back from Python
 
     def var(self, slot):
         if slot not in self.defined and slot not in self.reads:
@@ -43,10 +47,19 @@ class Driver:
     def define(self, slot, expr, contiguous=True):
         self.lines.append(f"v{slot} = {expr}")
         self.defined.add(slot)
+        if expr.isidentifier():  # another name for a value: remember the first one (a parameter, maybe)
+            self.origin[f"v{slot}"] = self.origin.get(expr, expr)
         (self.contiguous.add if contiguous else self.contiguous.discard)(slot)
 
     def emit(self, line):
         self.lines.append(line)
+
+    def call(self, callee, args):
+        """Emit callee(*args) (a library kernel's or generated kernel's source name) as a call through its entry
+        point, so the driver's module never links the kernel's code (see codegen/calls.py)."""
+        site = calls.site(self.sites, callee)
+        self.lines.append(f"call_compiled({site}, {callee}, addresses[{self.sites}], {', '.join(args)})")
+        self.sites += 1
 
     def bind(self, array):
         """A parameter name for a fixed array (arena block, scratch, constant), passed on every call."""
@@ -90,14 +103,29 @@ class Driver:
             return False
 
     def source(self, exports):
-        """The module source: `program(reads..., bound...)` returning the tuple of `exports` slots."""
-        ret = ", ".join(self.var(s) for s in exports) + ("," if exports else "")
-        params = ", ".join([f"v{s}" for s in self.reads] + [f"b{i}" for i in range(len(self.bound))])
+        """The module source: `program(reads..., bound..., addresses)` returning the tuple of the `exports` slots
+        it computes; exports that are one of its parameters (a parameter updated in place, an arena block) are
+        listed in `passed` instead: each returned array costs the driver's wrapper code to compile."""
+        names = [f"v{s}" for s in self.reads] + [f"b{i}" for i in range(len(self.bound))]
+        self.passed = [(s, self.origin[self.var(s)]) for s in exports if self.origin.get(self.var(s)) in names]
+        returned = [s for s in exports if s not in dict(self.passed)]
+        ret = ", ".join(self.var(s) for s in returned) + ("," if returned else "")
+        params = ", ".join(names + ["addresses"])
         globs = [f"{name} = load_digest({digest!r})" for digest, name in self.kernels.items()]
         body = [f"    {line}" for line in self.lines] + [f"    return ({ret})"]
         return "\n".join([_HEADER, *globs, "", "", "@njit(cache=True)", f"def program({params}):", *body, ""])
 
 
-def compile_driver(source):
-    """The driver function of `source`, through the same hashed-file cache as the kernels."""
-    return cpu.load(source, attr="program")
+def compile_driver(source, n_sites, args):
+    """(driver function, the entry-point addresses it takes last) for `source` and its first call's leading `args`,
+    through the same hashed-file cache as the kernels. A driver found in Numba's cache without its record of call
+    sites (calls.link) gets a marked source, typed afresh; (None, None) if that one is cached without a record too."""
+    for attempt in range(2):
+        marked = source if attempt == 0 else source + "# typed again: no record of its call sites was found\n"
+        token = cpu.digest(marked)
+        marked = marked.replace(calls.TOKEN, token)
+        fn = cpu.load(marked, attr="program")
+        addresses = calls.link(fn, cpu.source_path(marked), token, n_sites, args)
+        if addresses is not None:
+            return fn, addresses
+    return None, None

@@ -65,8 +65,8 @@ class Matmul:
         (a, ta), (b, tb) = operands
         has_bias, relu = self.attrs["epilogue"]
         bias = d.var(self.ins[2]) if has_bias else d.bind(_NO_BIAS)
-        flags = ", ".join(d.value(f) for f in (ta, tb))
-        d.emit(f"{d.function(gemm.gemm)}({a}, {b}, {out}, {flags}, {bias}, {d.value(has_bias)}, {d.value(relu)})")
+        flags = [d.value(f) for f in (ta, tb, has_bias, relu)]
+        d.call(d.function(gemm.gemm), [a, b, out, *flags[:2], bias, *flags[2:]])
 
 
 def _matmul_step(node, ins, outs, bufs, shared):
@@ -110,7 +110,7 @@ class Template:
         ins = [Source(d.dense(i)) for i in self.ins]
         scratch = [Source(d.bind(a)) if isinstance(a, np.ndarray) else a for a in self.scratch]
         args = self.half_args(ins, outs, self.attrs, scratch)(_WHOLE, 0)
-        d.emit(f"{d.function(self.fn)}({', '.join(a if isinstance(a, Source) else d.value(a) for a in args)})")
+        d.call(d.function(self.fn), [a if isinstance(a, Source) else d.value(a) for a in args])
 
 
 @functools.cache

@@ -110,16 +110,28 @@ class _Driver:
         self.driver, self.exports = d, exports
 
     def compile(self, program):
-        t0 = time.perf_counter()
-        source = self.driver.source(self.exports)
-        program.driver_sources.append(source)
-        self.fn, self.reads, self.bound = driver.compile_driver(source), self.driver.reads, tuple(self.driver.bound)
-        program.compile_seconds["driver"] = time.perf_counter() - t0
+        self.source = self.driver.source(self.exports)
+        self.returned = [s for s in self.exports if s not in dict(self.driver.passed)]
+        program.driver_sources.append(self.source)
+        self.reads, self.bound, self.fn = self.driver.reads, tuple(self.driver.bound), None
+        self.program = program
 
     def __call__(self, env):
-        results = self.fn(*[env[s] for s in self.reads], *self.bound)
-        for slot, arr in zip(self.exports, results):
+        args = [env[s] for s in self.reads] + list(self.bound)
+        if self.fn is None:  # typed (or loaded) at the first call, when the argument types are known
+            t0 = time.perf_counter()
+            self.fn, self.addresses = driver.compile_driver(self.source, self.driver.sites, args)
+            self.program.compile_seconds["driver"] = time.perf_counter() - t0
+            if self.fn is None:  # no record of its call sites: the Program keeps its Python step loop
+                self.program.parts = self.program.steps
+                for step in self.program.steps:
+                    step(env)
+                return
+        results = self.fn(*args, self.addresses)
+        for slot, arr in zip(self.returned, results):
             env[slot] = arr
+        for slot, name in self.driver.passed:
+            env[slot] = env[int(name[1:])] if name[0] == "v" else self.bound[int(name[1:])]
 
 
 @functools.cache

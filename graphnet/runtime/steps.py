@@ -128,8 +128,8 @@ class Fused:
 
     def lower(self, d):
         outs = write_outputs(d, self.outs, self.bufs)
-        args = [f"{d.dense(i)}.reshape(-1)" for i in self.ins] + [f"{o}.reshape(-1)" for o in outs]
-        d.emit(f"{d.kernel(self.source)}({', '.join(args)})")
+        args = [f"flat({d.dense(i)})" for i in self.ins] + [f"flat({o})" for o in outs]
+        d.call(d.kernel(self.source), args)
 
 
 class Alias:

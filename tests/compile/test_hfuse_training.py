@@ -81,7 +81,7 @@ def _assert_one_update_kernel(cstep):
     loops = sum(1 for m in merged[0].attrs["kernel"].members if m.domain)
     assert source.count("for i0 in range(") == loops
     driver = cstep.kernels()["step.driver0"]
-    assert sum(line.lstrip().startswith("k") and "(" in line for line in driver.splitlines()) >= 1
+    assert sum(line.lstrip().startswith("call_compiled(") and ", k" in line for line in driver.splitlines()) >= 1
 
 
 def _value(graph, shape, name, role="input"):
