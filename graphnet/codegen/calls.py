@@ -73,24 +73,28 @@ def site(index, callee):
 
 def link(program, path, token, n_sites, args):
     """The int64 array of entry-point addresses `program` (a driver dispatcher with this `token` whose source is at
-    `path`, with `n_sites` calls) takes as its last argument after `args`. The first process to compile it types
-    it, recording the sites in `path`.sites; later ones read that record. None when the driver came from Numba's
-    cache without a record (its source must then change to be typed again)."""
+    `path`, with `n_sites` calls) takes as its last argument after `args`. Compiling it types it, recording its
+    sites in `path`.sites; a process that loads it from Numba's cache reads that record instead. None when the
+    driver came from Numba's cache without a record (its source must then change to be typed again)."""
     record = path + ".sites"
-    if os.path.exists(record):
-        with open(record, "rb") as f:
-            sites = pickle.load(f)
-    else:
-        program.compile(tuple(typeof(a) for a in args) + (types.int64[::1],))
-        sites = _SITES.pop(token, {})
-        if len(sites) != n_sites:
+    program.compile(tuple(typeof(a) for a in args) + (types.int64[::1],))
+    typed = _SITES.pop(token, {})
+    if len(typed) != n_sites:  # loaded from Numba's cache: its sites are on record, or unknown
+        if not os.path.exists(record):
             return None
+        typed = _read(record)
+    elif not os.path.exists(record) or _read(record) != typed:
         tmp = f"{record}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(sites, f)
+            pickle.dump(typed, f)
         os.replace(tmp, record)
     namespace = program.py_func.__globals__
-    return np.array([_address(_resolve(namespace, sites[k][0]), sites[k][1]) for k in range(n_sites)], np.int64)
+    return np.array([_address(_resolve(namespace, typed[k][0]), typed[k][1]) for k in range(n_sites)], np.int64)
+
+
+def _read(record):
+    with open(record, "rb") as f:
+        return pickle.load(f)
 
 
 def _resolve(namespace, dotted):

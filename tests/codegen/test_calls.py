@@ -31,6 +31,12 @@ def _driver(x, y, addresses):
 
 
 @njit(cache=False)
+def _driver_t2(x, y, addresses):  # its own token: Numba caches the typing of a site literal per process
+    calls.call_compiled("t2:0:_axpy", _axpy, addresses[0], np.float32(2.0), calls.flat(x), y)
+    return y
+
+
+@njit(cache=False)
 def _failing(x, addresses):
     calls.call_compiled("t1:0:_checked", _checked, addresses[0], x)
 
@@ -77,6 +83,17 @@ def test_link_with_a_compiled_driver_but_no_record_returns_none(tmp_path):
     calls._SITES.clear()
     assert calls.link(fn, str(tmp_path / "x.py"), "t0", 1, [x, y]) is None
     assert not (tmp_path / "x.py.sites").exists()
+
+
+def test_a_driver_typed_again_rewrites_a_stale_record(tmp_path):
+    import pickle
+
+    x, y = np.arange(3, dtype=np.float32), np.ones(3, np.float32)
+    record = tmp_path / "t2.py.sites"
+    record.write_bytes(pickle.dumps({0: ("_axpy", (types.float64, types.float64[::1], types.float64[::1]))}))
+    got = _driver_t2(x, y.copy(), calls.link(_driver_t2, str(tmp_path / "t2.py"), "t2", 1, [x, y]))
+    np.testing.assert_array_equal(got, y + 2 * x)
+    assert pickle.loads(record.read_bytes())[0][1][0] == types.float32
 
 
 def test_a_program_whose_driver_cannot_be_linked_runs_its_steps_from_python(monkeypatch):
