@@ -154,10 +154,14 @@ _LOG_P = tuple(
         3.3333331174e-1,
     )
 )
+# tanh(x) ~ x * P(x^2) / Q(x^2) on [-c, c] (Eigen's and XLA's float32 rational approximation): no exp, one division.
 _TANH_P = tuple(
-    _f(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1)
+    _f(c)
+    for c in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+              1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
 )
-_TANH_SMALL, _TANH_SAT = _f(0.625), _f(10.0)
+_TANH_Q = tuple(_f(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
+_TANH_SAT, _TANH_TINY = _f(7.90531110763549805), _f(0.0004)  # tanh(+-c) rounds to +-1; below tiny, tanh(x) = x
 _FLT_MIN, _TWO23 = _f(1.17549435e-38), _f(8388608.0)
 
 
@@ -202,16 +206,16 @@ def _log_f32(x):
 
 @njit(inline="always", cache=True)
 def _tanh_f32(x):
-    a = abs(x)
-    z = a * a
-    p = _fma(_TANH_P[0], z, _TANH_P[1])
-    p = _fma(p, z, _TANH_P[2])
-    p = _fma(p, z, _TANH_P[3])
-    p = _fma(p, z, _TANH_P[4])
-    small = _fma(p * z, a, a)  # odd polynomial: keeps full relative precision as |x| -> 0
-    ab = min(a, _TANH_SAT)  # tanh(10) rounds to 1; clamping keeps exp finite (NaN passes through)
-    big = _ONE - _div(_TWO, _exp_f32(ab + ab) + _ONE)
-    return math.copysign(small if a < _TANH_SMALL else big, x)
+    xc = max(-_TANH_SAT, min(_TANH_SAT, x))
+    z = xc * xc
+    p = _fma(z, _TANH_P[0], _TANH_P[1])
+    for c in _TANH_P[2:]:
+        p = _fma(z, p, c)
+    q = _fma(z, _TANH_Q[0], _TANH_Q[1])
+    for c in _TANH_Q[2:]:
+        q = _fma(z, q, c)
+    y = _div(xc * p, q)
+    return x if (abs(x) < _TANH_TINY) | _isnan(x) else y  # keeps -0, tiny values and NaN exactly
 
 
 @njit(inline="always", cache=True)

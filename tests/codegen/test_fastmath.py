@@ -1,6 +1,7 @@
 """Accuracy and special-value tests for graphnet.codegen.fastmath (vectorisable float32 transcendentals).
 
-Measured worst cases over all 2**32 float32 inputs: exp 1.01 ulp, log 0.83 ulp, tanh 1.33 ulp, sigmoid 2.40 ulp
+Measured worst cases over all 2**32 float32 inputs: exp 1.01 ulp, log 0.83 ulp, tanh 4.90 ulp (the rational
+approximation XLA uses too), sigmoid 2.40 ulp
 (every 17th bit pattern with a fastmath=True caller: log 1.62, the others unchanged), and every inf/nan/overflow
 result matched.  The asserted bounds leave ~0.6-1 ulp of slack.
 """
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from graphnet.codegen.fastmath import FAST_EXPR, fast_exp, fast_log, fast_sigmoid, fast_tanh
 
 NAMES = ("exp", "log", "tanh", "sigmoid")
-MAX_ULP = {"exp": 2.0, "log": 2.0, "tanh": 2.0, "sigmoid": 3.0}
+MAX_ULP = {"exp": 2.0, "log": 2.0, "tanh": 5.5, "sigmoid": 3.0}
 
 
 def _kernel(fastmath):
@@ -66,7 +67,8 @@ def _sweep_inputs():
     grids = [
         np.geomspace(1e-45, 3e38, 200_001),
         np.linspace(-110.0, 95.0, 400_001),  # exp/sigmoid over/underflow edges
-        np.linspace(0.55, 0.7, 20_001),  # tanh polynomial/exp switch at 0.625
+        np.linspace(3e-4, 5e-4, 20_001),  # tanh: x itself below 4e-4
+        np.linspace(4.5, 8.5, 100_001),  # tanh: its worst case near 5.1, the clamp at 7.905
         np.linspace(0.5, 2.0, 100_001),  # log around 1
     ]
     g = np.concatenate([g.astype(np.float32) for g in grids])
