@@ -81,17 +81,10 @@ def _signature(kernel):
     return f"void({', '.join(args)})"
 
 
-def _numel(shape):
-    numel = 1
-    for n in shape:
-        numel *= n
-    return numel
-
-
 def render(kernel, parallel=None):
     """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays: one loop nest
     per member (a HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more."""
-    flags = [_numel(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
+    flags = [math.prod(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
     body = [line for m, par in zip(kernel.members, flags)
             for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par)]
     parallel = any(flags)
@@ -196,7 +189,11 @@ def load(source, attr="kernel"):
 
 def source_path(source):
     """Where `source` lives in the kernel cache."""
-    return os.path.join(cache_dir(), f"k_{digest(source)}.py")
+    return _path(digest(source))
+
+
+def _path(key):
+    return os.path.join(cache_dir(), f"k_{key}.py")
 
 
 def load_digest(key, attr="kernel"):
@@ -204,7 +201,7 @@ def load_digest(key, attr="kernel"):
     modname = f"graphnet_kernels.k_{key}"
     if modname in sys.modules:
         return getattr(sys.modules[modname], attr)
-    path = os.path.join(cache_dir(), f"k_{key}.py")
+    path = _path(key)
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module

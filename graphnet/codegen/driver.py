@@ -33,7 +33,8 @@ class Driver:
         self.kernels, self.lines = {}, []
         self.sites = 0  # kernel calls, each through calls.call_compiled
         self.origin = {}  # local name -> the name it was defined as (a parameter when the chain starts at one)
-        self.passed = []  # (export slot, parameter name): exports that are a parameter, put back from Python
+        self.passed = []  # (export slot, parameter position): exports that are a parameter, put back from Python
+        self.returned = []  # the export slots the driver returns, in order
 
     def var(self, slot):
         if slot not in self.defined and slot not in self.reads:
@@ -63,22 +64,20 @@ class Driver:
 
     def bind(self, array):
         """A parameter name for a fixed array (arena block, scratch, constant), passed on every call."""
-        name = self._bound_ids.get(id(array))
-        if name is None:
-            name = self._bound_ids[id(array)] = f"b{len(self.bound)}"
-            self.bound.append(array)
-        return name
+        return self._parameter(id(array), array)
 
     def value(self, v):
         """A parameter name for a Python scalar or tuple argument of a library kernel. Written into the source as a
         literal, Numba would type it Literal[...] and compile the kernel once per value (gemm once per transpose-flag
         pair, conv once per geometry: +7 s of cold compile for LeNet); passed in, it has the plain type the
         Python-side calls use, so one compiled specialisation serves both."""
-        key = (type(v), v)
+        return self._parameter((type(v), v), v)
+
+    def _parameter(self, key, obj):
         name = self._bound_ids.get(key)
         if name is None:
             name = self._bound_ids[key] = f"b{len(self.bound)}"
-            self.bound.append(v)
+            self.bound.append(obj)
         return name
 
     def function(self, fn):
@@ -107,9 +106,10 @@ class Driver:
         it computes; exports that are one of its parameters (a parameter updated in place, an arena block) are
         listed in `passed` instead: each returned array costs the driver's wrapper code to compile."""
         names = [f"v{s}" for s in self.reads] + [f"b{i}" for i in range(len(self.bound))]
-        self.passed = [(s, self.origin[self.var(s)]) for s in exports if self.origin.get(self.var(s)) in names]
-        returned = [s for s in exports if s not in dict(self.passed)]
-        ret = ", ".join(self.var(s) for s in returned) + ("," if returned else "")
+        self.passed = [(s, names.index(self.origin[self.var(s)])) for s in exports
+                       if self.origin.get(self.var(s)) in names]
+        self.returned = [s for s in exports if s not in dict(self.passed)]
+        ret = ", ".join(self.var(s) for s in self.returned) + ("," if self.returned else "")
         params = ", ".join(names + ["addresses"])
         globs = [f"{name} = load_digest({digest!r})" for digest, name in self.kernels.items()]
         body = [f"    {line}" for line in self.lines] + [f"    return ({ret})"]

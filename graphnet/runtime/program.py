@@ -46,10 +46,9 @@ class Program:
 
     def _driver(self):
         """The whole step list as one generated njit function, or None when a step has no njit form (the steps then
-        run from Python). Only whole Programs: a driver links every kernel it calls into one module that LLVM
-        optimizes again (~1.5 s per driver, cold), and LeNet's two-thread conv steps would cut its step list into
-        four drivers, doubling the cold compile (8.5 -> 15.5 s). Training steps never split (library.batch_threads),
-        so a compiled training step is one driver call."""
+        run from Python). A step that splits its batch over two threads has none (Numba threads only in parfors, and
+        a parallel driver measured 21-25 s of cold compile for LeNet's training step instead of 10-13 s); training
+        steps never split (library.batch_threads), so a compiled training step is one driver call."""
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
         d = driver.Driver(set(self.slots.values()) - views)
         if not all(d.lower(step) for step in self.steps):
@@ -111,7 +110,6 @@ class _Driver:
 
     def compile(self, program):
         self.source = self.driver.source(self.exports)
-        self.returned = [s for s in self.exports if s not in dict(self.driver.passed)]
         program.driver_sources.append(self.source)
         self.reads, self.bound, self.fn = self.driver.reads, tuple(self.driver.bound), None
         self.program = program
@@ -128,10 +126,10 @@ class _Driver:
                     step(env)
                 return
         results = self.fn(*args, self.addresses)
-        for slot, arr in zip(self.returned, results):
+        for slot, arr in zip(self.driver.returned, results):
             env[slot] = arr
-        for slot, name in self.driver.passed:
-            env[slot] = env[int(name[1:])] if name[0] == "v" else self.bound[int(name[1:])]
+        for slot, position in self.driver.passed:
+            env[slot] = args[position]
 
 
 @functools.cache
