@@ -105,6 +105,8 @@ class Driver:
         """The module source: `program(reads..., bound..., addresses)` returning the tuple of the `exports` slots
         it computes; exports that are one of its parameters (a parameter updated in place, an arena block) are
         listed in `passed` instead: each returned array costs the driver's wrapper code to compile."""
+        for s in exports:  # an export no step defines (an output that is an input) is a parameter too
+            self.var(s)
         names = [f"v{s}" for s in self.reads] + [f"b{i}" for i in range(len(self.bound))]
         self.passed = [(s, names.index(self.origin[self.var(s)])) for s in exports
                        if self.origin.get(self.var(s)) in names]
