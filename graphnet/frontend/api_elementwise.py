@@ -35,13 +35,17 @@ def logical_not(input):
 
 @export("add", inplace=True, out=True)
 def add(input, other, *, alpha=1):
-    """input + alpha * other."""
-    return call("add", input, other if alpha == 1 else mul(other, alpha))
+    """input + alpha * other (alpha may be a 0-d tensor: a compiled optimizer's runtime learning rate)."""
+    return call("add", input, _scaled(other, alpha))
 
 
 @export("sub", "subtract", inplace=True, out=True)
 def sub(input, other, *, alpha=1):
-    return call("sub", input, other if alpha == 1 else mul(other, alpha))
+    return call("sub", input, _scaled(other, alpha))
+
+
+def _scaled(other, alpha):
+    return other if not isinstance(alpha, Tensor) and alpha == 1 else mul(other, alpha)
 
 
 @export("mul", "multiply", inplace=True, out=True)

@@ -1,5 +1,6 @@
 """Adagrad: per-coordinate learning rates scaled by the accumulated squared gradients."""
 from ..frontend.creation import full_like, tensor
+from ..ir import dtype as dt
 from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options
 
 
@@ -24,8 +25,9 @@ class Adagrad(PerParamOptimizer):
     def init_state(self, p, group):
         return {"step": tensor(0.0), "sum": full_like(p, group["initial_accumulator_value"])}
 
-    def update(self, p, grad, state, group):
-        step = state["step"].add_(1).item()
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        std = addcmul_(state["sum"], grad, grad).sqrt().add_(group["eps"])
+    def update(self, p, grad, state, group, hypers):
+        step = state["step"].add_(1)
+        step = step.item() if hypers is group else step.to(dt.float64)  # a Python number eagerly, as PyTorch's
+        clr = hypers["lr"] / (1 + (step - 1) * hypers["lr_decay"])
+        std = addcmul_(state["sum"], grad, grad).sqrt().add_(hypers["eps"])
         addcdiv_(p, grad, std, value=-clr)

@@ -25,12 +25,12 @@ class Adam(PerParamOptimizer):
             state["max_exp_avg_sq"] = zeros_like(p)
         return state
 
-    def update(self, p, grad, state, group):
+    def update(self, p, grad, state, group, hypers):
         """The bias corrections stay tensors (PyTorch's capturable form), so a compiled step traces them."""
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        lr, (beta1, beta2), eps = hypers["lr"], hypers["betas"], hypers["eps"]
         step = state["step"].add_(1).to(p.dtype)
         if group["decoupled_weight_decay"] and group["weight_decay"] != 0:
-            p.mul_(1 - lr * group["weight_decay"])
+            p.mul_(1 - lr * hypers["weight_decay"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         lerp_(exp_avg, grad, 1 - beta1)
         addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)

@@ -2,7 +2,9 @@
 import warnings
 from collections import defaultdict
 
+from ..frontend.api_elementwise import where
 from ..frontend.autograd import enable_grad, no_grad
+from ..frontend.dispatch import TRACE
 from ..frontend.tensor import Tensor
 
 
@@ -116,47 +118,58 @@ class Optimizer:
         """Perform one optimization step; `closure` re-evaluates the model and returns the loss."""
         raise NotImplementedError
 
-    # ---- serialization -------------------------------------------------------------------------------------------
-    def state_dict(self):
-        """{'state': {param index: state dict}, 'param_groups': [group options + 'params': [indices]]}."""
-        index = {}
-        groups = []
-        for group in self.param_groups:
-            for p in group["params"]:
-                index.setdefault(id(p), len(index))
-            packed = {k: v for k, v in group.items() if k != "params"}
-            packed["params"] = [index[id(p)] for p in group["params"]]
-            groups.append(packed)
-        state = {(index[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
-        return {"state": state, "param_groups": groups}
+    # ---- graphnet.compile ------------------------------------------------------------------------------------------
+    def hypers(self, group):
+        """The numbers an update rule computes with: `group` itself eagerly; while tracing, each numeric option
+        (lr, momentum, betas, eps, weight_decay, ...) is a 0-d runtime input re-read from `param_groups` before every
+        compiled call, so schedulers and manual changes apply without recompiling."""
+        tracer = TRACE[0]
+        if tracer is None:
+            return group
+        tracer.touch_optimizer(self)
+        gi = next(i for i, g in enumerate(self.param_groups) if g is group)
+        return {key: self._runtime(tracer, gi, key, value) for key, value in group.items() if key != "params"}
 
-    def load_state_dict(self, state_dict):
-        """Restore options and state saved by `state_dict()` (tensors are copied, cast to each parameter's dtype)."""
-        groups, saved_groups = self.param_groups, state_dict["param_groups"]
-        if len(groups) != len(saved_groups):
-            raise ValueError(f"loaded state dict has a different number of parameter groups ({len(saved_groups)} "
-                             f"saved, optimizer has {len(groups)})")
-        for i, (g, s) in enumerate(zip(groups, saved_groups)):
-            if len(g["params"]) != len(s["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group that doesn't match the size of "
-                                 f"optimizer's group (group {i}: {len(s['params'])} saved parameters, optimizer has "
-                                 f"{len(g['params'])})")
-        id_map = {old: p for g, s in zip(groups, saved_groups) for old, p in zip(s["params"], g["params"])}
-        state = defaultdict(dict)
-        for key, value in state_dict["state"].items():
-            if key in id_map:
-                param = id_map[key]
-                state[param] = {k: _cast_state(param, k, v) for k, v in value.items()}
-            else:
-                state[key] = value
-        self.state = state
-        self.param_groups = [{**s, "params": g["params"]} for g, s in zip(groups, saved_groups)]
+    def _runtime(self, tracer, gi, key, value):
+        if isinstance(value, tuple) and all(_is_number(v) for v in value):
+            return tuple(tracer.runtime_scalar((id(self), gi, key, i), lambda i=i: float(self.param_groups[gi][key][i]))
+                         for i in range(len(value)))
+        if _is_number(value):
+            return tracer.runtime_scalar((id(self), gi, key), lambda: float(self.param_groups[gi][key]))
+        return value
 
-    def __getstate__(self):
-        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+    def compile_guard(self):
+        """What a compiled step baked in and must recompile for when it changes: the groups and their parameters,
+        the identity of the state tensors, and each option's structure (flags, and whether a number that decides
+        which terms exist is zero: `ZERO_TESTED`); learning rates, betas, eps, ... are runtime inputs, not guards."""
+        out = []
+        for g in self.param_groups:
+            out.append(tuple(map(id, g["params"])))
+            out.append([(k, v if type(v) in _FLAGS else _structure(k, v)) for k, v in g.items() if k != "params"])
+        out.append([id(v) for st in self.state.values() for v in st.values() if isinstance(v, Tensor)])
+        return out
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
+
+_FLAGS = (bool, str, type(None))
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+        isinstance(value, Tensor) and value.ndim == 0 and value.dtype.is_floating_point)
+
+
+# Numeric options whose being zero decides which terms an update has (a momentum buffer, a weight-decay term).
+ZERO_TESTED = frozenset({"momentum", "weight_decay"})
+
+
+def _structure(key, value):
+    """The part of an option a traced update depends on: ZERO_TESTED numbers by being nonzero, other numbers not at
+    all (they are runtime inputs), other objects by identity."""
+    if _is_number(value):
+        return float(value) != 0 if key in ZERO_TESTED else None
+    if isinstance(value, tuple) and all(_is_number(v) for v in value):
+        return None
+    return id(value)
 
 
 def _cast_state(param, key, value):
@@ -191,26 +204,27 @@ class PerParamOptimizer(Optimizer):
                     state = self.state[p]
                     if not state:
                         state.update(self.init_state(p, group))
-                    self.update(p, effective_grad(p, group), state, group)
+                    hypers = self.hypers(group)
+                    self.update(p, effective_grad(p, group, hypers), state, group, hypers)
         return loss
 
     def init_state(self, p, group):
         """The fresh state of parameter `p` (PyTorch's key names)."""
         raise NotImplementedError
 
-    def update(self, p, grad, state, group):
-        """Apply one step to `p` given its (maximize-signed, L2-decayed) gradient."""
+    def update(self, p, grad, state, group, hypers):
+        """Apply one step to `p` given its (maximize-signed, L2-decayed) gradient: structure (flags, which terms
+        exist) from `group`, arithmetic from `hypers` (numbers eagerly, runtime inputs when compiled)."""
         raise NotImplementedError
 
 
-def effective_grad(p, group):
+def effective_grad(p, group, hypers):
     """The gradient an update rule sees: negated when maximizing, plus L2 weight decay unless it is decoupled."""
     grad = p.grad.detach()
     if group.get("maximize", False):
         grad = -grad
-    wd = group.get("weight_decay", 0)
-    if wd != 0 and not group.get("decoupled_weight_decay", False):
-        grad = grad.add(p.detach(), alpha=wd)
+    if group.get("weight_decay", 0) != 0 and not group.get("decoupled_weight_decay", False):
+        grad = grad.add(p.detach(), alpha=hypers["weight_decay"])
     return grad
 
 
@@ -226,7 +240,10 @@ def addcdiv_(t, a, b, value=1.0):
 
 
 def lerp_(t, end, weight):
-    """t += weight * (end - t), in place, with PyTorch's two-sided formula for accuracy near weight 1."""
+    """t += weight * (end - t), in place, with PyTorch's two-sided formula for accuracy near weight 1 (chosen per
+    call for a runtime weight tensor)."""
+    if isinstance(weight, Tensor):
+        return t.copy_(where(weight < 0.5, t + (end - t) * weight, end - (end - t) * (1.0 - weight)))
     if weight < 0.5:
         return t.add_(end - t, alpha=weight)
     return t.copy_(end - (end - t) * (1.0 - weight))

@@ -25,8 +25,8 @@ class RMSprop(PerParamOptimizer):
             state["grad_avg"] = zeros_like(p)
         return state
 
-    def update(self, p, grad, state, group):
-        alpha, lr = group["alpha"], group["lr"]
+    def update(self, p, grad, state, group, hypers):
+        alpha, lr = hypers["alpha"], hypers["lr"]
         state["step"].add_(1)
         square_avg = addcmul_(state["square_avg"].mul_(alpha), grad, grad, value=1 - alpha)
         if group["centered"]:
@@ -34,9 +34,9 @@ class RMSprop(PerParamOptimizer):
             avg = (square_avg - grad_avg * grad_avg).sqrt_()
         else:
             avg = square_avg.sqrt()
-        avg = avg.add_(group["eps"])
+        avg = avg.add_(hypers["eps"])
         if group["momentum"] > 0:
-            buf = addcdiv_(state["momentum_buffer"].mul_(group["momentum"]), grad, avg)
+            buf = addcdiv_(state["momentum_buffer"].mul_(hypers["momentum"]), grad, avg)
             p.add_(buf, alpha=-lr)
         else:
             addcdiv_(p, grad, avg, value=-lr)

@@ -19,13 +19,13 @@ class SGD(PerParamOptimizer):
     def init_state(self, p, group):
         return {}
 
-    def update(self, p, grad, state, group):
-        momentum = group["momentum"]
-        if momentum != 0:
+    def update(self, p, grad, state, group, hypers):
+        if group["momentum"] != 0:
+            momentum = hypers["momentum"]
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = grad.clone()
             else:
-                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+                buf.mul_(momentum).add_(grad, alpha=1 - hypers["dampening"])
             grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-        p.add_(grad, alpha=-group["lr"])
+        p.add_(grad, alpha=-hypers["lr"])
