@@ -8,30 +8,42 @@ compile(model)  forward is a Program; when gradients are needed the joint graph 
 """
 import time
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 
+from ..ir.dtype import DType
+from ..runtime.device import device as Device
 from .autograd import Node, gradient_edge, is_grad_enabled, no_grad
+from .guards import Guard, module_refs
 from .tensor import Tensor
 from .tracer import GraphBreak, _flatten, _unflatten, trace
 
-RECOMPILE_WARN_AT = 8
+CACHE_SIZE_LIMIT = 8  # compiled variants kept per compiled object (torch._dynamo.config.cache_size_limit)
 
 
 class UnsupportedError(RuntimeError):
     """graphnet.compile cannot build this program (e.g. inputs on two devices); the call runs eagerly, warned once."""
 
 
-def compile(model=None, *, fullgraph=False, dynamic=False, backend="numba", mode=None):  # noqa: A001
-    """Compile a function or an nn.Module (usable as a decorator, with or without arguments)."""
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="numba", mode=None, options=None,  # noqa: A001
+            disable=False, cache_size_limit=CACHE_SIZE_LIMIT):
+    """Compile a function or an nn.Module (usable as a decorator, with or without arguments).
+
+    dynamic=None makes a dimension shape-generic once it has been seen with two sizes; True from the start; False
+    never (every new shape is its own variant). At most `cache_size_limit` variants are kept (least recently used
+    evicted, with a warning naming the guard that keeps failing)."""
     if model is None:
-        return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode)
-    if dynamic:
-        raise NotImplementedError("graphnet.compile(dynamic=True): only static shapes are supported; a new shape "
-                                  "recompiles (dynamic=False)")
-    if hasattr(model, "named_parameters") and hasattr(model, "forward"):
-        return CompiledModule(model, fullgraph)
-    return CompiledFunction(model, fullgraph)
+        return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
+                                 options=options, disable=disable, cache_size_limit=cache_size_limit)
+    if dynamic not in (None, True, False):
+        raise TypeError(f"compile(): dynamic must be None, True or False, not {dynamic!r}")
+    if not isinstance(cache_size_limit, int) or cache_size_limit < 1:
+        raise ValueError(f"compile(): cache_size_limit must be a positive int, not {cache_size_limit!r}")
+    if disable:
+        return model
+    cls = CompiledModule if hasattr(model, "named_parameters") and hasattr(model, "forward") else CompiledFunction
+    return cls(model, fullgraph, dynamic, cache_size_limit)
 
 
 def optimize(graph):
@@ -41,45 +53,174 @@ def optimize(graph):
     return pipeline.run_pipeline(graph)
 
 
-def _guard_key(args, extra=()):
-    leaves = []
-    _flatten(args, leaves)
-    key = tuple((tuple(t.shape), t.dtype.name, str(t.device), t.requires_grad) if isinstance(t, Tensor) else
-                ("py", repr(t)) for t in leaves)
-    return key + (is_grad_enabled(),) + tuple(extra)
+_VALUE_TYPES = (bool, int, str, bytes, complex, type(None), type(Ellipsis), DType, Device)
+
+
+def _arg_key(obj, refs):
+    """The guard key of one argument: tensors by shape/dtype/device/requires_grad, containers by their items, plain
+    values (numbers, strings, None, dtypes, devices) by value, any other object by identity (kept alive in `refs`)."""
+    if isinstance(obj, Tensor):
+        return (tuple(obj.shape), obj.dtype.name, str(obj.device), obj.requires_grad)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(_arg_key(o, refs) for o in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((k, _arg_key(v, refs)) for k, v in obj.items()))
+    if isinstance(obj, float):
+        return ("float", repr(obj))  # repr: -0.0 and nan are values too
+    if isinstance(obj, slice):
+        return ("slice", _arg_key((obj.start, obj.stop, obj.step), refs))
+    if isinstance(obj, _VALUE_TYPES):
+        return (type(obj), obj)
+    refs.append(obj)
+    return ("id", id(obj))
+
+
+def _guard_key(args, refs, extra=()):
+    return tuple(_arg_key(a, refs) for a in args) + (is_grad_enabled(),) + tuple(extra)
+
+
+def _shape_free(key):
+    """`key` with every tensor's sizes replaced by its rank: keys equal here differ only in sizes."""
+    if isinstance(key, tuple) and len(key) == 4 and isinstance(key[0], tuple) and isinstance(key[1], str) \
+            and all(isinstance(n, int) for n in key[0]):
+        return (len(key[0]),) + key[1:]
+    if isinstance(key, tuple):
+        return tuple(_shape_free(k) for k in key)
+    return key
+
+
+def _describe_change(names, old, new):
+    """Which argument of `new` differs from `old` (the guard that failed), in words."""
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            what = names[i] if i < len(names) else "grad mode" if i == len(names) else "module flags"
+            return f"{what} changed from {_show(a)} to {_show(b)}"
+    return "the arguments changed"
+
+
+def _show(k):
+    if isinstance(k, tuple) and len(k) == 4 and isinstance(k[1], str) and isinstance(k[0], tuple):
+        return f"tensor(shape={list(k[0])}, dtype={k[1]}, device={k[2]}, requires_grad={k[3]})"
+    if isinstance(k, tuple) and len(k) == 2 and k[0] == "float":
+        return k[1]
+    if isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], type) and k[0] not in (tuple, list, dict):
+        return repr(k[1])
+    return repr(k)
+
+
+class _Variant:
+    """One compiled variant: its guard key, the Guard over what the trace read, its Programs (None: runs eagerly
+    because it cannot be captured), the traced state it binds, and timings."""
+
+    def __init__(self, key, refs, traced=None, graphs=None, programs=None, compile_seconds=None, pass_reports=None):
+        self.key, self.refs, self.traced, self.graphs, self.programs = key, refs, traced, graphs, programs
+        self.compile_seconds, self.pass_reports = compile_seconds, pass_reports
+        self.guard = None
+
+    def release(self):
+        """Drop the Programs (their arenas and kernels' buffers) of an evicted variant."""
+        for prog in self.programs or ():
+            release = getattr(prog, "release", None)
+            if release is not None:
+                release()
+        self.programs, self.traced, self.graphs, self.refs = None, None, None, None
 
 
 class _Compiled:
-    """Shared machinery: the cache of entries per guard key, fallback, recompile warnings, introspection."""
+    """Shared machinery: the LRU cache of guarded variants, eager first calls, fallback, warnings, introspection."""
 
-    def __init__(self, fn, fullgraph):
-        self.fn, self.fullgraph = fn, fullgraph
-        self._entries, self._seen, self._warned = {}, set(), set()
+    def __init__(self, fn, fullgraph, dynamic=None, cache_size_limit=CACHE_SIZE_LIMIT):
+        self.fn, self.fullgraph, self.dynamic, self.cache_size_limit = fn, fullgraph, dynamic, cache_size_limit
+        self._variants = OrderedDict()  # key -> [variant, ...] (several when module flags etc. differ), LRU order
+        self._warm = OrderedDict()      # keys whose last miss ran eagerly: the next miss compiles
+        self._sizes = {}                # shape-free key -> set of keys seen (a dim with two sizes goes dynamic)
+        self._warned = set()
         self._last = None
 
-    def _entry(self, key, build):
-        entry = self._entries.get(key)
-        if entry is None:
-            if len(self._entries) == RECOMPILE_WARN_AT:
-                warnings.warn(f"graphnet.compile: {getattr(self.fn, '__name__', self.fn)} was recompiled "
-                              f"{RECOMPILE_WARN_AT} times (new shapes, dtypes, devices or requires_grad flags); "
-                              "each variant is traced and compiled again", stacklevel=3)
-            try:
-                entry = build()
-            except (GraphBreak, UnsupportedError) as e:
-                if self.fullgraph:
-                    raise
-                if str(e) not in self._warned:
-                    self._warned.add(str(e))
-                    warnings.warn(f"graphnet.compile: falling back to eager: {e}", stacklevel=3)
-                entry = None
-            self._entries[key] = entry
-        self._last = entry
-        return entry
+    def _names(self):
+        from .tracer import _arg_names
 
+        return _arg_names(getattr(self.fn, "forward", self.fn), 64)
+
+    # ---- the cache -------------------------------------------------------------------------------------------------
+    def _lookup(self, key):
+        """The variant for `key` whose guards hold now (most recently used first), or None."""
+        variants = self._variants.get(key)
+        if variants:
+            for v in variants:
+                if v.guard is None or v.guard.check():
+                    self._variants.move_to_end(key)
+                    self._last = v
+                    return v
+        return None
+
+    def _miss(self, key):
+        """True when this miss should compile; the first miss of a key (or after a guard failed) runs eagerly,
+        so lazily created state (optimizer moments, lazy modules) exists before tracing."""
+        if self._warm.pop(key, None) is not None:
+            return True
+        self._warm[key] = True
+        while len(self._warm) > 4 * self.cache_size_limit:
+            self._warm.popitem(last=False)
+        return False
+
+    def _shape_generic(self, key):
+        """Whether `key`'s variant is built shape-generic: dynamic=True, or (None) another size was seen before."""
+        if self.dynamic is not None:
+            return self.dynamic
+        seen = self._sizes.setdefault(_shape_free(key), set())
+        seen.add(key)
+        return len(seen) > 1
+
+    def _add(self, key, refs, build):
+        """Build (or mark as eager) the variant for `key`, evicting the least recently used beyond the limit."""
+        generic = self._shape_generic(key)
+        try:
+            variant = build(generic)
+        except (GraphBreak, UnsupportedError) as e:
+            if self.fullgraph:
+                raise
+            if str(e) not in self._warned:
+                self._warned.add(str(e))
+                warnings.warn(f"graphnet.compile: falling back to eager: {e}", stacklevel=4)
+            variant = _Variant(key, refs)
+        variant.key, variant.refs = key, refs
+        self._variants.setdefault(key, []).insert(0, variant)
+        self._variants.move_to_end(key)
+        self._evict(variant)
+        self._last = variant
+        return variant
+
+    def _evict(self, newest):
+        count = sum(len(vs) for vs in self._variants.values())
+        while count > self.cache_size_limit:
+            key = next(iter(self._variants))
+            variants = self._variants[key]
+            old = variants.pop()
+            if not variants:
+                del self._variants[key]
+            count -= 1
+            self._warn_limit(old, newest)
+            old.release()
+
+    def _warn_limit(self, old, new):
+        """Warn once per compiled object, naming what differs between the evicted variant and the new one."""
+        if "cache_size_limit" in self._warned:
+            return
+        self._warned.add("cache_size_limit")
+        if old.key == new.key:
+            reason = new.guard.explain(old.guard.expected) if new.guard and old.guard else "its guards failed"
+        else:
+            reason = _describe_change(self._names(), old.key, new.key)
+        warnings.warn(f"graphnet.compile: {getattr(self.fn, '__name__', type(self.fn).__name__)} hit "
+                      f"cache_size_limit ({self.cache_size_limit}): the least recently used variant was evicted. "
+                      f"The guard that keeps failing: {reason}. Each variant is traced and compiled again; pass "
+                      "dynamic=True for changing sizes, or raise cache_size_limit", stacklevel=4)
+
+    # ---- introspection ---------------------------------------------------------------------------------------------
     def graph(self, stage="optimized"):
         """The last compiled graph at `stage`: 'traced', 'joint' (modules under grad), or 'optimized'."""
-        if self._last is None:
+        if self._last is None or self._last.graphs is None:
             raise RuntimeError("graph(): nothing compiled yet — call the compiled object first")
         graphs = self._last.graphs
         if stage not in graphs:
@@ -91,7 +232,7 @@ class _Compiled:
         from ..codegen import cpu
 
         out = {}
-        for prog in self._last.programs:
+        for prog in self._last.programs or ():
             for i, source in enumerate(prog.driver_sources):
                 out[f"{prog.graph.meta.get('name', 'program')}.driver{i}"] = source
             for node in prog.graph.nodes:
@@ -102,7 +243,7 @@ class _Compiled:
 
     def stats(self):
         """Kernel counts, fusion groups, planned memory and compile times of the last compiled entry."""
-        if self._last is None:
+        if self._last is None or self._last.programs is None:
             return {}
         progs = self._last.programs
         return {"programs": len(progs), "kernels": sum(len(p.steps) for p in progs),
@@ -110,15 +251,7 @@ class _Compiled:
                 "planned_peak_bytes": sum(p.graph.meta.get("plan_memory", {}).get("peak_bytes_after", 0)
                                           for p in progs),
                 "compile_seconds": self._last.compile_seconds, "passes": self._last.pass_reports,
-                "variants": len(self._entries)}
-
-
-class _Entry:
-    """One compiled variant: its Programs, the traced state it binds, and timings."""
-
-    def __init__(self, traced, graphs, programs, compile_seconds, pass_reports):
-        self.traced, self.graphs, self.programs = traced, graphs, programs
-        self.compile_seconds, self.pass_reports = compile_seconds, pass_reports
+                "variants": sum(len(vs) for vs in self._variants.values())}
 
 
 def _program_class(graph, name):
@@ -133,19 +266,19 @@ def _program_class(graph, name):
     if dev is None or dev.type == "cpu":
         from ..runtime.program import Program
 
-        return Program
+        return lambda g, shape_generic: Program(g)
     from ..runtime.cuda_program import CudaProgram
 
-    return lambda g: CudaProgram(g, dev.index or 0)
+    return lambda g, shape_generic: CudaProgram(g, dev.index or 0)
 
 
-def _build_program(graph, name):
+def _build_program(graph, name, shape_generic=False):
     make = _program_class(graph, name)
     t0 = time.perf_counter()
     optimized, report = optimize(graph)
     optimized.meta["name"] = name
     t1 = time.perf_counter()
-    prog = make(optimized)
+    prog = make(optimized, shape_generic)
     return prog, optimized, report, {"passes": t1 - t0, "codegen": time.perf_counter() - t1}
 
 
@@ -199,30 +332,50 @@ def _apply_writebacks(prog, wbs, feeds):
 class CompiledFunction(_Compiled):
     """compile(fn): each call runs one Program; outputs are new tensors, state is updated in place."""
 
-    def __call__(self, *args):
-        key = _guard_key(args)
-        if key not in self._seen:
-            self._seen.add(key)
-            return self.fn(*args)
-        entry = self._entry(key, lambda: self._build(args))
-        if entry is None:
-            return self.fn(*args)
-        return self._run(entry, args)
+    def __init__(self, fn, fullgraph, dynamic=None, cache_size_limit=CACHE_SIZE_LIMIT):
+        super().__init__(fn, fullgraph, dynamic, cache_size_limit)
+        self._with_kwargs = {}  # keyword names -> fn taking them positionally (what is traced)
 
-    def _build(self, args):
+    def __call__(self, *args, **kwargs):
+        fn = self.fn
+        if kwargs:
+            fn = self._positional(len(args), tuple(kwargs))
+            args = args + tuple(kwargs.values())
+        refs = []
+        key = _guard_key(args, refs, (fn,) if kwargs else ())
+        variant = self._lookup(key)
+        if variant is None:
+            if not self._miss(key):
+                return fn(*args)
+            variant = self._add(key, refs, lambda generic: self._build(fn, args, generic))
+        if variant.programs is None:
+            return fn(*args)
+        return self._run(variant, args)
+
+    def _positional(self, n, names):
+        fn = self._with_kwargs.get((n, names))
+        if fn is None:
+            def fn(*args):
+                return self.fn(*args[:n], **dict(zip(names, args[n:])))
+            fn.__name__ = getattr(self.fn, "__name__", "fn")
+            self._with_kwargs[(n, names)] = fn
+        return fn
+
+    def _build(self, fn, args, shape_generic):
         t0 = time.perf_counter()
-        traced = trace(self.fn, *args)
-        prog, optimized, report, secs = _build_program(traced.graph, "step")
+        traced = trace(fn, *args)
+        prog, optimized, report, secs = _build_program(traced.graph, "step", shape_generic)
         secs["trace"] = time.perf_counter() - t0 - secs["passes"] - secs["codegen"]
-        return _Entry(traced, {"traced": traced.graph, "optimized": optimized}, [prog], secs, report)
+        variant = _Variant(None, None, traced, {"traced": traced.graph, "optimized": optimized}, [prog], secs, report)
+        variant.guard = Guard(traced, module_refs(self.fn))
+        variant.feed_plan = [(v.role == "input", traced.state.get(v.name)) for v in prog.graph.inputs]
+        return variant
 
-    def _run(self, entry, args):
-        traced, prog = entry.traced, entry.programs[0]
-        user = iter([a for a in _leaves(args) if isinstance(a, Tensor)])
-        if not hasattr(entry, "feed_plan"):  # per Program input: (is it a user input, the live state tensor)
-            state = traced.state
-            entry.feed_plan = [(v.role == "input", state.get(v.name)) for v in prog.graph.inputs]
-        feeds = [next(user) if is_user else tensor for is_user, tensor in entry.feed_plan]
+    def _run(self, variant, args):
+        traced, prog = variant.traced, variant.programs[0]
+        traced.refresh_scalars()
+        user = iter(_leaves(args))
+        feeds = [next(user) if is_user else tensor for is_user, tensor in variant.feed_plan]
         outs, wbs = prog.run(_arrays(feeds))
         _apply_writebacks(prog, wbs, feeds)
         return _unflatten(traced._out_spec, iter(_output_tensors(prog, outs)))
@@ -235,6 +388,7 @@ def _output_tensors(prog, arrays):
 
 
 def _leaves(args):
+    """The tensors in `args`, nested ones included, in the order the trace made them inputs."""
     out = []
     _flatten(args, out)
     return out
@@ -243,8 +397,8 @@ def _leaves(args):
 class CompiledModule(_Compiled):
     """compile(model): shares the model's parameters; forward (and backward, when needed) run compiled."""
 
-    def __init__(self, model, fullgraph):
-        super().__init__(model, fullgraph)
+    def __init__(self, model, fullgraph, dynamic=None, cache_size_limit=CACHE_SIZE_LIMIT):
+        super().__init__(model, fullgraph, dynamic, cache_size_limit)
         self.model = model
 
     def __getattr__(self, name):
@@ -253,38 +407,45 @@ class CompiledModule(_Compiled):
         return getattr(self.model, name)
 
     def __call__(self, *args):
-        training = tuple(m.training for m in self.model.modules())
         needs_grad = is_grad_enabled() and (any(p.requires_grad for p in self.model.parameters()) or any(
-            isinstance(a, Tensor) and a.requires_grad for a in _leaves(args)))
-        key = _guard_key(args, training + (needs_grad,))
-        entry = self._entry(key, lambda: self._build(args, needs_grad))
-        if entry is None:
+            a.requires_grad for a in _leaves(args)))
+        refs = []
+        key = _guard_key(args, refs, (needs_grad,))
+        variant = self._lookup(key)
+        if variant is None:
+            variant = self._add(key, refs, lambda generic: self._build(args, needs_grad, generic))
+        if variant.programs is None:
             return self.model(*args)
-        return self._run(entry, args, needs_grad)
+        return self._run(variant, args, needs_grad)
 
-    def _build(self, args, needs_grad):
-        from ..passes import autodiff, prune_grads, split
-
+    def _build(self, args, needs_grad, shape_generic):
         t0 = time.perf_counter()
         with no_grad():
             traced = trace(self.model, *args)
+        variant = self._build_programs(traced, args, needs_grad, shape_generic, t0)
+        variant.guard = Guard(traced, [self.model])
+        return variant
+
+    def _build_programs(self, traced, args, needs_grad, shape_generic, t0):
+        from ..passes import autodiff, prune_grads, split
+
         graphs = {"traced": traced.graph}
         if not needs_grad:
-            prog, optimized, report, secs = _build_program(traced.graph, "forward")
+            prog, optimized, report, secs = _build_program(traced.graph, "forward", shape_generic)
             graphs["optimized"] = optimized
-            return _Entry(traced, graphs, [prog], secs, report)
+            return _Variant(None, None, traced, graphs, [prog], secs, report)
         differentiable = [v for v in traced.graph.inputs if v.dtype.is_floating_point and v.role != "buffer"]
         wrt = [v for v in differentiable if self._requires_grad(traced, v, args)]
         joint = prune_grads(autodiff(traced.graph, wrt=differentiable), requested=[v.name for v in wrt])
         fwd, bwd = split(joint)
         graphs["joint"] = joint
-        fprog, fopt, frep, fsecs = _build_program(fwd, "forward")
-        bprog, bopt, brep, bsecs = _build_program(bwd, "backward")
+        fprog, fopt, frep, fsecs = _build_program(fwd, "forward", shape_generic)
+        bprog, bopt, brep, bsecs = _build_program(bwd, "backward", shape_generic)
         graphs.update(optimized=fopt, backward=bopt)
         secs = {k: fsecs[k] + bsecs[k] for k in fsecs}
         secs["trace+autodiff"] = time.perf_counter() - t0 - secs["passes"] - secs["codegen"]
-        entry = _Entry(traced, graphs, [fprog, bprog], secs,
-                       {"prune_grads": joint.meta["prune_grads"], "forward": frep, "backward": brep})
+        entry = _Variant(None, None, traced, graphs, [fprog, bprog], secs,
+                         {"prune_grads": joint.meta["prune_grads"], "forward": frep, "backward": brep})
         entry.wrt = [v.name for v in wrt]
         return entry
 
@@ -304,6 +465,7 @@ class CompiledModule(_Compiled):
 
     def _run(self, entry, args, needs_grad):
         fprog = entry.programs[0]
+        entry.traced.refresh_scalars()
         feeds = self._feeds(entry, args)
         outs, wbs = fprog.run(_arrays(feeds))
         _apply_writebacks(fprog, wbs, feeds)

@@ -13,7 +13,9 @@ import sys
 
 import numpy as np
 
+from ..ir import dtype as dt
 from ..ir.graph import Graph
+from ..runtime.device import CPU
 from . import autograd
 from .dispatch import TRACE
 from .tensor import Tensor
@@ -85,6 +87,9 @@ class Tracer:
         self._bound = []    # (tensor, input Value, saved fields) of tensors that stand for graph inputs
         self._aliases = []  # (tensor, saved fields) of concrete aliases the trace rebound
         self._prev = None
+        self.modules = {}   # id -> Module called while tracing (its training flag and parameters are guarded)
+        self.optimizers = {}  # id -> Optimizer stepped while tracing (its groups' structure is guarded)
+        self.scalars = {}   # key -> (0-d float64 state tensor, read()) re-read before every compiled call
 
     def __enter__(self):
         self._prev, TRACE[0] = TRACE[0], self
@@ -133,6 +138,24 @@ class Tracer:
         t._proxy = Proxy(v)
         self._lifted[id(t._data)] = (t._data, t._proxy)
         return v
+
+    def touch_module(self, module):
+        """Note a Module the traced code called: a compiled variant is only valid while its flags and
+        parameters are the ones seen now."""
+        self.modules.setdefault(id(module), module)
+
+    def touch_optimizer(self, optimizer):
+        self.optimizers.setdefault(id(optimizer), optimizer)
+
+    def runtime_scalar(self, key, read):
+        """A 0-d float64 'state' input holding `read()` (a Python number the traced code would otherwise bake in,
+        e.g. a learning rate); the compiled caller writes `read()` into it before every call."""
+        hit = self.scalars.get(key)
+        if hit is None:
+            t = Tensor._wrap(np.array(float(read()), np.float64), dt.float64, CPU)
+            self.bind(t, f"scalar{len(self._bound)}", "state")
+            hit = self.scalars[key] = (t, read)
+        return hit[0]
 
     def record(self, opdef, tensors, attrs, out_types):
         """Add a node for `opdef` on `tensors`; return symbolic outputs (autograd records them like eager ones)."""
@@ -234,9 +257,12 @@ def _module_state(fn, params, buffers):
 class Traced:
     """A traced function: `.graph` (the forward ir.Graph), callable (runs the graph with the interpreter)."""
 
-    def __init__(self, fn, graph, arg_is_tensor, state, out_spec):
-        self.fn, self.graph, self._arg_is_tensor, self._state, self._out_spec = fn, graph, arg_is_tensor, state, \
-            out_spec
+    def __init__(self, fn, graph, state, out_spec, tracer=None):
+        self.fn, self.graph, self._state, self._out_spec = fn, graph, state, out_spec
+        # what the trace depended on beyond its inputs (read by graphnet.compile's guards)
+        self.modules = list(tracer.modules.values()) if tracer else []
+        self.optimizers = list(tracer.optimizers.values()) if tracer else []
+        self.scalars = list(tracer.scalars.values()) if tracer else []
 
     @property
     def state(self):
@@ -246,13 +272,20 @@ class Traced:
     def __call__(self, *args):
         from ..ir.interpreter import interpret
 
-        user = [a for a, is_t in zip(args, self._arg_is_tensor) if is_t]
+        self.refresh_scalars()
+        user = []
+        _flatten(args, user)
         feeds = dict(zip((v.name for v in self.graph.inputs_by_role("input")), user))
         feeds.update(self._state)
         outs, wbs = interpret(self.graph, feeds, with_writebacks=True)
         self._write_back(wbs, feeds)
         values = iter(Tensor._wrap(np.array(a), v.dtype, v.type.device) for a, v in zip(outs, self.graph.outputs))
         return _unflatten(self._out_spec, values)
+
+    def refresh_scalars(self):
+        """Write the current value of every runtime scalar (learning rates, ...) into its state input."""
+        for t, read in self.scalars:
+            t._data[()] = read()
 
     def _write_back(self, arrays, feeds):
         from .autograd import no_grad
@@ -276,21 +309,15 @@ class Traced:
 def trace(fn, *example_inputs, params=None, buffers=None):
     """Trace `fn(*example_inputs)` (a function or a Module) into a Traced holding the forward ir.Graph.
 
-    Tensor arguments become 'input' graph inputs; a Module's parameters/buffers (anything with
-    named_parameters()/named_buffers()) and the `params`/`buffers` dicts become 'param'/'buffer' inputs.
+    Tensor arguments (also inside lists, tuples and dicts) become 'input' graph inputs; a Module's parameters/buffers
+    (anything with named_parameters()/named_buffers()) and the `params`/`buffers` dicts become 'param'/'buffer'
+    inputs.
     """
     graph = Graph()
     graph.meta["name"] = getattr(fn, "__name__", type(fn).__name__)
     tracer = Tracer(graph)
     names = _arg_names(getattr(fn, "forward", fn), len(example_inputs))
-    args = []
-    for name, a in zip(names, example_inputs):
-        if isinstance(a, Tensor):
-            v = graph.add_input(a._type(), name, "input", meta={"requires_grad": a.requires_grad})
-            s = tracer.symbolic(v, a.requires_grad)
-            tracer._bound.append((s, v, _save(s)))
-            a = s
-        args.append(a)
+    args = [_symbolic_arg(tracer, name, a) for name, a in zip(names, example_inputs)]
     with tracer:
         for name, t, role in _module_state(fn, params, buffers):
             tracer.bind(t, name, role)
@@ -300,4 +327,18 @@ def trace(fn, *example_inputs, params=None, buffers=None):
         outputs = [tracer.value(t) for t in leaves]
         graph.set_outputs(outputs, tracer.writebacks())
         state = [(v.name, t) for v, t in tracer.bound_tensors() if v.role != "input"]
-    return Traced(fn, graph, [isinstance(a, Tensor) for a in example_inputs], state, spec)
+    return Traced(fn, graph, state, spec, tracer)
+
+
+def _symbolic_arg(tracer, name, arg):
+    """`arg` with every Tensor in it (nested in lists, tuples and dicts too) replaced by a symbolic 'input'."""
+    leaves = []
+    spec = _flatten(arg, leaves)
+    symbolic = []
+    for j, t in enumerate(leaves):
+        v = tracer.graph.add_input(t._type(), name if spec == ("tensor",) else f"{name}_{j}", "input",
+                                   meta={"requires_grad": t.requires_grad})
+        s = tracer.symbolic(v, t.requires_grad)
+        tracer._bound.append((s, v, _save(s)))
+        symbolic.append(s)
+    return _unflatten(spec, iter(symbolic)) if leaves else arg

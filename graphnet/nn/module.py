@@ -3,6 +3,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from ..frontend.autograd import no_grad
+from ..frontend.dispatch import TRACE
 from ..frontend.tensor import Tensor
 from ..ir import dtype as dt
 from .parameter import Parameter, UninitializedParameter
@@ -56,6 +57,8 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        if TRACE[0] is not None:
+            TRACE[0].touch_module(self)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
