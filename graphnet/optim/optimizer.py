@@ -118,6 +118,48 @@ class Optimizer:
         """Perform one optimization step; `closure` re-evaluates the model and returns the loss."""
         raise NotImplementedError
 
+    # ---- serialization -------------------------------------------------------------------------------------------
+    def state_dict(self):
+        """{'state': {param index: state dict}, 'param_groups': [group options + 'params': [indices]]}."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {(index[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore options and state saved by `state_dict()` (tensors are copied, cast to each parameter's dtype)."""
+        groups, saved_groups = self.param_groups, state_dict["param_groups"]
+        if len(groups) != len(saved_groups):
+            raise ValueError(f"loaded state dict has a different number of parameter groups ({len(saved_groups)} "
+                             f"saved, optimizer has {len(groups)})")
+        for i, (g, s) in enumerate(zip(groups, saved_groups)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group that doesn't match the size of "
+                                 f"optimizer's group (group {i}: {len(s['params'])} saved parameters, optimizer has "
+                                 f"{len(g['params'])})")
+        id_map = {old: p for g, s in zip(groups, saved_groups) for old, p in zip(s["params"], g["params"])}
+        state = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            if key in id_map:
+                param = id_map[key]
+                state[param] = {k: _cast_state(param, k, v) for k, v in value.items()}
+            else:
+                state[key] = value
+        self.state = state
+        self.param_groups = [{**s, "params": g["params"]} for g, s in zip(groups, saved_groups)]
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     # ---- graphnet.compile ------------------------------------------------------------------------------------------
     def hypers(self, group):
         """The numbers an update rule computes with: `group` itself eagerly; while tracing, each numeric option
