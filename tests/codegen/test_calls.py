@@ -86,14 +86,13 @@ def test_link_with_a_compiled_driver_but_no_record_returns_none(tmp_path):
 
 
 def test_a_driver_typed_again_rewrites_a_stale_record(tmp_path):
-    import pickle
-
     x, y = np.arange(3, dtype=np.float32), np.ones(3, np.float32)
-    record = tmp_path / "t2.py.sites"
-    record.write_bytes(pickle.dumps({0: ("_axpy", (types.float64, types.float64[::1], types.float64[::1]))}))
+    record, sig = str(tmp_path / "t2.py.sites"), (types.float32[::1], types.float32[::1], types.int64[::1])
+    calls._write(record, sig, {0: ("_axpy", (types.float64, types.float64[::1], types.float64[::1]))})
     got = _driver_t2(x, y.copy(), calls.link(_driver_t2, str(tmp_path / "t2.py"), "t2", 1, [x, y]))
     np.testing.assert_array_equal(got, y + 2 * x)
-    assert pickle.loads(record.read_bytes())[0][1][0] == types.float32
+    assert calls._read(record, sig, 1, globals())[0] == ("_axpy", (types.float32, types.float32[::1],
+                                                                   types.float32[::1]))
 
 
 def test_a_program_whose_driver_cannot_be_linked_runs_its_steps_from_python(monkeypatch):
