@@ -76,10 +76,11 @@ def site(index, callee):
 def link(program, path, token, n_sites, args):
     """The int64 array of entry-point addresses `program` (a driver dispatcher with this `token` whose source is at
     `path`, with `n_sites` calls) takes as its last argument after `args`. Compiling it types it, recording its
-    sites in `path`.sites; a process that loads it from Numba's cache reads that record instead, and one that finds
+    sites in `path`.sites.json (a name the pickled records of earlier versions never had, so a cache shared with
+    them breaks neither); a process that loads it from Numba's cache reads that record instead, and one that finds
     no intact record drops the driver from Numba's cache first, so it is typed again. None when the driver was
     compiled earlier in this process and its record has gone since."""
-    record = path + ".sites"
+    record = path + ".sites.json"
     sig = tuple(typeof(a) for a in args) + (types.int64[::1],)
     namespace = program.py_func.__globals__
     recorded = _read(record, sig, n_sites, namespace)
