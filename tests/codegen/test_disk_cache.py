@@ -69,8 +69,9 @@ def _warnings(stderr):
     return [line for line in stderr.splitlines() if "UserWarning: graphnet" in line]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
+    """Every test's own cache directory, for this process and the ones it starts."""
     monkeypatch.setenv("GRAPHNET_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
