@@ -5,18 +5,20 @@ generates machine code for all of it again: a LeNet training driver re-compiled 
 (+5 s of cold compile). `call_compiled(site, fn, address, *args)` instead compiles (or loads) `fn` for the argument
 types on its own and calls the address the driver is handed at run time, with Numba's calling convention and error
 propagation. The address is a run-time value, so the driver stays cacheable; which overload each call site needs is
-recorded while the driver is typed and kept next to its source (`link` below), so a process that loads the driver
-from Numba's cache finds the same overloads.
+recorded while the driver is typed and kept next to its source as JSON (`link` below), so a process that loads the
+driver from Numba's cache finds the same overloads.
 """
-import os
-import pickle
+import json
 
 import numpy as np
 from numba import typeof, types
 from numba.core import cgutils, errors
+from numba.core.dispatcher import Dispatcher
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
+
+from . import disk_cache
 
 _SITES = {}  # driver token -> {call index: (callee name in the driver's module, argument types)}, filled in typing
 TOKEN = "@driver@"  # stands for the driver's token in a site literal until compile_driver fills it in
@@ -74,27 +76,85 @@ def site(index, callee):
 def link(program, path, token, n_sites, args):
     """The int64 array of entry-point addresses `program` (a driver dispatcher with this `token` whose source is at
     `path`, with `n_sites` calls) takes as its last argument after `args`. Compiling it types it, recording its
-    sites in `path`.sites; a process that loads it from Numba's cache reads that record instead. None when the
-    driver came from Numba's cache without a record (its source must then change to be typed again)."""
-    record = path + ".sites"
-    program.compile(tuple(typeof(a) for a in args) + (types.int64[::1],))
-    typed = _SITES.pop(token, {})
-    if len(typed) != n_sites:  # loaded from Numba's cache: its sites are on record, or unknown
-        if not os.path.exists(record):
-            return None
-        typed = _read(record)
-    elif not os.path.exists(record) or _read(record) != typed:
-        tmp = f"{record}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            pickle.dump(typed, f)
-        os.replace(tmp, record)
+    sites in `path`.sites.json (a name the pickled records of earlier versions never had, so a cache shared with
+    them breaks neither); a process that loads it from Numba's cache reads that record instead, and one that finds
+    no intact record drops the driver from Numba's cache first, so it is typed again. None when the driver was
+    compiled earlier in this process and its record has gone since."""
+    record = path + ".sites.json"
+    sig = tuple(typeof(a) for a in args) + (types.int64[::1],)
     namespace = program.py_func.__globals__
+    recorded = _read(record, sig, n_sites, namespace)
+    if recorded is None and sig not in program.overloads:
+        disk_cache.forget_numba(program)
+    program.compile(sig)
+    typed = _SITES.pop(token, {})
+    if len(typed) == n_sites:
+        if typed != recorded:
+            _write(record, sig, typed)
+    elif recorded is None:
+        return None
+    else:
+        typed = recorded
     return np.array([_address(_resolve(namespace, typed[k][0]), typed[k][1]) for k in range(n_sites)], np.int64)
 
 
-def _read(record):
-    with open(record, "rb") as f:
-        return pickle.load(f)
+def _write(record, sig, sites):
+    """Keep the `sites` ({index: (callee name, argument types)}) of the driver typed for `sig` as JSON: loading a
+    record runs no code."""
+    disk_cache.write_signed(record, json.dumps({
+        "driver": [_encode(t) for t in sig],
+        "sites": [[k, name, [_encode(t) for t in argtys]] for k, (name, argtys) in sorted(sites.items())]}))
+
+
+def _read(record, sig, n_sites, namespace):
+    """The call sites on record for the driver typed for `sig`, {index: (callee name, argument types)}, if the
+    record is intact and names the driver's `n_sites` sites and kernels; None if it is missing, for other argument
+    types, or damaged (then removed, with one warning)."""
+    text = disk_cache.read_signed(record)
+    if text is None:
+        return None
+    try:
+        content = json.loads(text)
+        if tuple(_decode(t) for t in content["driver"]) != sig:
+            return None
+        sites = {k: (name, tuple(_decode(t) for t in argtys)) for k, name, argtys in content["sites"]}
+        if sorted(sites) != list(range(n_sites)) or not all(isinstance(_resolve(namespace, name), Dispatcher)
+                                                             for name, _ in sites.values()):
+            raise ValueError(f"not the {n_sites} call sites of this driver")
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        return disk_cache.damaged(record, e)
+    return sites
+
+
+_SCALARS = {str(t): t for t in (*types.number_domain, types.boolean, types.none)}
+
+
+def _encode(t):
+    """A call site's argument type as JSON: scalars by name, arrays and tuples by their parts."""
+    if type(t) is types.Array:
+        return ["array", _encode(t.dtype), t.ndim, t.layout, not t.mutable, t.aligned]
+    if type(t) is types.UniTuple:
+        return ["unituple", _encode(t.dtype), t.count]
+    if type(t) is types.Tuple:
+        return ["tuple", [_encode(e) for e in t.types]]
+    if _SCALARS.get(str(t)) == t:
+        return str(t)
+    raise TypeError(f"graphnet driver: a record of call sites cannot hold the argument type {t!r}")
+
+
+def _decode(j):
+    """The Numba type `_encode` wrote as `j` (KeyError, TypeError or ValueError for anything else)."""
+    if isinstance(j, str):
+        return _SCALARS[j]
+    kind, *parts = j
+    if kind == "array":
+        dtype, ndim, layout, readonly, aligned = parts
+        return types.Array(_decode(dtype), ndim, layout, readonly=readonly, aligned=aligned)
+    if kind == "unituple":
+        return types.UniTuple(_decode(parts[0]), parts[1])
+    if kind == "tuple":
+        return types.Tuple([_decode(e) for e in parts[0]])
+    raise ValueError(f"unknown type kind {kind!r}")
 
 
 def _resolve(namespace, dotted):

@@ -1,16 +1,17 @@
 """Render a LoopKernel to Python source for numba.njit, and load it through the on-disk kernel cache.
 
 Rendering is a pure string function (golden-testable without Numba). Loading writes the source to a file named by
-its content hash, imports it, and lets Numba's cache=True keep the machine code, so a second process compiles
-nothing (functions made with `exec` cannot be cached).
+its content hash (codegen/disk_cache.py), runs it as that file's module, and lets Numba's cache=True keep the machine
+code, so a second process compiles nothing.
 """
-import hashlib
 import importlib.util
 import math
 import os
 import sys
 
 from ..ir.ops import OPS
+from . import disk_cache
+from .disk_cache import digest
 from .fastmath import FAST_EXPR, SOURCE_DIGEST
 from .kernel import contiguous_strides
 
@@ -165,25 +166,12 @@ def _render_reduction(kernel, parallel):
 
 
 # ---- the on-disk cache --------------------------------------------------------------------------------------------
-def cache_dir():
-    root = os.environ.get("GRAPHNET_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphnet")
-    path = os.path.join(root, "kernels")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def digest(source):
-    return hashlib.sha256(source.encode()).hexdigest()[:20]
-
-
 def load(source, attr="kernel"):
-    """Import `source` from its content-hashed file (written once, never rewritten) and return `attr`."""
-    key, path = digest(source), source_path(source)
-    if f"graphnet_kernels.k_{key}" not in sys.modules and not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
+    """Import `source` from its content-hashed file (written once; rewritten, with a warning, if found damaged) and
+    return `attr`."""
+    key = digest(source)
+    if _module_name(key) not in sys.modules and disk_cache.read(_path(key), key) is None:
+        disk_cache.write(_path(key), source)
     return load_digest(key, attr)
 
 
@@ -193,17 +181,25 @@ def source_path(source):
 
 
 def _path(key):
-    return os.path.join(cache_dir(), f"k_{key}.py")
+    return os.path.join(disk_cache.directory(), f"k_{key}.py")
+
+
+def _module_name(key):
+    return f"graphnet_kernels.k_{key}"
 
 
 def load_digest(key, attr="kernel"):
-    """`attr` of the cached kernel file named by `key` (a driver's generated globals load its kernels this way)."""
-    modname = f"graphnet_kernels.k_{key}"
-    if modname in sys.modules:
-        return getattr(sys.modules[modname], attr)
-    path = _path(key)
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
-    return getattr(module, attr)
+    """`attr` of the cached kernel file named by `key` (a driver's generated globals load its kernels this way): the
+    verified text is executed, so what runs is what was hashed."""
+    modname = _module_name(key)
+    if modname not in sys.modules:
+        path = _path(key)
+        text = disk_cache.read(path, key)
+        if text is None:
+            raise RuntimeError(f"graphnet: the kernel cache file {path} is missing or damaged and its source is not "
+                               "known in this process; compile the model again to rebuild it")
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(modname, path))
+        sys.modules[modname] = module
+        exec(compile(text, path, "exec"), vars(module))
+        disk_cache.guard_numba(module)
+    return getattr(sys.modules[modname], attr)

@@ -120,14 +120,9 @@ class Driver:
 
 def compile_driver(source, n_sites, args):
     """(driver function, the entry-point addresses it takes last) for `source` and its first call's leading `args`,
-    through the same hashed-file cache as the kernels. A driver found in Numba's cache without its record of call
-    sites (calls.link) gets a marked source, typed afresh; (None, None) if that one is cached without a record too."""
-    for attempt in range(2):
-        marked = source if attempt == 0 else source + "# typed again: no record of its call sites was found\n"
-        token = cpu.digest(marked)
-        marked = marked.replace(calls.TOKEN, token)
-        fn = cpu.load(marked, attr="program")
-        addresses = calls.link(fn, cpu.source_path(marked), token, n_sites, args)
-        if addresses is not None:
-            return fn, addresses
-    return None, None
+    through the same hashed-file cache as the kernels; (None, None) if its call sites are unknown (calls.link)."""
+    token = cpu.digest(source)
+    source = source.replace(calls.TOKEN, token)
+    fn = cpu.load(source, attr="program")
+    addresses = calls.link(fn, cpu.source_path(source), token, n_sites, args)
+    return (None, None) if addresses is None else (fn, addresses)

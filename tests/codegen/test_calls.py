@@ -52,7 +52,7 @@ def test_a_call_through_the_entry_point_equals_the_direct_call(tmp_path):
     want = y.copy()
     _axpy(np.float32(2.0), x.reshape(-1), want)
     np.testing.assert_array_equal(got, want)
-    assert (tmp_path / "t0.py.sites").exists()
+    assert (tmp_path / "t0.py.sites.json").exists()
 
 
 def test_an_exception_in_the_callee_reaches_the_caller(tmp_path):
@@ -82,18 +82,18 @@ def test_link_with_a_compiled_driver_but_no_record_returns_none(tmp_path):
     fn.compile((types.float32[::1], types.float32[::1], types.int64[::1]))
     calls._SITES.clear()
     assert calls.link(fn, str(tmp_path / "x.py"), "t0", 1, [x, y]) is None
-    assert not (tmp_path / "x.py.sites").exists()
+    assert not (tmp_path / "x.py.sites.json").exists()
 
 
 def test_a_driver_typed_again_rewrites_a_stale_record(tmp_path):
-    import pickle
-
     x, y = np.arange(3, dtype=np.float32), np.ones(3, np.float32)
-    record = tmp_path / "t2.py.sites"
-    record.write_bytes(pickle.dumps({0: ("_axpy", (types.float64, types.float64[::1], types.float64[::1]))}))
+    record = str(tmp_path / "t2.py.sites.json")
+    sig = (types.float32[::1], types.float32[::1], types.int64[::1])
+    calls._write(record, sig, {0: ("_axpy", (types.float64, types.float64[::1], types.float64[::1]))})
     got = _driver_t2(x, y.copy(), calls.link(_driver_t2, str(tmp_path / "t2.py"), "t2", 1, [x, y]))
     np.testing.assert_array_equal(got, y + 2 * x)
-    assert pickle.loads(record.read_bytes())[0][1][0] == types.float32
+    assert calls._read(record, sig, 1, globals())[0] == ("_axpy", (types.float32, types.float32[::1],
+                                                                   types.float32[::1]))
 
 
 def test_a_program_whose_driver_cannot_be_linked_runs_its_steps_from_python(monkeypatch):
@@ -147,6 +147,6 @@ def test_a_second_process_uses_the_cached_driver_through_its_record(tmp_path):
     runs = [eval(subprocess.run([sys.executable, "-c", _SECOND_PROCESS], env=env, capture_output=True, text=True,
                                 check=True).stdout.strip().splitlines()[-1]) for _ in range(2)]
     (losses1, one_call1, typed1), (losses2, one_call2, typed2) = runs
-    assert one_call1 and one_call2 and list(tmp_path.glob("kernels/*.sites"))
+    assert one_call1 and one_call2 and list(tmp_path.glob("kernels/*.sites.json"))
     assert typed1 > 0 and typed2 == 0  # the second process loaded the driver and read the record
     np.testing.assert_allclose(losses2, losses1, rtol=1e-6)
