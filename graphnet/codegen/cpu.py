@@ -70,24 +70,56 @@ def _collapse(domain, stride_sets):
     return dims, sets
 
 
-def _index(strides, ivars, offset=0):
-    terms = [f"{i} * {s}" if s != 1 else i for i, s in zip(ivars, strides) if s != 0]
+class Extents(list):
+    """The loop extents, strides, offsets and constants a kernel's source uses. Static: written as literals.
+    Generic: each is a parameter `n<k>` (its value kept here and its Numba type in `types`, in parameter order),
+    so one source, compiled once, serves every size with the same loop structure (a mean's 1/n is a constant that
+    changes with the size); strides 0 and 1 stay literal (they decide the structure: broadcast, contiguous)."""
+
+    def __init__(self, generic=False):
+        super().__init__()
+        self.generic, self.types = generic, []
+
+    def __call__(self, n):
+        return self._parameter(int(n), "int64") if self.generic else str(n)
+
+    def const(self, value, dtype):
+        if not self.generic:
+            return f"{NP_TYPES[dtype]}({literal(value)})"
+        return self._parameter(value, NUMBA_TYPES[dtype])
+
+    def _parameter(self, value, numba_type):
+        self.append(value)
+        self.types.append(numba_type)
+        return f"n{len(self) - 1}"
+
+
+def _index(strides, ivars, ext, offset=0):
+    terms = [f"{i} * {ext(s)}" if s != 1 else i for i, s in zip(ivars, strides) if s != 0]
     if offset:
-        terms.append(str(offset))
+        terms.append(ext(offset))
     return " + ".join(terms) or "0"
 
 
-def _signature(kernel):
+def _signature(kernel, scalar_types):
     args = [f"{NUMBA_TYPES[kernel.dtypes[b]]}[::1]" for b in (*kernel.inputs, *kernel.outputs)]
-    return f"void({', '.join(args)})"
+    return f"void({', '.join(args + scalar_types)})"
 
 
 def render(kernel, parallel=None):
-    """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays: one loop nest
-    per member (a HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more."""
+    """Python source of a module defining `kernel(*inputs, *outputs)` over flat 1-D contiguous arrays, with its
+    sizes written in (see render_generic)."""
+    return render_generic(kernel, parallel, generic=False)[0]
+
+
+def render_generic(kernel, parallel=None, generic=True):
+    """(source, extents): a module defining `kernel(*inputs, *outputs, *extents)`: one loop nest per member (a
+    HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more. Generic, the
+    sizes and constants are the trailing parameters, whose values for this kernel are `extents`."""
     flags = [math.prod(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
+    ext = Extents(generic)
     body = [line for m, par in zip(kernel.members, flags)
-            for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par)]
+            for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par, ext)]
     parallel = any(flags)
     dtypes = sorted({*kernel.dtypes.values()} - {"bool"}) or ["float32"]
     consts = [f"zero_{t} = {NP_TYPES[t]}(0)\none_{t} = {NP_TYPES[t]}(1)" for t in dtypes]
@@ -95,51 +127,51 @@ def render(kernel, parallel=None):
             "import math", "import numpy as np", "from numba import njit, prange",
             "from graphnet.codegen.fastmath import fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
             "", *consts, "", "",
-            f"@njit({_signature(kernel)!r}, cache=True, parallel={parallel}, error_model='numpy'"
+            f"@njit({_signature(kernel, ext.types)!r}, cache=True, parallel={parallel}, error_model='numpy'"
             f"{REASSOC if kernel.is_reduction else ''})",
-            f"def kernel({', '.join((*kernel.inputs, *kernel.outputs))}):"]
-    return "\n".join(head + body) + "\n"
+            f"def kernel({', '.join((*kernel.inputs, *kernel.outputs, *(f'n{k}' for k in range(len(ext)))))}):"]
+    return "\n".join(head + body) + "\n", list(ext)
 
 
-def _loads(kernel, strides, ivars):
+def _loads(kernel, strides, ivars, ext):
     """Statements of the body, with loads turned into indexed reads of the input buffers."""
     lines = []
     for st in kernel.body:
         dtype = kernel.dtypes.get(st.var, kernel.dtypes[kernel.outputs[0]])
         if st.op == "load":
             acc = kernel.reads[st.args[0]]
-            lines.append(f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, acc.offset)}]")
+            lines.append(f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, ext, acc.offset)}]")
         elif st.op == "const":
-            lines.append(f"{st.var} = {NP_TYPES[dtype]}({literal(st.args[0])})")
+            lines.append(f"{st.var} = {ext.const(st.args[0], dtype)}")
         else:
             lines.append(f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
     return lines
 
 
-def _nest(dims, ivars, parallel, depth=1):
+def _nest(dims, ivars, parallel, ext, depth=1):
     """Loop headers for `dims`; the outermost is a prange when parallel."""
     lines = []
     for k, (n, i) in enumerate(zip(dims, ivars)):
         rng = "prange" if parallel and k == 0 else "range"
-        lines.append("    " * (depth + k) + f"for {i} in {rng}({n}):")
+        lines.append("    " * (depth + k) + f"for {i} in {rng}({ext(n)}):")
     return lines
 
 
-def _render_elementwise(kernel, parallel):
+def _render_elementwise(kernel, parallel, ext):
     out_strides = contiguous_strides(kernel.domain)
     dims, sets = _collapse(kernel.domain, [a.strides for a in kernel.reads] + [out_strides])
     ivars = [f"i{k}" for k in range(len(dims))]
-    lines = _nest(dims, ivars, parallel)
+    lines = _nest(dims, ivars, parallel, ext)
     pad = "    " * (len(dims) + 1)
-    for line in _loads(kernel, sets[:-1], ivars):
+    for line in _loads(kernel, sets[:-1], ivars, ext):
         lines.append(pad + line)
-    out_index = _index(sets[-1], ivars)
+    out_index = _index(sets[-1], ivars, ext)
     for buf, var in zip(kernel.outputs, kernel.results):
         lines.append(pad + f"{buf}[{out_index}] = {var}")
     return lines
 
 
-def _render_reduction(kernel, parallel):
+def _render_reduction(kernel, parallel, ext):
     keep = [d for d in range(len(kernel.domain)) if d not in kernel.reduce_axes]
     red = list(kernel.reduce_axes)
     out_st = contiguous_strides(tuple(kernel.domain[d] for d in keep))
@@ -148,21 +180,30 @@ def _render_reduction(kernel, parallel):
     dims_r, sets_r = _collapse([kernel.domain[d] for d in red], [[a.strides[d] for d in red] for a in kernel.reads])
     ik = [f"i{k}" for k in range(len(dims_k))]
     ir = [f"r{k}" for k in range(len(dims_r))]
-    lines = _nest(dims_k, ik, parallel)
+    lines = _nest(dims_k, ik, parallel, ext)
     pad = "    " * (len(dims_k) + 1)
     dtype = kernel.dtypes[kernel.outputs[0]]
     lines.append(pad + f"acc = {REDUCE_INIT[kernel.reduce_op].format(t=dtype)}")
-    lines += _nest(dims_r, ir, False, depth=len(dims_k) + 1)
+    lines += _nest(dims_r, ir, False, ext, depth=len(dims_k) + 1)
     inner = "    " * (len(dims_k) + len(dims_r) + 1)
     combined = [sk + sr for sk, sr in zip(sets_k[:-1], sets_r)] if dims_r else sets_k[:-1]
-    for line in _loads(kernel, combined, ik + ir):
+    for line in _loads(kernel, combined, ik + ir, ext):
         lines.append(inner + line)
     lines.append(inner + REDUCE_STEP[kernel.reduce_op].format(v=kernel.results[0]))
-    for st in kernel.post:
-        lines.append(pad + f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
+    lines += [pad + line for line in post_lines(kernel, dtype, ext)]
     final = kernel.post[-1].var if kernel.post else "acc"
-    lines.append(pad + f"{kernel.outputs[0]}[{_index(sets_k[-1], ik)}] = {final}")
+    lines.append(pad + f"{kernel.outputs[0]}[{_index(sets_k[-1], ik, ext)}] = {final}")
     return lines
+
+
+def post_lines(kernel, dtype, ext=str, expr=scalar_expr):
+    """A reduction's `post` statements on its reduced value `acc` (scalar templates from `expr`: the CUDA renderer
+    passes its own), after `count` (how many elements each output reduced: a mean divides by it) is defined."""
+    if not kernel.post:
+        return []
+    count = math.prod(kernel.domain[a] for a in kernel.reduce_axes)
+    return [f"count = {NP_TYPES[dtype]}({ext(count)})"] + [
+        f"{st.var} = {expr(st.op, st.args, st.attr_dict(), dtype)}" for st in kernel.post]
 
 
 # ---- the on-disk cache --------------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def render_partials(kernel, parts):
     dtype = kernel.dtypes[kernel.outputs[0]]
     nout = _numel([n for d, n in enumerate(kernel.domain) if d not in kernel.reduce_axes])
     step = REDUCE_COMBINE[kernel.reduce_op].format(a="acc", b=f"partials[_o * {parts} + _p]")
-    post = [f"        {st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}" for st in kernel.post]
+    post = [f"        {line}" for line in cpu.post_lines(kernel, dtype, expr=scalar_expr)]
     final = kernel.post[-1].var if kernel.post else "acc"
     lines = _header([dtype]) + ["def kernel(partials, out0):",
                                 f"    for _o in range(cuda.grid(1), {nout}, cuda.gridsize(1)):",
@@ -238,7 +238,7 @@ def _render_reduction(kernel, parts):
         [_strs(s) for s in sets_k[:-1]]
     lines += _body(kernel, strides, ik + ir, pad)
     lines.append(f"{pad}acc = {REDUCE_COMBINE[kernel.reduce_op].format(a='acc', b=kernel.results[0])}")
-    post = [f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}" for st in kernel.post]
+    post = cpu.post_lines(kernel, dtype, expr=scalar_expr)
     final = kernel.post[-1].var if kernel.post else "acc"
     tail = _reduction_tail(kernel.reduce_op, " " * 8, "{}", _index(_strs(sets_k[-1]), ik))
     at_store = tail.index("        if _tid == 0:") + 1

@@ -25,7 +25,8 @@ class Driver:
     """Collects the body, parameters and kernel globals of one driver function. Slots read before the driver
     defines them (the Program's inputs) become its parameters, in order of first use."""
 
-    def __init__(self, contiguous):
+    def __init__(self, contiguous, generic=False):
+        self.generic = generic  # sizes are parameters, not literals (a shape-generic Program's driver)
         self.contiguous = set(contiguous)  # slots statically known to be C-contiguous arrays
         self.transposed = {}  # slot -> the C-contiguous 2-d slot it is the transpose of
         self.reads, self.defined = [], set()
@@ -70,8 +71,16 @@ class Driver:
         """A parameter name for a Python scalar or tuple argument of a library kernel. Written into the source as a
         literal, Numba would type it Literal[...] and compile the kernel once per value (gemm once per transpose-flag
         pair, conv once per geometry: +7 s of cold compile for LeNet); passed in, it has the plain type the
-        Python-side calls use, so one compiled specialisation serves both."""
-        return self._parameter((type(v), v), v)
+        Python-side calls use, so one compiled specialisation serves both. In a shape-generic driver each size has a
+        parameter of its own (so does each number): shared by equal value, the source would change when two sizes
+        happen to coincide."""
+        sized = self.generic and not isinstance(v, bool) and isinstance(v, (int, float, tuple))
+        return self._parameter(("size", len(self.bound)) if sized else (type(v), v), v)
+
+    def literal(self, v):
+        """Source for a size or shape in a step's line: a literal, or in a shape-generic driver a parameter, so the
+        driver's source (and its compiled code) is the same for every size."""
+        return self.value(v) if self.generic and v is not None else repr(v)
 
     def _parameter(self, key, obj):
         name = self._bound_ids.get(key)

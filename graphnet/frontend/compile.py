@@ -156,13 +156,21 @@ class _Compiled:
 
     def _miss(self, key):
         """True when this miss should compile; the first miss of a key (or after a guard failed) runs eagerly,
-        so lazily created state (optimizer moments, lazy modules) exists before tracing."""
-        if self._warm.pop(key, None) is not None:
+        so lazily created state (optimizer moments, lazy modules) exists before tracing. A new size of arguments
+        compiled before at another size, all else unchanged, compiles at once: its state exists, and a shape-generic
+        build is cheap."""
+        if self._warm.pop(key, None) is not None or (self.dynamic is not False and self._other_size_holds(key)):
             return True
         self._warm[key] = True
         while len(self._warm) > 4 * self.cache_size_limit:
             self._warm.popitem(last=False)
         return False
+
+    def _other_size_holds(self, key):
+        """Whether a compiled variant that differs from `key` only in sizes has guards that hold now."""
+        family = _shape_free(key)
+        return any(v.guard is not None and v.guard.check() for k, vs in self._variants.items()
+                   if _shape_free(k) == family for v in vs)
 
     def _shape_generic(self, key):
         """Whether `key`'s variant is built shape-generic: dynamic=True, or (None) another size was seen before."""
@@ -184,7 +192,7 @@ class _Compiled:
                 self._warned.add(str(e))
                 warnings.warn(f"graphnet.compile: falling back to eager: {e}", stacklevel=4)
             variant = _Variant(key, refs)
-        variant.key, variant.refs = key, refs
+        variant.key, variant.refs, variant.generic = key, refs, generic
         self._variants.setdefault(key, []).insert(0, variant)
         self._variants.move_to_end(key)
         self._evict(variant)
@@ -200,7 +208,8 @@ class _Compiled:
             if not variants:
                 del self._variants[key]
             count -= 1
-            self._warn_limit(old, newest)
+            if not (newest.generic and _shape_free(old.key) == _shape_free(newest.key)):
+                self._warn_limit(old, newest)  # a shape-generic sibling is rebuilt without compiling: no warning
             old.release()
 
     def _warn_limit(self, old, new):
@@ -229,16 +238,14 @@ class _Compiled:
 
     def kernels(self):
         """{kernel name: generated source} of the last compiled entry, each Program's driver included."""
-        from ..codegen import cpu
-
         out = {}
-        for prog in self._last.programs or ():
+        for prog in (self._last.programs or ()) if self._last is not None else ():
             for i, source in enumerate(prog.driver_sources):
                 out[f"{prog.graph.meta.get('name', 'program')}.driver{i}"] = source
             for node in prog.graph.nodes:
                 if node.op == "fused":
-                    out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = getattr(
-                        prog, "render_kernel", cpu.render)(node.attrs["kernel"])
+                    out[f"{prog.graph.meta.get('name', 'program')}.{node.outputs[0].name}"] = prog.render_kernel(
+                        node.attrs["kernel"])
         return out
 
     def stats(self):
@@ -266,7 +273,7 @@ def _program_class(graph, name):
     if dev is None or dev.type == "cpu":
         from ..runtime.program import Program
 
-        return lambda g, shape_generic: Program(g)
+        return Program
     from ..runtime.cuda_program import CudaProgram
 
     return lambda g, shape_generic: CudaProgram(g, dev.index or 0)

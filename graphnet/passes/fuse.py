@@ -197,13 +197,7 @@ def _kernel(root, b, escaping, domain):
                           [b.vars[v] for v in escaping], b.reads)
     src = root.inputs[0].type.shape
     axes = _reduce_axes(root, src)
-    post = []
-    if root.op == "mean":
-        count = 1
-        for a in axes:
-            count *= src[a]
-        dtype = root.outputs[0].type.dtype.name
-        post = [Stmt("mean", "div", ("acc", f"np.{dtype}({count})"))]
+    post = [Stmt("mean", "div", ("acc", "count"))] if root.op == "mean" else []  # count: see cpu.post_lines
     result = b.vars[root.inputs[0]]
     return LoopKernel("reduce", domain, [f"in{i}" for i in range(len(b.inputs))], outputs, dtypes, b.body, [result],
                       b.reads, reduce_axes=axes, reduce_op=REDUCE_OPS[root.op], post=post)

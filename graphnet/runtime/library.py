@@ -29,15 +29,23 @@ _WHOLE = slice(None)
 
 
 class Source(str):
-    """An array's name in generated source: indexing and reshape build source text, as they would build views."""
+    """An array's name in generated source: indexing and reshape build source text, as they would build views; the
+    sizes in it are the driver's literals (parameters in a shape-generic driver)."""
+
+    def __new__(cls, text, d):
+        source = super().__new__(cls, text)
+        source.d = d
+        return source
 
     def __getitem__(self, k):
         if k == _WHOLE:
             return self
-        return Source(f"{self}[{k.start}:{k.stop}]" if isinstance(k, slice) else f"{self}[{k!r}]")
+        lit = self.d.literal
+        return Source(f"{self}[{lit(k.start)}:{lit(k.stop)}]" if isinstance(k, slice) else f"{self}[{lit(k)}]",
+                      self.d)
 
     def reshape(self, *shape):
-        return Source(f"{self}.reshape({', '.join(map(repr, shape))})")
+        return Source(f"{self}.reshape({', '.join(map(self.d.literal, shape))})", self.d)
 
 
 class Matmul:
@@ -106,9 +114,9 @@ class Template:
     def lower(self, d):
         if self.split:
             raise driver.NoDriverForm(f"{self.fn.__name__} splits its batch over two threads")
-        outs = [Source(name) for name in write_outputs(d, self.outs, self.bufs)]
-        ins = [Source(d.dense(i)) for i in self.ins]
-        scratch = [Source(d.bind(a)) if isinstance(a, np.ndarray) else a for a in self.scratch]
+        outs = [Source(name, d) for name in write_outputs(d, self.outs, self.bufs)]
+        ins = [Source(d.dense(i), d) for i in self.ins]
+        scratch = [Source(d.bind(a), d) if isinstance(a, np.ndarray) else a for a in self.scratch]
         args = self.half_args(ins, outs, self.attrs, scratch)(_WHOLE, 0)
         d.call(d.function(self.fn), [a if isinstance(a, Source) else d.value(a) for a in args])
 

@@ -9,17 +9,18 @@ import time
 
 import numpy as np
 
-from ..codegen import driver
+from ..codegen import cpu, driver
 from ..passes.fuse import VIEW_OPS
 from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
 from .steps import Const, Fused, Impl
 
 
 class Program:
-    """Built once per graph; `run(inputs)` returns (outputs, write-back arrays) in graph order."""
+    """Built once per graph; `run(inputs)` returns (outputs, write-back arrays) in graph order. `generic`: its
+    kernels and driver take sizes as arguments, so a Program of the same graph at another size compiles nothing."""
 
-    def __init__(self, graph):
-        self.graph = graph
+    def __init__(self, graph, generic=False):
+        self.graph, self.generic = graph, generic
         plan = graph.meta.get("plan_memory", {})
         self.arena = np.empty(max(plan.get("arena_bytes", 0), 1), np.uint8)
         self.slots = {}
@@ -50,12 +51,16 @@ class Program:
         a parallel driver measured 21-25 s of cold compile for LeNet's training step instead of 10-13 s); training
         steps never split (library.batch_threads), so a compiled training step is one driver call."""
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
-        d = driver.Driver(set(self.slots.values()) - views)
+        d = driver.Driver(set(self.slots.values()) - views, self.generic)
         if not all(d.lower(step) for step in self.steps):
             return None
         whole = _Driver(d, sorted(set(self.outputs) | {v for v, _, _ in self.writebacks}))
         whole.compile(self)
         return whole
+
+    def render_kernel(self, kernel):
+        """The source this Program generates for a fused kernel."""
+        return cpu.render_generic(kernel, generic=self.generic)[0]
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))
@@ -80,7 +85,7 @@ class Program:
             step = Impl(node, ins, outs, None)
         else:
             bufs = [self._buffer(node, i) for i in range(len(node.outputs))]
-            step = _make_step(node, ins, outs, bufs, self.step_links)
+            step = _make_step(node, ins, outs, bufs, self.step_links, self.generic)
         self.compile_seconds[node.op] = self.compile_seconds.get(node.op, 0.0) + time.perf_counter() - t0
         return step
 
@@ -139,12 +144,12 @@ def _blas_controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def _make_step(node, ins, outs, bufs, shared):
-    """The fastest available step for one non-view node: its generated fused kernel, the library kernel its OpDef
-    names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
+def _make_step(node, ins, outs, bufs, shared, generic):
+    """The fastest available step for one non-view node: its generated fused kernel (shape-generic or not), the
+    library kernel its OpDef names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
     if node.op == "fused":
         link = shared.pop(node, None)
-        return Fused(node, ins, outs, bufs) if link is None else absorb(node, ins, outs, link)
+        return Fused(node, ins, outs, bufs, generic) if link is None else absorb(node, ins, outs, link)
     types = [v.type for v in node.inputs]
     float32 = all(t.dtype.name == "float32" for t in types if t.dtype.is_floating_point)
     pooling = node.opdef.kind == "pool"

@@ -65,15 +65,16 @@ def _getitem_source(d, x, attrs, in_shape, shape):
     index, _ = basic_index(in_shape, attrs["index"])
     if any(i is None for i in index) or not shape:
         raise driver.NoDriverForm("getitem")
-    parts = [str(i % in_shape[k]) if isinstance(i, int) else ":".join(map(str, i.indices(in_shape[k])))
+    parts = [d.literal(i % in_shape[k]) if isinstance(i, int) else ":".join(map(d.literal, i.indices(in_shape[k])))
              for k, i in enumerate(i for i in index if i is not Ellipsis)]
     return f"{d.var(x)}[{', '.join(parts)}]", False
 
 
 _VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, in shape, out shape) -> (expression, statically contiguous)
-    "reshape": lambda d, x, attrs, in_shape, shape: (f"{d.dense(x)}.reshape({tuple(shape)})", True),
+    "reshape": lambda d, x, attrs, in_shape, shape: (f"{d.dense(x)}.reshape({d.literal(tuple(shape))})", True),
     "permute": _permute_source,
-    "expand": lambda d, x, attrs, in_shape, shape: (f"np.broadcast_to({d.var(x)}, {tuple(shape)})", False),
+    "expand": lambda d, x, attrs, in_shape, shape: (f"np.broadcast_to({d.var(x)}, {d.literal(tuple(shape))})",
+                                                    False),
     "getitem": _getitem_source,
 }
 
@@ -82,7 +83,7 @@ def buffer_source(d, buf):
     """Source for the array a step writes: a bound arena block, the input it overwrites, or a fresh array."""
     kind, ref = buf
     if kind == "fresh":
-        return f"np.empty({tuple(ref[0])}, np.{np.dtype(ref[1]).name})"
+        return f"np.empty({d.literal(tuple(ref[0]))}, np.{np.dtype(ref[1]).name})"
     return d.var(ref) if kind == "input" else d.bind(ref)
 
 
@@ -104,10 +105,11 @@ def resolve(buf, env):
 
 class Fused:
     """A generated kernel over flat arrays. Outputs that live in the arena have their flat views made once: this
-    step runs every training step, so per-call Python work is what it costs beyond the kernel."""
+    step runs every training step, so per-call Python work is what it costs beyond the kernel. `generic`: the
+    kernel takes its sizes as arguments (cpu.render_generic), so it is compiled once for every size."""
 
-    def __init__(self, node, ins, outs, bufs):
-        self.source = cpu.render(node.attrs["kernel"])
+    def __init__(self, node, ins, outs, bufs, generic=False):
+        self.source, self.extents = cpu.render_generic(node.attrs["kernel"], generic=generic)
         self.fn = cpu.load(self.source)
         self.ins, self.outs, self.bufs = ins, outs, bufs
         self.fixed = all(kind == "arena" for kind, _ in bufs)
@@ -117,19 +119,19 @@ class Fused:
 
     def __call__(self, env):
         if self.fixed:
-            self.fn(*[env[i].reshape(-1) for i in self.ins], *self.flat_dsts)
+            self.fn(*[env[i].reshape(-1) for i in self.ins], *self.flat_dsts, *self.extents)
             for slot, d in self.results:
                 env[slot] = d
             return
         dsts = [resolve(b, env) for b in self.bufs]
-        self.fn(*(env[i].reshape(-1) for i in self.ins), *(d.reshape(-1) for d in dsts))
+        self.fn(*(env[i].reshape(-1) for i in self.ins), *(d.reshape(-1) for d in dsts), *self.extents)
         for slot, d in zip(self.outs, dsts):
             env[slot] = d
 
     def lower(self, d):
         outs = write_outputs(d, self.outs, self.bufs)
         args = [f"flat({d.dense(i)})" for i in self.ins] + [f"flat({o})" for o in outs]
-        d.call(d.kernel(self.source), args)
+        d.call(d.kernel(self.source), args + [d.value(n) for n in self.extents])
 
 
 class Alias:
