@@ -11,11 +11,17 @@ import io
 import json
 import os
 import pickle
+import re
 import secrets
 import struct
 import zipfile
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so temp files of killed saves are left alone rather than guessed at
+    fcntl = None
 
 from .frontend.tensor import Tensor
 from .ir import dtype as dt
@@ -136,17 +142,58 @@ def _write_archive(f, obj, pickle_module, protocol):
             zf.writestr(OBJECTS, pickle_module.dumps(leaves.objects, protocol=protocol))
 
 
+def _lock(f, flags=0):
+    """Take the lock a writer holds on its temp file until it closes it; raises BlockingIOError if held (LOCK_NB)."""
+    if fcntl is not None:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | flags)
+
+
+def _open_temp(folder, base):
+    """(path, file) of a new temp file `.<target name>.<12 hex digits>.tmp`, locked while open; a name another save
+    removed before we locked it is tried again."""
+    while True:
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        f = open(tmp, "xb")
+        _lock(f)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(tmp)):
+                return tmp, f
+        f.close()
+
+
+def _remove_if_stale(path):
+    """Delete the temp file `path` if no live writer holds its lock (its save was killed)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f, contextlib.suppress(OSError):
+        _lock(f, fcntl.LOCK_NB)
+        os.unlink(path)
+
+
+def _remove_stale_temps(folder, base):
+    """Delete the temp files that killed saves to the same target left behind (they pile up: 12 kills left 1.27 GB)."""
+    if fcntl is None:
+        return
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.tmp")
+    for name in os.listdir(folder):
+        if pattern.fullmatch(name):
+            _remove_if_stale(os.path.join(folder, name))
+
+
 def _write_atomic(path, write):
     """Write to a new file beside `path`, fsync it, then rename it over `path`: readers never see half a file."""
     path = os.fspath(path)
     folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    _remove_stale_temps(folder, base)
+    tmp, f = _open_temp(folder, base)
     try:
-        with open(tmp, "xb") as f:
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

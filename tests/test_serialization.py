@@ -5,7 +5,11 @@ import json
 import math
 import os
 import pickle
+import re
+import signal
 import struct
+import subprocess
+import sys
 import tracemalloc
 import warnings
 import zipfile
@@ -310,6 +314,62 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert graphnet.load(path)["v"].tolist() == [1.0, 1.0, 1.0]
     assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+_STALLED_SAVE = """
+import sys, time, graphnet
+class Stall:
+    def __reduce__(self):  # pickled while save writes its temp file
+        print("writing", flush=True)
+        time.sleep(60)
+graphnet.save({"w": graphnet.zeros(1000), "x": Stall()}, sys.argv[1])
+"""
+_HOLD_LOCK = """
+import fcntl, sys, time
+f = open(sys.argv[1], "rb")
+fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _child(script, *args):
+    """A Python child running `script` (with this checkout's graphnet), once it has printed its first line."""
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(graphnet.__file__))}
+    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline(), "the child process failed before it was ready"
+    return proc
+
+
+def _temps(folder, target):
+    return sorted(n for n in os.listdir(folder) if re.fullmatch(rf"\.{re.escape(target)}\.[0-9a-f]{{12}}\.tmp", n))
+
+
+def test_next_save_removes_temp_files_of_killed_saves(tmp_path):
+    """Each save removes what earlier killed saves left: after 3 kills only the last one's temp file is there."""
+    path = tmp_path / "ckpt.pt"
+    for _ in range(3):
+        proc = _child(_STALLED_SAVE, path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(_temps(tmp_path, "ckpt.pt")) == 1
+    graphnet.save({"w": graphnet.ones(3)}, path)
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+    assert graphnet.load(path)["w"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_save_keeps_the_temp_file_of_a_live_save_and_of_other_targets(tmp_path):
+    live, dead, other = (tmp_path / n for n in (".ckpt.pt.0123456789ab.tmp", ".ckpt.pt.ba9876543210.tmp",
+                                                ".other.pt.0123456789ab.tmp"))
+    for p in (live, dead, other):
+        p.write_bytes(b"partial")
+    holder = _child(_HOLD_LOCK, live)
+    try:
+        graphnet.save([1], tmp_path / "ckpt.pt")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.pt", live.name, other.name])
 
 
 def test_reference_cycle_is_an_error():
