@@ -11,10 +11,17 @@ import io
 import json
 import os
 import pickle
+import re
 import secrets
+import struct
 import zipfile
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so temp files of killed saves are left alone rather than guessed at
+    fcntl = None
 
 from .frontend.tensor import Tensor
 from .ir import dtype as dt
@@ -25,12 +32,17 @@ PREFIX = "graphnet_checkpoint/"
 MARKER, DATA, OBJECTS = PREFIX + "format.json", PREFIX + "data.json", PREFIX + "objects.pkl"
 _ZIP_SIG = b"PK\x03\x04"
 _LOCAL_HEADER_LEN = 30  # fixed part of a zip local file header; the first entry's name follows it
+_LOCAL_NAME_LEN_AT = 26  # where a local header holds the lengths of the name and extra field that follow it
 _SCALARS = (type(None), bool, int, float, str)
 _SEQS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
 _MAPS = {"dict": dict, "odict": collections.OrderedDict}
 _SEQ_TAG = {cls: tag for tag, cls in _SEQS.items()}
 _MAP_TAG = {cls: tag for tag, cls in _MAPS.items()}
 _EXIT = object()
+
+
+class CheckpointError(RuntimeError):
+    """`load` cannot (or will not) read a file: damaged, not a graphnet checkpoint, too new, or refused as unsafe."""
 
 
 class _Leaves:
@@ -130,17 +142,58 @@ def _write_archive(f, obj, pickle_module, protocol):
             zf.writestr(OBJECTS, pickle_module.dumps(leaves.objects, protocol=protocol))
 
 
+def _lock(f, flags=0):
+    """Take the lock a writer holds on its temp file until it closes it; raises BlockingIOError if held (LOCK_NB)."""
+    if fcntl is not None:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | flags)
+
+
+def _open_temp(folder, base):
+    """(path, file) of a new temp file `.<target name>.<12 hex digits>.tmp`, locked while open; a name another save
+    removed before we locked it is tried again."""
+    while True:
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        f = open(tmp, "xb")
+        _lock(f)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(tmp)):
+                return tmp, f
+        f.close()
+
+
+def _remove_if_stale(path):
+    """Delete the temp file `path` if no live writer holds its lock (its save was killed)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f, contextlib.suppress(OSError):
+        _lock(f, fcntl.LOCK_NB)
+        os.unlink(path)
+
+
+def _remove_stale_temps(folder, base):
+    """Delete the temp files that killed saves to the same target left behind (they pile up: 12 kills left 1.27 GB)."""
+    if fcntl is None:
+        return
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.tmp")
+    for name in os.listdir(folder):
+        if pattern.fullmatch(name):
+            _remove_if_stale(os.path.join(folder, name))
+
+
 def _write_atomic(path, write):
     """Write to a new file beside `path`, fsync it, then rename it over `path`: readers never see half a file."""
     path = os.fspath(path)
     folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    _remove_stale_temps(folder, base)
+    tmp, f = _open_temp(folder, base)
     try:
-        with open(tmp, "xb") as f:
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -166,8 +219,8 @@ _LEAF_TAGS = {"dtype": lambda n: dt.from_name(n["v"]), "device": lambda n: devic
 
 
 def _corrupted(name, why):
-    return RuntimeError(f"graphnet.load: {name} is truncated or corrupted ({why}); it cannot be loaded. Save it again "
-                        "or restore a backup.")
+    return CheckpointError(f"graphnet.load: {name} is truncated or corrupted ({why}); it cannot be loaded. Save it "
+                           "again or restore a backup.")
 
 
 def _foreign(name, head, names=()):
@@ -179,8 +232,8 @@ def _foreign(name, head, names=()):
         why = "it looks like a pickle file"
     else:
         why = "it does not start like one"
-    return RuntimeError(f"graphnet.load: {name} is not a graphnet checkpoint ({why}). graphnet.load reads only files "
-                        "written by graphnet.save and never unpickles other formats.")
+    return CheckpointError(f"graphnet.load: {name} is not a graphnet checkpoint ({why}). graphnet.load reads only "
+                           "files written by graphnet.save and never unpickles other formats.")
 
 
 def _looks_ours(head):
@@ -190,25 +243,72 @@ def _looks_ours(head):
     return head[:n] == _ZIP_SIG[:n] and MARKER.encode().startswith(name)
 
 
-def _read_npy(raw, rec):
-    """One tensor entry, checked against its JSON record before NumPy allocates anything."""
+class _EntryError(Exception):
+    """An entry `save` never writes (compressed, duplicate, overlapping, sized unlike its record): `load` refuses it."""
+
+    def __init__(self, entry, why):
+        super().__init__(entry, why)
+        self.entry, self.why = entry, why
+
+
+def _refusal(name, err):
+    return CheckpointError(
+        f"graphnet.load: {name} is refused before reading: its entry {err.entry!r} {err.why}. graphnet.save never "
+        "writes such an entry, so the file was altered (or built to exhaust memory when read). Save the checkpoint "
+        "again with graphnet.save; if a zip tool repacked it, repack it with stored entries (zip -0).")
+
+
+def _entry_span(stream, info):
+    """(start, end) of an entry in the archive: its local header, name, extra field and stored bytes."""
+    stream.seek(info.header_offset)
+    header = stream.read(_LOCAL_HEADER_LEN)
+    if len(header) < _LOCAL_HEADER_LEN or not header.startswith(_ZIP_SIG):
+        raise ValueError(f"entry {info.filename!r} has no local header where the zip directory points")
+    name_len, extra_len = struct.unpack_from("<HH", header, _LOCAL_NAME_LEN_AT)
+    return info.header_offset, info.header_offset + _LOCAL_HEADER_LEN + name_len + extra_len + info.compress_size
+
+
+def _check_layout(zf, stream):
+    """Refuse compressed, duplicate and overlapping entries before any is read: each then costs what it occupies."""
+    seen = set()
+    for info in zf.infolist():
+        if info.filename in seen:
+            raise _EntryError(info.filename, "appears more than once")
+        seen.add(info.filename)
+        if info.compress_type != zipfile.ZIP_STORED:
+            why = f"is compressed (zip method {info.compress_type}), which can expand to far more memory than the file"
+            raise _EntryError(info.filename, why)
+        if info.compress_size != info.file_size:
+            raise _EntryError(info.filename, f"is stored in {info.compress_size} bytes but declares {info.file_size}")
+    spans = sorted((_entry_span(stream, info), info.filename) for info in zf.infolist())
+    archive_end = stream.seek(0, os.SEEK_END)
+    for ((_, end), entry), ((next_start, _), _) in zip(spans, spans[1:] + [((archive_end, None), None)]):
+        if end > next_start:
+            raise _EntryError(entry, "overlaps the next entry or runs past the end of the file")
+
+
+def _read_npy(zf, info, rec):
+    """One tensor entry; its header and declared size are checked against its JSON record before the data is read."""
     if rec["kind"] not in _TENSOR_KINDS:
         raise ValueError(f"unknown tensor kind {rec['kind']!r}")
-    buf = io.BytesIO(raw)
-    major, _ = np.lib.format.read_magic(buf)
-    read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}[major]
-    shape, _, dtype = read_header(buf)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if dtype.str != rec["dtype"] or list(shape) != rec["shape"] or len(raw) - buf.tell() != nbytes:
-        raise ValueError("a tensor entry does not match its description")
-    buf.seek(0)
-    return np.load(buf, allow_pickle=False)
+    with zf.open(info) as entry:
+        major, _ = np.lib.format.read_magic(entry)
+        read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}[major]
+        shape, _, dtype = read_header(entry)
+        if dtype.str != rec["dtype"] or list(shape) != rec["shape"]:
+            raise ValueError("a tensor entry does not match its description")
+        needed = entry.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if info.file_size != needed:
+            raise _EntryError(info.filename, f"declares {info.file_size} bytes, but its tensor record ({dtype}, "
+                                             f"shape {list(shape)}) needs {needed}")
+        entry.seek(0)
+        return np.lib.format.read_array(entry, allow_pickle=False)
 
 
 def _read_payload(zf):
     data = json.loads(zf.read(DATA))
     records = data["tensors"]
-    arrays = [_read_npy(zf.read(f"{PREFIX}tensors/{i}.npy"), rec) for i, rec in enumerate(records)]
+    arrays = [_read_npy(zf, zf.getinfo(f"{PREFIX}tensors/{i}.npy"), rec) for i, rec in enumerate(records)]
     for rec in records:
         if rec["kind"] != "ndarray":
             rec["dtype"], rec["device"] = dt.as_dtype(np.dtype(rec["dtype"])), as_device(rec["device"])
@@ -225,8 +325,8 @@ def _check_marker(zf, name, head):
     if fmt != FORMAT:
         raise _foreign(name, head)
     if version > VERSION:
-        raise RuntimeError(f"graphnet.load: {name} was written by a newer graphnet (checkpoint format version "
-                           f"{version}; this one reads up to {VERSION}). Upgrade graphnet to load it.")
+        raise CheckpointError(f"graphnet.load: {name} was written by a newer graphnet (checkpoint format version "
+                              f"{version}; this one reads up to {VERSION}). Upgrade graphnet to load it.")
 
 
 def _read_archive(stream, name):
@@ -242,9 +342,14 @@ def _read_archive(stream, name):
         names = zf.namelist()
         if MARKER not in names:
             raise _corrupted(name, "the format marker is missing") if _looks_ours(head) else _foreign(name, head, names)
-        _check_marker(zf, name, head)
         try:
+            _check_layout(zf, stream)
+            _check_marker(zf, name, head)
             return _read_payload(zf)
+        except _EntryError as e:
+            raise _refusal(name, e) from None
+        except CheckpointError:
+            raise
         except Exception as e:
             raise _corrupted(name, f"{type(e).__name__}: {e}") from None
 

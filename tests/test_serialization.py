@@ -5,6 +5,13 @@ import json
 import math
 import os
 import pickle
+import re
+import signal
+import struct
+import subprocess
+import sys
+import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -16,6 +23,8 @@ from graphnet.ir import dtype as dt
 
 CORRUPT = "truncated or corrupted"
 FOREIGN = "not a graphnet checkpoint"
+REFUSED = "refused before reading"
+TENSOR_0, TENSOR_1 = (serialization.PREFIX + f"tensors/{i}.npy" for i in range(2))
 
 
 def _roundtrip(obj, **load_kwargs):
@@ -192,14 +201,25 @@ def test_foreign_files(tmp_path, content, hint):
     assert hint in str(err.value) and "foreign.bin" in str(err.value)
 
 
-def _rewrite_entry(raw, name, transform):
-    """A copy of the checkpoint bytes `raw` with entry `name` replaced by transform(old bytes)."""
+def _refill_entry(raw, name, fill, compress_type=zipfile.ZIP_STORED):
+    """A copy of the checkpoint bytes `raw` whose entry `name` is written by fill(old bytes, entry) as a stream."""
     src, out = zipfile.ZipFile(io.BytesIO(raw)), io.BytesIO()
     with zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             data = src.read(info.filename)
-            dst.writestr(info.filename, transform(data) if info.filename == name else data)
+            if info.filename != name:
+                dst.writestr(info.filename, data)
+                continue
+            new = zipfile.ZipInfo(name)
+            new.compress_type = compress_type
+            with dst.open(new, "w", force_zip64=True) as entry:
+                fill(data, entry)
     return out.getvalue()
+
+
+def _rewrite_entry(raw, name, transform):
+    """A copy of the checkpoint bytes `raw` with entry `name` replaced by transform(old bytes)."""
+    return _refill_entry(raw, name, lambda old, entry: entry.write(transform(old)))
 
 
 def _checkpoint_bytes(obj):
@@ -296,6 +316,62 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["ckpt.pt"]
 
 
+_STALLED_SAVE = """
+import sys, time, graphnet
+class Stall:
+    def __reduce__(self):  # pickled while save writes its temp file
+        print("writing", flush=True)
+        time.sleep(60)
+graphnet.save({"w": graphnet.zeros(1000), "x": Stall()}, sys.argv[1])
+"""
+_HOLD_LOCK = """
+import fcntl, sys, time
+f = open(sys.argv[1], "rb")
+fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _child(script, *args):
+    """A Python child running `script` (with this checkout's graphnet), once it has printed its first line."""
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(graphnet.__file__))}
+    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline(), "the child process failed before it was ready"
+    return proc
+
+
+def _temps(folder, target):
+    return sorted(n for n in os.listdir(folder) if re.fullmatch(rf"\.{re.escape(target)}\.[0-9a-f]{{12}}\.tmp", n))
+
+
+def test_next_save_removes_temp_files_of_killed_saves(tmp_path):
+    """Each save removes what earlier killed saves left: after 3 kills only the last one's temp file is there."""
+    path = tmp_path / "ckpt.pt"
+    for _ in range(3):
+        proc = _child(_STALLED_SAVE, path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(_temps(tmp_path, "ckpt.pt")) == 1
+    graphnet.save({"w": graphnet.ones(3)}, path)
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+    assert graphnet.load(path)["w"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_save_keeps_the_temp_file_of_a_live_save_and_of_other_targets(tmp_path):
+    live, dead, other = (tmp_path / n for n in (".ckpt.pt.0123456789ab.tmp", ".ckpt.pt.ba9876543210.tmp",
+                                                ".other.pt.0123456789ab.tmp"))
+    for p in (live, dead, other):
+        p.write_bytes(b"partial")
+    holder = _child(_HOLD_LOCK, live)
+    try:
+        graphnet.save([1], tmp_path / "ckpt.pt")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.pt", live.name, other.name])
+
+
 def test_reference_cycle_is_an_error():
     loop = [1]
     loop.append(loop)
@@ -329,8 +405,8 @@ def test_corruption_is_detected_or_harmless():
         bad[pos] ^= 0xFF
         try:
             out = graphnet.load(io.BytesIO(bytes(bad)))
-        except RuntimeError as e:
-            assert CORRUPT in str(e) or FOREIGN in str(e), str(e)
+        except serialization.CheckpointError as e:
+            assert CORRUPT in str(e) or FOREIGN in str(e) or REFUSED in str(e), str(e)
             detected += 1
         else:
             assert _same(out, _OBJ), pos
@@ -350,6 +426,69 @@ def test_tensor_entry_not_matching_its_record_is_corrupt():
     swapped = _rewrite_entry(raw, serialization.PREFIX + "tensors/0.npy", lambda b: _npy(np.zeros(5, np.float32)))
     with pytest.raises(RuntimeError, match=f"{CORRUPT}.*does not match"):
         graphnet.load(io.BytesIO(swapped))
+
+
+def _peak_bytes(fn):
+    """The most memory Python allocated while fn() ran (it is expected to raise)."""
+    tracemalloc.start()
+    try:
+        fn()
+    except Exception:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_compressed_entry_is_refused_before_reading(tmp_path):
+    """A 1 MB file whose tensor entry inflates to 256 MiB of zeros: refused, and nothing near that is allocated."""
+    def zeros_after_header(old, entry):
+        entry.write(old[:-16])  # the .npy header of the 4 float32s
+        for _ in range(256):
+            entry.write(bytes(2**20))
+
+    path = tmp_path / "bomb.pt"
+    path.write_bytes(_refill_entry(_checkpoint_bytes({"w": graphnet.zeros(4)}), TENSOR_0, zeros_after_header,
+                                   zipfile.ZIP_DEFLATED))
+    assert path.stat().st_size < 2**21
+    with pytest.raises(serialization.CheckpointError,
+                       match=f"bomb.pt' is {REFUSED}: its entry '{TENSOR_0}' is compressed \\(zip method 8\\).*zip -0"):
+        graphnet.load(path)
+    assert _peak_bytes(lambda: graphnet.load(path)) < 2**22
+
+
+def test_entry_larger_than_its_record_is_refused_before_reading():
+    raw = _rewrite_entry(_checkpoint_bytes({"w": graphnet.zeros(4)}), TENSOR_0, lambda b: b + bytes(2**25))
+    load = lambda: graphnet.load(io.BytesIO(raw))
+    with pytest.raises(serialization.CheckpointError,
+                       match=f"{REFUSED}: its entry '{TENSOR_0}' declares {128 + 16 + 2**25} bytes, but its tensor "
+                             r"record \(float32, shape \[4\]\) needs 144"):
+        load()
+    assert _peak_bytes(load) < 2**22
+
+
+def test_duplicate_entry_is_refused():
+    raw = _checkpoint_bytes({"w": graphnet.zeros(4)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns about the duplicate name we write on purpose
+        with zipfile.ZipFile(buf := io.BytesIO(raw), "a") as zf:
+            zf.writestr(TENSOR_0, _npy(np.ones(4, np.float32)))
+    with pytest.raises(serialization.CheckpointError, match=f"{REFUSED}: its entry '{TENSOR_0}' appears more than"):
+        graphnet.load(io.BytesIO(buf.getvalue()))
+
+
+def test_overlapping_entries_are_refused():
+    """Tensor 1's directory record points inside tensor 0's bytes (the overlapping-entries zip bomb): refused."""
+    small = _checkpoint_bytes({"a": graphnet.zeros(1, dtype=graphnet.uint8), "b": graphnet.ones(2)})
+    zf = zipfile.ZipFile(io.BytesIO(small))
+    entry_1 = small[zf.getinfo(TENSOR_1).header_offset:zf.start_dir]  # local header + bytes, just before the directory
+    raw = bytearray(_checkpoint_bytes({"a": graphnet.from_numpy(np.frombuffer(entry_1, np.uint8).copy()),
+                                       "b": graphnet.ones(2)}))
+    record = raw.rindex(TENSOR_1.encode()) - 46  # the central directory record holding the name last
+    struct.pack_into("<I", raw, record + 42, raw.index(entry_1))
+    with pytest.raises(serialization.CheckpointError, match=f"{REFUSED}: its entry '{TENSOR_0}' overlaps"):
+        graphnet.load(io.BytesIO(bytes(raw)))
 
 
 def _npy(arr):

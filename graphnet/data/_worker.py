@@ -1,9 +1,12 @@
 """The DataLoader worker process: fetch batches for the indices it is sent, report errors with their traceback."""
+import io
 import os
+import pickle
 import queue
 import random
 import sys
 import traceback
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
@@ -35,13 +38,25 @@ class _KeyErrorMessage(str):
         return self
 
 
-class ExceptionWrapper:
-    """An exception caught in a worker, carried to the main process as its type and traceback text."""
+def _pickles(obj):
+    """Whether `obj` can be pickled (a class: whether the main process could import it by name)."""
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
 
-    def __init__(self, where):
-        exc_type, exc, _ = sys.exc_info()
-        self.exc_type = exc_type
-        self.msg = f"Caught {exc_type.__name__} {where}.\nOriginal " + "".join(traceback.format_exception(exc))
+
+class ExceptionWrapper:
+    """An exception caught in a worker (or `exc`), carried to the main process as its type and traceback text.
+
+    A type the main process could not unpickle (a class defined inside a function) travels as RuntimeError.
+    """
+
+    def __init__(self, where, exc=None):
+        exc = exc or sys.exc_info()[1]
+        self.exc_type = type(exc) if _pickles(type(exc)) else RuntimeError
+        self.msg = f"Caught {type(exc).__name__} {where}.\nOriginal " + "".join(traceback.format_exception(exc))
 
     def reraise(self):
         """Raise the worker's exception type with the worker's traceback text as the message."""
@@ -86,7 +101,8 @@ def worker_loop(fetch, dataset, index_queue, result_queue, done, seed, worker_id
         if task is None:
             break
         epoch, batch_idx, indices = task
-        result_queue.put((epoch, batch_idx, init_error or _fetch_or_wrap(fetch, indices, worker_id)))
+        result = init_error or _fetch_or_wrap(fetch, indices, worker_id)
+        result_queue.put((epoch, batch_idx, _pickled(result, indices, worker_id)))
     result_queue.cancel_join_thread()  # exit now even if the parent never reads what is left
 
 
@@ -95,3 +111,34 @@ def _fetch_or_wrap(fetch, indices, worker_id):
         return fetch(indices)
     except Exception:
         return ExceptionWrapper(f"in DataLoader worker process {worker_id}")
+
+
+def _dumps(obj):
+    """`obj` pickled as a multiprocessing queue would, as bytes (which the queue then sends as they are)."""
+    buf = io.BytesIO()
+    ForkingPickler(buf).dump(obj)
+    return buf.getvalue()
+
+
+def _samples(indices):
+    """How an error names the samples of a task: one index (batch_size=None or 1) or the batch's list."""
+    if not isinstance(indices, (list, tuple)):
+        return f"the sample at index {indices!r}"
+    return f"the sample at index {indices[0]!r}" if len(indices) == 1 else f"the samples at indices {list(indices)}"
+
+
+def _pickled(result, indices, worker_id):
+    """`result` pickled here, so that one which cannot be pickled becomes an error for the main process to raise.
+
+    (The queue's feeder thread would only print the error and drop the batch: the main process would wait forever.)
+    """
+    try:
+        return _dumps(result)
+    except Exception as e:
+        err = pickle.PicklingError(
+            f"DataLoader worker {worker_id}: {_samples(indices)} cannot be sent to the main process: "
+            f"{type(e).__name__}: {e}. Return tensors, arrays, numbers, strings and containers of them from the "
+            "dataset and collate_fn (lambdas, open files, locks and generators cannot be pickled), or use "
+            "num_workers=0.")
+        err.__cause__ = e
+        return _dumps(ExceptionWrapper(f"in DataLoader worker process {worker_id}", err))

@@ -2,11 +2,14 @@
 
 Workers (num_workers > 0) are multiprocessing processes fed through one index queue each; batches come back in
 order, and an exception in a worker is raised again in the main process with the worker's traceback as its text.
+Workers pickle their results themselves, so a sample that cannot be pickled (a lambda in it) is raised as a
+PicklingError naming its index instead of being dropped by the queue's feeder thread (which hangs PyTorch's loader).
 """
 import multiprocessing
 import os
 import queue
 import time
+from multiprocessing.reduction import ForkingPickler
 
 from ..frontend.creation import default_rng
 from ._worker import POLL_S, ExceptionWrapper, worker_loop
@@ -101,7 +104,7 @@ class _MultiProcessIter(_BaseIter):
             epoch, idx, data = self._get()
             if epoch == self._epoch:
                 self._cache[idx] = data
-        data = self._cache.pop(self._rcvd_idx)
+        data = ForkingPickler.loads(self._cache.pop(self._rcvd_idx))  # workers send their results pickled
         self._rcvd_idx += 1
         self._try_put()
         if isinstance(data, ExceptionWrapper):

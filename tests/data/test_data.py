@@ -1,6 +1,9 @@
 """graphnet.data: datasets, samplers, DataLoader (batching, shuffling, collate, workers) and transforms."""
 import collections
+import contextlib
 import os
+import pickle
+import signal
 import time
 
 import numpy as np
@@ -276,6 +279,55 @@ def test_dead_worker_and_timeout_raise_instead_of_hanging():
         list(DataLoader(_Squares(8, exit_at=2), batch_size=2, num_workers=1))
     with pytest.raises(RuntimeError, match="DataLoader timed out after 0.3 seconds"):
         list(DataLoader(_Squares(4, sleep=1.0), batch_size=2, num_workers=1, timeout=0.3))
+
+
+@contextlib.contextmanager
+def _hang_guard(seconds=10):
+    """Turn a hang inside the block into a TimeoutError after `seconds` (SIGALRM), so the test fails instead."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still waiting after {seconds} s: the DataLoader hangs")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _WithLambda(_Squares):
+    """Sample 3 holds a lambda, which the worker cannot pickle to send it back."""
+
+    def __getitem__(self, i):
+        x, _ = super().__getitem__(i)
+        return (x, lambda: i) if i == 3 else (x, i)
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+@pytest.mark.parametrize("batch_size, samples", [(None, "the sample at index 3"),
+                                                 (2, "the samples at indices \\[2, 3\\]")])
+def test_unpicklable_sample_raises_naming_it(num_workers, batch_size, samples):
+    loader = DataLoader(_WithLambda(6), batch_size=batch_size, num_workers=num_workers, collate_fn=list)
+    with _hang_guard(), pytest.raises(pickle.PicklingError,
+                                      match=f"(?s)Caught PicklingError in DataLoader worker process.*DataLoader "
+                                            f"worker \\d: {samples} cannot be sent to the main process: "
+                                            "AttributeError: Can't pickle local object.*lambda.*num_workers=0"):
+        list(loader)
+    with _hang_guard():
+        assert len(list(DataLoader(_Squares(8), batch_size=2, num_workers=num_workers))) == 4
+
+
+def test_worker_exception_of_a_local_class_raises_as_runtime_error():
+    class LocalError(Exception):
+        """Defined in a function, so it cannot be pickled to the main process."""
+
+    class Failing(_Squares):
+        def __getitem__(self, i):
+            raise LocalError(f"bad sample {i}")
+
+    with _hang_guard(), pytest.raises(RuntimeError, match="(?s)Caught LocalError in DataLoader worker.*bad sample 0"):
+        list(DataLoader(Failing(4), batch_size=2, num_workers=1))
 
 
 def test_persistent_workers_across_epochs():
