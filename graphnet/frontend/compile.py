@@ -192,7 +192,8 @@ class _Compiled:
                 self._warned.add(str(e))
                 warnings.warn(f"graphnet.compile: falling back to eager: {e}", stacklevel=4)
             variant = _Variant(key, refs)
-        variant.key, variant.refs, variant.generic = key, refs, generic
+        variant.key, variant.refs = key, refs
+        variant.generic = bool(variant.programs) and all(getattr(p, "generic", False) for p in variant.programs)
         self._variants.setdefault(key, []).insert(0, variant)
         self._variants.move_to_end(key)
         self._evict(variant)
