@@ -168,16 +168,16 @@ def _pack(per_dim, base, nb, rows):
 
 
 # ---- launches and the error path ----------------------------------------------------------------------------------
-def _flag():
+def error_flag():
     flag = _FLAGS.get(0)
     if flag is None:
         flag = _FLAGS[0] = storage.to_device(np.zeros(1, np.int32))
     return flag
 
 
-def _raise_if_flagged(name, arrays, attrs):
+def raise_if_flagged(name, arrays, attrs):
     """After a launch: a flagged bad index reruns the NumPy impl on host copies, which raises the CPU's error."""
-    flag = _flag()
+    flag = error_flag()
     if not flag.copy_to_host()[0]:
         return
     flag.copy_to_device(np.zeros(1, np.int32))
@@ -189,9 +189,9 @@ def _take(name, src, idx, mapping, arrays, attrs):
     shape, args = mapping
     out = storage.empty(shape, src.dtype)
     if out.size:
-        _kernel("take")[grid_for(out.size)](storage.flat(src), storage.flat(out), storage.flat(idx), _flag(),
+        _kernel("take")[grid_for(out.size)](storage.flat(src), storage.flat(out), storage.flat(idx), error_flag(),
                                            out.size, *args)
-        _raise_if_flagged(name, arrays, attrs)
+        raise_if_flagged(name, arrays, attrs)
     return [out]
 
 
@@ -201,9 +201,9 @@ def _scatter(name, out, vals, vstrides, idx, mapping, accumulate, arrays, attrs)
     n = int(np.prod(shape, dtype=np.int64))
     if n:
         kern = _kernel("put_add" if accumulate else "put")
-        kern[grid_for(n)](storage.flat(vals), storage.flat(out), storage.flat(idx), _flag(), n,
+        kern[grid_for(n)](storage.flat(vals), storage.flat(out), storage.flat(idx), error_flag(), n,
                           _tup(vstrides, 0), *args)
-        _raise_if_flagged(name, arrays, attrs)
+        raise_if_flagged(name, arrays, attrs)
     return [out]
 
 
