@@ -1,4 +1,6 @@
 """Device kernels for advanced indexing, gather, index_put, argmax/argmin and the counter-based RNG ops vs the CPU."""
+import re
+
 import numpy as np
 import pytest
 
@@ -166,6 +168,13 @@ def test_out_of_range_index_raises_the_cpu_error(name, arrays, attrs):
     assert str(info.value) == str(expected)
     got, ref = _both("gather", [np.arange(4.0), _idx(3, -4)], dim=0)  # the error flag was cleared
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("bad", [3, -4, 10 ** 8])
+def test_a_compiled_device_step_refuses_a_bad_gather_index_before_any_update(bad_index_step, bad):
+    case = bad_index_step(lambda out, i: graphnet.gather(out, 1, i.unsqueeze(1)).sum(), "cuda")
+    case.check(graphnet.tensor([0, 1, 2, -1, -3]), graphnet.tensor([0, bad, 2, 1, 0]), OpError,
+               re.escape(f"gather(): index {bad} is out of bounds for dimension 1 with size 3"))
 
 
 # ---- random -------------------------------------------------------------------------------------------------------
