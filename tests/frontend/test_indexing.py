@@ -184,6 +184,13 @@ def test_index_select(dim):
     assert gradcheck(lambda a: a.index_select(dim, graphnet.tensor(idx)), [f64(np.random.randn(3, 3, 3))])
 
 
+@pytest.mark.parametrize("bad", [4, -1, 10 ** 8])
+def test_index_select_refuses_an_index_out_of_range_as_pytorch_does(bad):
+    """PyTorch's message, and no negative wrap-around (x[idx] wraps, index_select does not)."""
+    with pytest.raises(IndexError, match=f"index out of range in self .*index {bad} is out of bounds for dimension 1"):
+        graphnet.index_select(graphnet.tensor(A), 1, graphnet.tensor([0, bad]))
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_gather_matches_take_along_axis(dim):
     rng = np.random.default_rng(0)
