@@ -52,7 +52,7 @@ def log_softmax_rows(x, out):
 @njit(cache=True, error_model="numpy")
 def cross_entropy_rows(x, target, ignore_index, loss):
     """loss[i] = logsumexp(x[i]) - x[i, target[i]]; 0 where target[i] == ignore_index, NaN for a target out of
-    [0, C) (a kernel cannot raise; the frontend checks targets eagerly)."""
+    [0, C) (a traced loss never gets here with one: its targets pass check_targets first)."""
     n, k = x.shape
     for i in range(n):
         t = target[i]
