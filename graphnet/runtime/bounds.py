@@ -44,6 +44,6 @@ def raise_eager_error(graph, inputs):
     whose check raises the eager error naming the value."""
     try:
         interpret(graph, [np.reshape(a, v.type.shape) for a, v in zip(inputs, graph.inputs)])
-    except IndexError as e:
+    except (IndexError, RuntimeError) as e:
         raise e from None
     raise RuntimeError("internal error: a compiled kernel flagged an out-of-range index the NumPy impls accept")

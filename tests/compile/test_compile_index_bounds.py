@@ -1,7 +1,7 @@
-"""A compiled training step never trains on an out-of-range class index or gather index: it raises the eager error
-(PyTorch's "Target 7 is out of bounds.") before any parameter is updated, and trains on good input afterwards.
-Labels that are a Program input are checked before the first kernel; labels computed inside the graph (int32 ones
-cast to int64) by the check_targets kernel."""
+"""A compiled training step never trains on an out-of-range class index (losses, one_hot) or gather index: it raises
+the eager error (PyTorch's "Target 7 is out of bounds.") before any parameter is updated, and trains on good input
+afterwards. Labels that are a Program input are checked before the first kernel; labels computed inside the graph
+(int32 ones cast to int64) by the check_targets kernel."""
 import re
 
 import pytest
@@ -52,6 +52,16 @@ def test_a_bad_gather_index_raises_the_eager_error_and_updates_nothing(bad_index
                re.escape(f"gather(): index {bad} is out of bounds for dimension 1 with size 3"))
     (program,) = case.compiled._last.programs
     assert program.input_checks.checks
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+@pytest.mark.parametrize("bad, message", [(3, "smaller than num_classes (got class 3, num_classes 3)"),
+                                          (-1, "non-negative"), (10 ** 8, "smaller than num_classes")])
+def test_a_bad_one_hot_class_raises_the_eager_error_and_updates_nothing(bad_index_step, bad, message, dtype):
+    """A traced one_hot gave a silent all-zero row; int32 classes are cast in the graph (the kernel's check)."""
+    case = bad_index_step(lambda out, y: (out * F.one_hot(y.long(), 3)).sum())
+    case.check(torch.tensor([0, 1, 2, 2, 0], dtype=dtype), torch.tensor([0, 1, bad, 2, 0], dtype=dtype), RuntimeError,
+               re.escape(f"Class values must be {message}"))
 
 
 def test_parameters_the_labels_do_not_reach_are_not_updated_either():

@@ -63,12 +63,25 @@ def _ce_backward_infer(g, x, target, ignore_index):
     return x
 
 
+def one_hot_error(target, num_classes):
+    """one_hot's eager error (PyTorch's wording) for class indices outside [0, num_classes), or None."""
+    if target.min() < 0:
+        return RuntimeError("Class values must be non-negative.")
+    if target.max() >= num_classes:
+        return RuntimeError(f"Class values must be smaller than num_classes (got class {int(target.max())}, "
+                            f"num_classes {num_classes}).")
+    return None
+
+
 def check_targets(target, n_classes, ignore_index, name):
-    """Raise PyTorch's IndexError ("Target 7 is out of bounds.") for the first target that is neither a class in
-    [0, n_classes) nor ignore_index. A min/max pass first: this runs before every compiled step that takes labels."""
+    """Raise the eager error of function `name` for the first target that is neither a class in [0, n_classes) nor
+    ignore_index: a loss's IndexError ("Target 7 is out of bounds.", as PyTorch), or one_hot's RuntimeError. A
+    min/max pass first: this runs before every compiled step that takes labels."""
     if not target.size or (target.min() >= 0 and target.max() < n_classes):
         return
     bad = target[(target != ignore_index) & ((target < 0) | (target >= n_classes))]
+    if bad.size and name == "one_hot":
+        raise one_hot_error(target, n_classes)
     if bad.size:
         raise IndexError(f"Target {int(bad.flat[0])} is out of bounds. ({name}: input has {n_classes} classes, so "
                          f"targets must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index})")
@@ -129,7 +142,7 @@ register(OpDef("cross_entropy_rows_backward", "opaque", _ce_backward_infer, _ce_
                save_inputs=(0, 1, 2), kernel="cross_entropy_rows_backward"))
 
 
-# ---- the class-index check a traced loss records: the targets, unchanged, once they are known to be in range ------
+# ---- the class-index check a traced loss or one_hot records: the targets, unchanged, once known to be in range ---
 def _check_infer(target, n_classes, ignore_index, loss):
     if target.dtype is not dt.int64:
         raise OpError(f"check_targets: expected int64 class indices, got {target.dtype.name}")
