@@ -45,10 +45,11 @@ def test_a_bad_label_computed_in_the_graph_is_caught_by_the_kernel(bad_index_ste
     assert not program.input_checks.checks  # int32 labels are cast inside the graph: no Program input to check
 
 
-@pytest.mark.parametrize("bad", [3, -4, 10 ** 8])
+@pytest.mark.parametrize("bad", [3, -1, -4, 10 ** 8])
 def test_a_bad_gather_index_raises_the_eager_error_and_updates_nothing(bad_index_step, bad):
+    """-1 too: PyTorch's gather takes no negative index."""
     case = bad_index_step(lambda out, i: torch.gather(out, 1, i.unsqueeze(1)).sum())
-    case.check(torch.tensor([0, 1, 2, -1, -3]), torch.tensor([0, bad, 2, 1, 0]), OpError,
+    case.check(torch.tensor([0, 1, 2, 2, 0]), torch.tensor([0, bad, 2, 1, 0]), OpError,
                re.escape(f"gather(): index {bad} is out of bounds for dimension 1 with size 3"))
     (program,) = case.compiled._last.programs
     assert program.input_checks.checks

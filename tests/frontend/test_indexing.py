@@ -204,6 +204,8 @@ def test_gather_errors():
     x = graphnet.tensor(A[0])
     with pytest.raises(RuntimeError, match="gather\\(\\): index 9 is out of bounds for dimension 1 with size 5"):
         x.gather(1, graphnet.tensor([[9]]))
+    with pytest.raises(RuntimeError, match="gather\\(\\): index -1 is out of bounds for dimension 1 with size 5"):
+        x.gather(1, graphnet.tensor([[-1]]))  # PyTorch's gather takes no negative index
     with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions"):
         x.gather(1, graphnet.tensor([1]))
     with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):

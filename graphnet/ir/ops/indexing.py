@@ -194,11 +194,12 @@ def _gather_infer(t, idx, dim):
 
 
 def check_gather_index(idx, shape, dim):
-    """Raise the eager error for the first entry of `idx` out of range along `dim` of a tensor of `shape`."""
+    """Raise the eager error for the first entry of `idx` outside [0, size) along `dim` of a tensor of `shape`
+    (PyTorch's gather takes no negative index, unlike x[idx])."""
     d = norm_dim("gather", dim, len(shape))
-    if not idx.size or (idx.min() >= -shape[d] and idx.max() < shape[d]):
+    if not idx.size or (idx.min() >= 0 and idx.max() < shape[d]):
         return
-    bad = (idx < -shape[d]) | (idx >= shape[d])
+    bad = (idx < 0) | (idx >= shape[d])
     raise OpError(f"gather(): index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size {shape[d]}")
 
 
