@@ -181,6 +181,14 @@ def index_put(input, indices, values, accumulate=False):
     return call("index_put", input, _index_tensor(packed, input), v, index=spec, dims=dims, accumulate=accumulate)
 
 
+def _check_select_index(idx, size, d):
+    """PyTorch's index_select error: no negative wrap-around, unlike x[idx]."""
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise IndexError(f"index out of range in self (index_select(): index {int(bad.flat[0])} is out of bounds for "
+                         f"dimension {d} with size {size})")
+
+
 @export("index_select", out=True)
 def index_select(input, dim, index):
     """Rows (or columns, ...) of `input` at the int64 positions in the 1-d `index`."""
@@ -189,6 +197,7 @@ def index_select(input, dim, index):
                          f"{index.dtype.name}")
     d = norm_dim("index_select", dim, input.ndim)
     x = input.reshape(1) if input.ndim == 0 else input
+    _check_select_index(index._host(), x.shape[d], d)
     out = _getitem(x, (slice(None),) * d + (index.reshape(-1),))
     return out.reshape(()) if input.ndim == 0 and index.ndim == 0 else out
 

@@ -12,6 +12,7 @@ from ..frontend.autograd import no_grad
 from ..frontend.dispatch import call
 from ..frontend.tensor import Tensor
 from ..ir import dtype as dt
+from ..ir.ops.softmax import one_hot_error
 from ..ir.ops.util import fmt_shape
 from .functional_conv import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401
 from .functional_loss import (  # noqa: F401
@@ -281,14 +282,13 @@ def one_hot(tensor, num_classes=-1):
     if not isinstance(tensor, Tensor) or tensor.dtype is not dt.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if _concrete(tensor) and tensor.numel():
-        lo, hi = int(tensor._host().min()), int(tensor._host().max())
-        if lo < 0:
-            raise RuntimeError("Class values must be non-negative.")
-        if num_classes == -1:
-            num_classes = hi + 1
-        elif hi >= num_classes:
-            raise RuntimeError(f"Class values must be smaller than num_classes (got class {hi}, num_classes "
-                               f"{num_classes}).")
+        vals = tensor._host()
+        num_classes = int(vals.max()) + 1 if num_classes == -1 else num_classes
+        error = one_hot_error(vals, num_classes)
+        if error is not None:
+            raise error
+    elif not _concrete(tensor) and num_classes > 0:  # checked in the compiled step; 0, a class, ignores nothing
+        tensor = call("check_targets", tensor, n_classes=num_classes, ignore_index=0, loss="one_hot")
     if num_classes < 0:
         raise RuntimeError("Can not infer total number of classes from empty tensor.")
     classes = Tensor._wrap(np.arange(num_classes, dtype=np.int64), dt.int64).to(tensor.device)

@@ -6,6 +6,7 @@ import numpy as np
 from ..frontend.dispatch import call
 from ..frontend.tensor import Tensor
 from ..ir import dtype as dt
+from ..ir.ops.softmax import check_targets
 
 
 def _legacy_reduction(size_average, reduce, reduction):
@@ -103,7 +104,9 @@ def _class_view(t, ndim):
 
 
 def _check_index_target(name, input, target, ignore_index):
-    """Shapes as PyTorch requires ((N, C, d...) with (N, d...), or (C,) with a 0-d target) and values in range."""
+    """Shapes as PyTorch requires ((N, C, d...) with (N, d...), or (C,) with a 0-d target) and values in range; the
+    target to use. A traced target's values are unknown: it comes back through a check_targets op, which a compiled
+    step runs before any kernel that could update a parameter."""
     if target.dtype not in (dt.int64, dt.int32, dt.uint8, dt.int16, dt.int8):
         raise RuntimeError(f"{name}: expected target of integer class indices (dtype Long), got {target.dtype.name}; "
                            "float targets must have the input's shape (class probabilities)")
@@ -117,12 +120,11 @@ def _check_index_target(name, input, target, ignore_index):
         raise RuntimeError(f"{name}: size mismatch (got input: {list(input.shape)}, target: {list(target.shape)}); "
                            f"the target must have shape {list(expected)}")
     n_classes = input.shape[0 if input.ndim == 1 else 1]
-    if target._proxy is None and target.numel():
-        vals = target._host()
-        bad = vals[(vals != ignore_index) & ((vals < 0) | (vals >= n_classes))]
-        if bad.size:
-            raise IndexError(f"Target {int(bad.flat[0])} is out of bounds. ({name}: input has {n_classes} classes, so "
-                             f"targets must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index})")
+    if target._proxy is not None:
+        return call("check_targets", target.to(dt.int64), n_classes=n_classes, ignore_index=int(ignore_index),
+                    loss=name)
+    check_targets(target._host(), n_classes, ignore_index, name)
+    return target
 
 
 def _target_mask(input, target):
@@ -155,7 +157,7 @@ def _reduce_weighted(loss, weights, reduction):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """-input[target] per element (input holds log-probabilities); 'mean' divides by the summed target weights."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_index_target("nll_loss", input, target, ignore_index)
+    target = _check_index_target("nll_loss", input, target, ignore_index)
     loss, weights = _weighted_nll(input, target, weight, ignore_index)
     return _reduce_weighted(loss, weights, reduction)
 
@@ -186,7 +188,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
     if _fused_rows(input, target, weight, label_smoothing):
-        _check_index_target("cross_entropy", input, target, ignore_index)
+        target = _check_index_target("cross_entropy", input, target, ignore_index)
         return _rows_cross_entropy(input, target, ignore_index, reduction)
     logp = input.log_softmax(class_dim)
     n_classes = input.shape[class_dim]
@@ -199,7 +201,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         wlogp = logp if weight is None else logp * _class_view(weight, input.ndim)
         loss = -(wlogp * probs).sum(class_dim)
         return loss.sum() / (input.numel() // n_classes) if reduction == "mean" else _reduce(loss, reduction)
-    _check_index_target("cross_entropy", input, target, ignore_index)
+    target = _check_index_target("cross_entropy", input, target, ignore_index)
     loss, weights = _weighted_nll(logp, target, weight, ignore_index)
     out = _reduce_weighted(loss, weights, reduction)
     if label_smoothing == 0:

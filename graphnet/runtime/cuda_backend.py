@@ -255,6 +255,7 @@ HANDLERS = {
     "log_softmax": _log_softmax,
     "cross_entropy_rows": _template("cuda_softmax", "cross_entropy_rows"),
     "cross_entropy_rows_backward": _template("cuda_softmax", "cross_entropy_rows_backward"),
+    "check_targets": _template("cuda_softmax", "check_targets"),
     "conv2d": _template("cuda_conv", "conv2d"), "conv2d_input_grad": _template("cuda_conv", "conv2d_input_grad"),
     "conv2d_weight_grad": _template("cuda_conv", "conv2d_weight_grad"),
     "max_pool2d": _template("cuda_pool", "max_pool2d"),

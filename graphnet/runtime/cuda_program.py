@@ -15,10 +15,12 @@ from ..codegen import cuda as cg
 from ..codegen.templates import cuda_gemm
 from ..ir.types import TensorType
 from . import cuda_backend, storage
+from .bounds import InputChecks
 from .device import device as make_device
 from .library import bias_relu_epilogue
 
-_ALIASING = {"input", "constant", "reshape"}  # steps whose output may share a buffer the program does not own
+# steps whose output may share a buffer the program does not own (check_targets hands back its input)
+_ALIASING = {"input", "constant", "reshape", "check_targets"}
 
 
 class CudaProgram:
@@ -34,6 +36,7 @@ class CudaProgram:
         self.absorbed = {}  # fused epilogue node -> the slot of the GEMM output it post-processed in place
         self.driver_sources = []  # the CPU Program's generated driver functions have no CUDA form: steps run in turn
         self.inputs = [self._slot(v) for v in graph.inputs]
+        self.input_checks = InputChecks(graph)
         uploaded = set()  # values whose buffer is an upload-once constant
         self.read_transposed = {n for n in graph.nodes if _transpose_for_gemms(n)}  # no copy: GEMMs read its input
         for node in graph.nodes:
@@ -90,6 +93,9 @@ class CudaProgram:
         return cg.render(kernel, threads=cg.launch_limits()[0])
 
     def run(self, inputs):
+        """The steps over `inputs`, the index inputs checked first (one small read-back each), so a bad label raises
+        before any kernel runs; an index computed on the device is checked by its own kernel's error flag."""
+        self.input_checks(inputs, to_host=_host_copy)
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
             env[slot] = arr
@@ -102,6 +108,10 @@ class CudaProgram:
             for i in host:
                 arrays[i] = storage.to_host(arrays[i]) if is_device_array(arrays[i]) else arrays[i]
         return outputs, wbs
+
+
+def _host_copy(arr):
+    return storage.to_host(arr) if is_device_array(arr) else np.asarray(arr)
 
 
 def _on_host(v):

@@ -345,6 +345,16 @@ def _rows_step(fn):
     return lambda node, ins, outs, bufs, shared: Template(node, ins, outs, bufs, (fn, _rows_args, None))
 
 
+def _check_args(ins, outs, a, s):
+    return lambda h, k: (ins[0].reshape(-1), a["n_classes"], a["ignore_index"], outs[0].reshape(-1))
+
+
+def _check_step(node, ins, outs, bufs, shared):
+    """check_targets: the targets copied into the planned buffer by a kernel that raises for a bad one (its
+    output is a buffer of its own, so the memory plan stays true)."""
+    return Template(node, ins, outs, bufs, (softmax.check_targets, _check_args, None))
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
     "gemm": _matmul_step,
@@ -356,4 +366,5 @@ LIBRARY_STEPS = {
     "log_softmax": _log_softmax_step,
     "cross_entropy_rows": _rows_step(softmax.cross_entropy_rows),
     "cross_entropy_rows_backward": _rows_step(softmax.cross_entropy_rows_backward),
+    "check_targets": _check_step,
 }

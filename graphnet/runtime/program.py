@@ -10,7 +10,9 @@ import time
 import numpy as np
 
 from ..codegen import cpu, driver
+from ..codegen.templates.softmax import KernelIndexError
 from ..passes.fuse import VIEW_OPS
+from .bounds import InputChecks, raise_eager_error
 from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
 from .steps import Const, Fused, Impl
 
@@ -26,6 +28,7 @@ class Program:
         self.slots = {}
         self.inputs = [self._slot(v) for v in graph.inputs]
         self.compile_seconds = {}
+        self.input_checks = InputChecks(graph)
         self.step_links = StepLinks(graph)
         self.steps = []
         for node in graph.nodes:
@@ -96,11 +99,16 @@ class Program:
         return self._run(inputs)
 
     def _run(self, inputs):
+        """The steps over `inputs`, the index inputs checked first: a bad label raises before any kernel runs."""
+        self.input_checks(inputs)
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
             env[slot] = np.ascontiguousarray(arr)  # drivers and kernels index inputs as C-contiguous
-        for part in self.parts:
-            part(env)
+        try:
+            for part in self.parts:
+                part(env)
+        except KernelIndexError:
+            raise_eager_error(self.graph, inputs)
         outputs = [env[s] for s in self.outputs]
         wbs = [env[v] for v, _, _ in self.writebacks]
         return outputs, wbs

@@ -1,5 +1,8 @@
 """Cross-entropy over class indices on CUDA: the row kernels vs the ops' NumPy impls, F.cross_entropy forward and
-backward vs the CPU, a compiled step on the device, and NaN (not a crash) for a target out of range."""
+backward vs the CPU, a compiled step on the device, NaN (not a crash) from the row kernels for a target out of
+range, and a compiled step that refuses one with the eager error."""
+import re
+
 import numpy as np
 import pytest
 
@@ -57,3 +60,19 @@ def test_functional_and_compiled_cross_entropy_on_the_device_match_the_cpu():
         np.testing.assert_allclose(dev_x.grad.cpu().numpy(), cpu_x.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert "cross_entropy_rows_backward" in [n.op for n in compiled.graph("optimized").nodes]
     assert cuda_backend.FALLBACKS == before
+
+
+@pytest.mark.parametrize("loss, dtype, bad", [
+    ("cross_entropy", torch.int64, 7), ("cross_entropy", torch.int64, -5), ("cross_entropy", torch.int64, 10 ** 8),
+    ("nll_loss", torch.int64, 3), ("cross_entropy", torch.int32, -1), ("nll_loss", torch.int32, 10 ** 8),
+])
+def test_a_compiled_device_step_refuses_a_bad_label_before_any_update(bad_index_step, loss, dtype, bad):
+    """int64 labels are a Program input, checked before the first launch; int32 ones are cast on the device and
+    checked by the check_targets kernel's error flag. Either way: the eager error, and no weight written."""
+    fn = F.cross_entropy if loss == "cross_entropy" else lambda out, y: F.nll_loss(out.log_softmax(1), y)
+    case = bad_index_step(fn, "cuda")
+    labels = [0, 1, 2, IGNORE, 1]
+    case.check(torch.tensor(labels, dtype=dtype), torch.tensor(labels[:2] + [bad] + labels[3:], dtype=dtype),
+               IndexError, re.escape(f"Target {bad} is out of bounds. ({loss}: input has 3 classes"))
+    (program,) = case.compiled._last.programs
+    assert type(program).__name__ == "CudaProgram" and bool(program.input_checks.checks) == (dtype is torch.int64)

@@ -184,6 +184,13 @@ def test_index_select(dim):
     assert gradcheck(lambda a: a.index_select(dim, graphnet.tensor(idx)), [f64(np.random.randn(3, 3, 3))])
 
 
+@pytest.mark.parametrize("bad", [4, -1, 10 ** 8])
+def test_index_select_refuses_an_index_out_of_range_as_pytorch_does(bad):
+    """PyTorch's message, and no negative wrap-around (x[idx] wraps, index_select does not)."""
+    with pytest.raises(IndexError, match=f"index out of range in self .*index {bad} is out of bounds for dimension 1"):
+        graphnet.index_select(graphnet.tensor(A), 1, graphnet.tensor([0, bad]))
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_gather_matches_take_along_axis(dim):
     rng = np.random.default_rng(0)
@@ -197,6 +204,8 @@ def test_gather_errors():
     x = graphnet.tensor(A[0])
     with pytest.raises(RuntimeError, match="gather\\(\\): index 9 is out of bounds for dimension 1 with size 5"):
         x.gather(1, graphnet.tensor([[9]]))
+    with pytest.raises(RuntimeError, match="gather\\(\\): index -1 is out of bounds for dimension 1 with size 5"):
+        x.gather(1, graphnet.tensor([[-1]]))  # PyTorch's gather takes no negative index
     with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions"):
         x.gather(1, graphnet.tensor([1]))
     with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):

@@ -2,10 +2,11 @@
 
 Every indexing op is one mapping `out element t -> buffer offset`: t is split over the result shape, the basic
 part of the index contributes strides of the view, and each advanced row j adds idx[j, b] * stride (b = t's place
-in the index's broadcast block; negative entries wrap). `take` reads through the mapping, `put`/`put_add` write
-through it (atomics where repeated indices must add up). A bad index sets a device flag and skips the element; the
-host then reruns the op's NumPy impl on host copies, so the error is exactly the CPU's. argmax/argmin keep the
-first extreme, with NaN counting as the extreme (PyTorch), a thread per output or a block tree for long rows.
+in the index's broadcast block; negative entries wrap, except in gather). `take` reads through the mapping,
+`put`/`put_add` write through it (atomics where repeated indices must add up). A bad index sets a device flag and
+skips the element; the host then reruns the op's NumPy impl on host copies, so the error is exactly the CPU's.
+argmax/argmin keep the first extreme, with NaN counting as the extreme (PyTorch), a thread per output or a block
+tree for long rows.
 """
 import functools
 
@@ -22,8 +23,9 @@ from numba import types
 
 
 @cuda.jit(device=True)
-def locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, flag):
-    """Buffer offset of result element t, or -1 (flag set) when one of its indices is out of range."""
+def locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, wrap, flag):
+    """Buffer offset of result element t, or -1 (flag set) when one of its indices is out of range (negative ones
+    count from the end when `wrap`: x[idx] does, gather does not)."""
     off = base
     b = 0
     for d in range(len(shape) - 1, -1, -1):
@@ -33,7 +35,7 @@ def locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, flag):
         b += c * bstride[d]
     for j in range(k):
         i = idx[j * nb + b]
-        if i < 0:
+        if i < 0 and wrap:
             i += asize[j]
         if i < 0 or i >= asize[j]:
             flag[0] = 1
@@ -52,9 +54,9 @@ def dot(t, shape, stride):
 
 
 @cuda.jit(cache=True)
-def take(src, out, idx, flag, n, shape, sstride, bstride, base, nb, k, astride, asize):
+def take(src, out, idx, flag, n, shape, sstride, bstride, base, nb, k, astride, asize, wrap):
     for t in range(cuda.grid(1), n, cuda.gridsize(1)):
-        o = locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, flag)
+        o = locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, wrap, flag)
         if o >= 0:
             out[t] = src[o]
 {scatters}
@@ -109,9 +111,9 @@ def arg_block(x, out, nout, r, inner, is_max):
 _SCATTER = '''
 
 @cuda.jit(cache=True)
-def {name}(vals, out, idx, flag, n, vstride, shape, sstride, bstride, base, nb, k, astride, asize):
+def {name}(vals, out, idx, flag, n, vstride, shape, sstride, bstride, base, nb, k, astride, asize, wrap):
     for t in range(cuda.grid(1), n, cuda.gridsize(1)):
-        o = locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, flag)
+        o = locate(t, shape, sstride, bstride, base, idx, nb, k, astride, asize, wrap, flag)
         if o >= 0:
             {store}
 '''
@@ -149,7 +151,7 @@ def _index_mapping(shape, index, idx_shape, dims):
     lo = min(dims, default=0)
     at = lo if sorted(dims) == list(range(lo, lo + len(dims))) else 0
     rows = [(vstrides[d], vshape[d]) for d in dims]
-    return _pack(rest[:at] + block + rest[at:], base, int(np.prod(bshape, dtype=np.int64)), rows)
+    return _pack(rest[:at] + block + rest[at:], base, int(np.prod(bshape, dtype=np.int64)), rows, True)
 
 
 def _gather_mapping(shape, idx_shape, dim):
@@ -157,27 +159,27 @@ def _gather_mapping(shape, idx_shape, dim):
     d, strides = norm_dim("gather", dim, len(shape)), _backend()._strides
     xs = strides(shape)
     per_dim = [(n, 0 if k == d else xs[k], s) for k, (n, s) in enumerate(zip(idx_shape, strides(idx_shape)))]
-    return _pack(per_dim, 0, int(np.prod(idx_shape, dtype=np.int64)), [(xs[d], shape[d])])
+    return _pack(per_dim, 0, int(np.prod(idx_shape, dtype=np.int64)), [(xs[d], shape[d])], False)
 
 
-def _pack(per_dim, base, nb, rows):
+def _pack(per_dim, base, nb, rows, wrap):
     sizes, sstr, bstr = zip(*per_dim) if per_dim else ((), (), ())
     args = (_tup(sizes, 1), _tup(sstr, 0), _tup(bstr, 0), int(base), max(nb, 1), len(rows),
-            _tup([r[0] for r in rows], 0), _tup([r[1] for r in rows], 1))
+            _tup([r[0] for r in rows], 0), _tup([r[1] for r in rows], 1), bool(wrap))
     return tuple(sizes), args
 
 
 # ---- launches and the error path ----------------------------------------------------------------------------------
-def _flag():
+def error_flag():
     flag = _FLAGS.get(0)
     if flag is None:
         flag = _FLAGS[0] = storage.to_device(np.zeros(1, np.int32))
     return flag
 
 
-def _raise_if_flagged(name, arrays, attrs):
+def raise_if_flagged(name, arrays, attrs):
     """After a launch: a flagged bad index reruns the NumPy impl on host copies, which raises the CPU's error."""
-    flag = _flag()
+    flag = error_flag()
     if not flag.copy_to_host()[0]:
         return
     flag.copy_to_device(np.zeros(1, np.int32))
@@ -189,9 +191,9 @@ def _take(name, src, idx, mapping, arrays, attrs):
     shape, args = mapping
     out = storage.empty(shape, src.dtype)
     if out.size:
-        _kernel("take")[grid_for(out.size)](storage.flat(src), storage.flat(out), storage.flat(idx), _flag(),
+        _kernel("take")[grid_for(out.size)](storage.flat(src), storage.flat(out), storage.flat(idx), error_flag(),
                                            out.size, *args)
-        _raise_if_flagged(name, arrays, attrs)
+        raise_if_flagged(name, arrays, attrs)
     return [out]
 
 
@@ -201,9 +203,9 @@ def _scatter(name, out, vals, vstrides, idx, mapping, accumulate, arrays, attrs)
     n = int(np.prod(shape, dtype=np.int64))
     if n:
         kern = _kernel("put_add" if accumulate else "put")
-        kern[grid_for(n)](storage.flat(vals), storage.flat(out), storage.flat(idx), _flag(), n,
+        kern[grid_for(n)](storage.flat(vals), storage.flat(out), storage.flat(idx), error_flag(), n,
                           _tup(vstrides, 0), *args)
-        _raise_if_flagged(name, arrays, attrs)
+        raise_if_flagged(name, arrays, attrs)
     return [out]
 
 

@@ -1,9 +1,11 @@
 """Cross-entropy over class indices on the GPU, one thread per row of the (N, C) logits (C is small), matching the
-CPU kernels: ignored rows give 0 (zero gradient rows), a target out of [0, C) gives NaN (a kernel cannot raise)."""
+CPU kernels: ignored rows give 0 (zero gradient rows), a target out of [0, C) gives NaN (a kernel cannot raise; a
+traced loss checks its targets first, with check_targets)."""
 import functools
 
 from ...runtime import storage
 from ..cuda import grid_for, load
+from .cuda_index import error_flag, raise_if_flagged
 
 SOURCE = '''import math
 
@@ -23,6 +25,14 @@ def row_logsumexp(x, base, k, zero):
     for j in range(k):
         s += math.exp(x[base + j] - m)
     return m + math.log(s)
+
+
+@cuda.jit(cache=True)
+def targets_check(target, n, k, ignore_index, flag):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        t = target[i]
+        if t != ignore_index and (t < 0 or t >= k):
+            flag[0] = 1
 
 
 @cuda.jit(cache=True)
@@ -74,3 +84,13 @@ def cross_entropy_rows_backward(g, x, target, ignore_index):
         _kernel("rows_bwd")[grid_for(n)](g, storage.flat(x), target, storage.flat(dx), n, k, ignore_index,
                                          x.dtype.type(0))
     return dx
+
+
+def check_targets(target, n_classes, ignore_index, loss):
+    """The device targets, unchanged, once a kernel found them all in [0, n_classes) or equal to ignore_index; a bad
+    one raises the CPU's error (read back from the error flag)."""
+    if target.size:
+        _kernel("targets_check")[grid_for(target.size)](storage.flat(target), target.size, n_classes, ignore_index,
+                                                        error_flag())
+        raise_if_flagged("check_targets", [target], dict(n_classes=n_classes, ignore_index=ignore_index, loss=loss))
+    return target

@@ -1,9 +1,25 @@
 """Softmax-family library kernels over the rows of a contiguous 2-D view, in the input's float type: log_softmax,
-and cross-entropy over class indices with its gradient (one pass over each row's logits, the row in cache)."""
+and cross-entropy over class indices with its gradient (one pass over each row's logits, the row in cache), and the
+class-index check that runs before them when the targets are computed inside a compiled step."""
 import numpy as np
 from numba import njit
 
 from ..fastmath import fast_exp, fast_log
+
+
+class KernelIndexError(IndexError):
+    """A compiled kernel found an index out of range; the Program reruns the graph's NumPy impls for the eager
+    error (a kernel can only raise a constant message)."""
+
+
+@njit(cache=True)
+def check_targets(target, n_classes, ignore_index, out):
+    """out = target, raising KernelIndexError unless every class index is in [0, n_classes) or ignore_index."""
+    for i in range(target.shape[0]):
+        t = target[i]
+        if t != ignore_index and (t < 0 or t >= n_classes):
+            raise KernelIndexError("graphnet: a class index is out of bounds")
+        out[i] = t
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -36,7 +52,7 @@ def log_softmax_rows(x, out):
 @njit(cache=True, error_model="numpy")
 def cross_entropy_rows(x, target, ignore_index, loss):
     """loss[i] = logsumexp(x[i]) - x[i, target[i]]; 0 where target[i] == ignore_index, NaN for a target out of
-    [0, C) (a kernel cannot raise; the frontend checks targets eagerly)."""
+    [0, C) (a traced loss never gets here with one: its targets pass check_targets first)."""
     n, k = x.shape
     for i in range(n):
         t = target[i]

@@ -193,13 +193,20 @@ def _gather_infer(t, idx, dim):
     return t.with_(shape=idx.shape)
 
 
+def check_gather_index(idx, shape, dim):
+    """Raise the eager error for the first entry of `idx` outside [0, size) along `dim` of a tensor of `shape`
+    (PyTorch's gather takes no negative index, unlike x[idx])."""
+    d = norm_dim("gather", dim, len(shape))
+    if not idx.size or (idx.min() >= 0 and idx.max() < shape[d]):
+        return
+    bad = (idx < 0) | (idx >= shape[d])
+    raise OpError(f"gather(): index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size {shape[d]}")
+
+
 def _gather_index(shape, idx, dim):
     """The full NumPy index for gather: `idx` along `dim`, broadcast aranges elsewhere."""
+    check_gather_index(idx, shape, dim)
     d = norm_dim("gather", dim, len(shape))
-    bad = (idx < -shape[d]) | (idx >= shape[d])
-    if bad.any():
-        raise OpError(f"gather(): index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size "
-                      f"{shape[d]}")
     return tuple(idx if k == d else np.arange(n).reshape((-1,) + (1,) * (idx.ndim - k - 1))
                  for k, n in enumerate(idx.shape))
 
@@ -212,7 +219,8 @@ def _gather_backward_impl(g, idx, shape, dim):
 
 register(OpDef("gather", "movement", _gather_infer, lambda x, idx, dim: x[_gather_index(x.shape, idx, dim)],
                lambda c, g: (op.gather_backward(g, c.inputs[1], shape=c.in_types[0].shape, dim=c.attrs["dim"]),
-                             None), save_inputs=(1,)))
+                             None), save_inputs=(1,),
+               bounds=(1, lambda idx, in_shapes, dim: check_gather_index(idx, in_shapes[0], dim))))
 register(OpDef("gather_backward", "movement", lambda g, idx, shape, dim: g.with_(shape=tuple(shape)),
                _gather_backward_impl, lambda c, g: (op.gather(g, c.inputs[1], dim=c.attrs["dim"]), None),
-               save_inputs=(1,)))
+               save_inputs=(1,), bounds=(1, lambda idx, in_shapes, shape, dim: check_gather_index(idx, shape, dim))))

@@ -20,6 +20,9 @@ class OpDef:
     expr                                           scalar template for elementwise ops, e.g. "({0} * {1})"
     kernel                                         hand-written template name for non-elementwise ops
     is_view                                        eager result may share memory with input 0
+    bounds                                         (position of an int64 index input, check(idx, input shapes,
+                                                   **attrs)) raising the eager error for an out-of-range index:
+                                                   a compiled Program runs it on its inputs before any kernel
     """
 
     name: str
@@ -34,6 +37,7 @@ class OpDef:
     expr: Optional[str] = None
     kernel: Optional[str] = None
     is_view: bool = False
+    bounds: Optional[tuple] = None
     n_outputs: int = 1
     meta: dict = field(default_factory=dict)
 

@@ -63,13 +63,34 @@ def _ce_backward_infer(g, x, target, ignore_index):
     return x
 
 
+def one_hot_error(target, num_classes):
+    """one_hot's eager error (PyTorch's wording) for class indices outside [0, num_classes), or None."""
+    if target.min() < 0:
+        return RuntimeError("Class values must be non-negative.")
+    if target.max() >= num_classes:
+        return RuntimeError(f"Class values must be smaller than num_classes (got class {int(target.max())}, "
+                            f"num_classes {num_classes}).")
+    return None
+
+
+def check_targets(target, n_classes, ignore_index, name):
+    """Raise the eager error of function `name` for the first target that is neither a class in [0, n_classes) nor
+    ignore_index: a loss's IndexError ("Target 7 is out of bounds.", as PyTorch), or one_hot's RuntimeError. A
+    min/max pass first: this runs before every compiled step that takes labels."""
+    if not target.size or (target.min() >= 0 and target.max() < n_classes):
+        return
+    bad = target[(target != ignore_index) & ((target < 0) | (target >= n_classes))]
+    if bad.size and name == "one_hot":
+        raise one_hot_error(target, n_classes)
+    if bad.size:
+        raise IndexError(f"Target {int(bad.flat[0])} is out of bounds. ({name}: input has {n_classes} classes, so "
+                         f"targets must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index})")
+
+
 def _kept_targets(target, n_classes, ignore_index):
     """(rows that count, their targets with ignored ones replaced by 0); an out-of-range target raises."""
+    check_targets(target, n_classes, ignore_index, "cross_entropy")
     kept = target != ignore_index
-    bad = target[kept & ((target < 0) | (target >= n_classes))]
-    if bad.size:
-        raise IndexError(f"cross_entropy_rows: Target {int(bad[0])} is out of bounds (the logits have {n_classes} "
-                         f"classes, so targets must be in [0, {n_classes - 1}] or equal ignore_index={ignore_index})")
     return kept, np.where(kept, target, 0)
 
 
@@ -119,3 +140,23 @@ register(OpDef("cross_entropy_rows", "opaque", _ce_infer, _ce_impl, _ce_grad, sa
                kernel="cross_entropy_rows"))
 register(OpDef("cross_entropy_rows_backward", "opaque", _ce_backward_infer, _ce_backward_impl, _ce_backward_grad,
                save_inputs=(0, 1, 2), kernel="cross_entropy_rows_backward"))
+
+
+# ---- the class-index check a traced loss or one_hot records: the targets, unchanged, once known to be in range ---
+def _check_infer(target, n_classes, ignore_index, loss):
+    if target.dtype is not dt.int64:
+        raise OpError(f"check_targets: expected int64 class indices, got {target.dtype.name}")
+    return target
+
+
+def _check_impl(target, n_classes, ignore_index, loss):
+    check_targets(target, n_classes, ignore_index, loss)
+    return target
+
+
+def _check_bounds(target, in_shapes, n_classes, ignore_index, loss):
+    check_targets(target, n_classes, ignore_index, loss)
+
+
+register(OpDef("check_targets", "opaque", _check_infer, _check_impl, lambda c, g: (None,), kernel="check_targets",
+               bounds=(0, _check_bounds)))
