@@ -55,3 +55,54 @@ def test_size_zero_dims_compiled_value_and_gradient_match_eager(name, fn, shape)
     np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
     got.sum().backward()
     assert x.grad.shape == x.shape
+
+
+ONE_BOOL = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+            "use the `~` or `logical_not()` operator instead.")
+TWO_BOOLS = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
+             "operator instead.")
+
+
+def _isub(t, a, b):
+    a -= b
+    return a
+
+
+# (name, fn(lib, tensor), the message PyTorch 2.13 raises)
+BOOL_SUBTRACTIONS = [
+    ("int - bool", lambda lib, t: t(3) - t(True), ONE_BOOL),
+    ("bool - int", lambda lib, t: t([True]) - 1, ONE_BOOL),
+    ("float - Python True", lambda lib, t: t(2.0) - True, ONE_BOOL),
+    ("bool - float", lambda lib, t: t([True]) - 2.5, ONE_BOOL),
+    ("rsub: int - bool tensor", lambda lib, t: 1 - t(True), ONE_BOOL),
+    ("rsub: True - int tensor", lambda lib, t: True - t([3]), ONE_BOOL),
+    ("torch.sub", lambda lib, t: lib.sub(t(3), t(True)), ONE_BOOL),
+    ("torch.subtract", lambda lib, t: lib.subtract(t(True), 1), ONE_BOOL),
+    ("in-place sub_", lambda lib, t: t(3).sub_(t(True)), ONE_BOOL),
+    ("in-place -=", lambda lib, t: _isub(t, t([3]), t([True])), ONE_BOOL),
+    ("bool - bool", lambda lib, t: t(True) - t(False), TWO_BOOLS),
+    ("True - bool tensor", lambda lib, t: True - t([True]), TWO_BOOLS),
+    ("empty bool - bool", lambda lib, t: t([], dtype=lib.bool) - t([], dtype=lib.bool), TWO_BOOLS),
+]
+
+
+@pytest.mark.parametrize("name,fn,message", BOOL_SUBTRACTIONS, ids=[c[0] for c in BOOL_SUBTRACTIONS])
+def test_subtraction_with_a_bool_operand_raises_pytorchs_error(name, fn, message):
+    with pytest.raises(RuntimeError) as info:
+        fn(graphnet, graphnet.tensor)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("name,fn,message", BOOL_SUBTRACTIONS, ids=[c[0] for c in BOOL_SUBTRACTIONS])
+def test_subtraction_with_a_bool_operand_matches_torch(name, fn, message):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError) as info:
+        fn(torch, torch.tensor)
+    assert str(info.value) == message
+
+
+def test_bool_subtraction_is_refused_while_tracing_too():
+    compiled = graphnet.compile(lambda a, b: a - b)
+    with pytest.raises(RuntimeError) as info:
+        compiled(graphnet.tensor([1, 2]), graphnet.tensor([True, False]))
+    assert str(info.value) == ONE_BOOL

@@ -28,10 +28,10 @@ def _elementwise_infer(name, result=None):
     return infer
 
 
-def _define(name, impl, expr, grad=None, save_inputs=(), save_outputs=(), result=None, nary=1):
+def _define(name, impl, expr, grad=None, save_inputs=(), save_outputs=(), result=None, nary=1, check=None):
     promote = tuple(range(1, nary)) if name == "where" else tuple(range(nary))
     register(OpDef(name, "elementwise", _elementwise_infer(name, result), impl, grad, save_inputs, save_outputs,
-                   promote=promote, float_compute=name in _FLOAT_ONLY, expr=expr))
+                   promote=promote, check=check, float_compute=name in _FLOAT_ONLY, expr=expr))
 
 
 def _cmp(name, fn, expr):
@@ -160,7 +160,17 @@ def _pow_impl(a, b):
 
 
 _define("add", np.add, "({0} + {1})", _add_grad, nary=2)
-_define("sub", np.subtract, "({0} - {1})", _sub_grad, nary=2)
+def _sub_check(a, b):
+    """PyTorch refuses bool operands of sub before promoting them (int - bool would otherwise give an int)."""
+    if a is dt.bool_ and b is dt.bool_:
+        raise OpError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                      "`logical_xor()` operator instead.")
+    if dt.bool_ in (a, b):
+        raise OpError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
+                      "invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+_define("sub", np.subtract, "({0} - {1})", _sub_grad, nary=2, check=_sub_check)
 def _save_other(needs):
     """mul: each operand is needed only for the other one's gradient."""
     return tuple(i for i, other in ((0, 1), (1, 0)) if needs[other])
