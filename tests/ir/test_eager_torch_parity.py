@@ -106,3 +106,51 @@ def test_bool_subtraction_is_refused_while_tracing_too():
     with pytest.raises(RuntimeError) as info:
         compiled(graphnet.tensor([1, 2]), graphnet.tensor([True, False]))
     assert str(info.value) == ONE_BOOL
+
+
+# Operands where NaN is on either side, both sides, ties (0 and -0 too), infinite ties and a strict winner.
+A = [NAN, 1.0, NAN, 2.0, 0.0, INF, 2.0, 1.0]
+B = [1.0, NAN, NAN, 2.0, -0.0, INF, 1.0, 3.0]
+# (name, fn, PyTorch 2.13's gradient of fn(a, b).sum() for a, for b)
+MINMAX_GRADS = [
+    ("maximum", lambda lib, a, b: lib.maximum(a, b), [1, 1, 1, .5, .5, .5, 1, 0], [1, 1, 1, .5, .5, .5, 0, 1]),
+    ("minimum", lambda lib, a, b: lib.minimum(a, b), [1, 1, 1, .5, .5, .5, 0, 1], [1, 1, 1, .5, .5, .5, 1, 0]),
+    ("max(a, b)", lambda lib, a, b: lib.max(a, b), [1, 1, 1, .5, .5, .5, 1, 0], [1, 1, 1, .5, .5, .5, 0, 1]),
+    ("Tensor.min(b)", lambda lib, a, b: a.min(b), [1, 1, 1, .5, .5, .5, 0, 1], [1, 1, 1, .5, .5, .5, 1, 0]),
+    ("relu(a * b)", lambda lib, a, b: lib.relu(a * b), [1, NAN, NAN, 2, 0, INF, 1, 3], [NAN, 1, NAN, 2, 0, INF, 2, 1]),
+]
+
+
+def _grads(lib, fn):
+    """(value, grad of a, grad of b) of fn(a, b).sum() in `lib`, float64."""
+    a, b = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in (A, B))
+    out = fn(lib, a, b)
+    out.sum().backward()
+    return out.detach().numpy(), a.grad.numpy(), b.grad.numpy()
+
+
+@pytest.mark.parametrize("name,fn,want_a,want_b", MINMAX_GRADS, ids=[c[0] for c in MINMAX_GRADS])
+def test_nan_operands_get_pytorchs_gradient(name, fn, want_a, want_b):
+    _, got_a, got_b = _grads(graphnet, fn)
+    np.testing.assert_array_equal(got_a, want_a)
+    np.testing.assert_array_equal(got_b, want_b)
+
+
+@pytest.mark.parametrize("name,fn", [c[:2] for c in MINMAX_GRADS], ids=[c[0] for c in MINMAX_GRADS])
+def test_nan_operand_values_and_gradients_match_torch(name, fn):
+    torch = pytest.importorskip("torch")
+    for got, want in zip(_grads(graphnet, fn), _grads(torch, fn)):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))  # -0.0 vs 0.0
+
+
+@pytest.mark.parametrize("name,fn", [c[:2] for c in MINMAX_GRADS], ids=[c[0] for c in MINMAX_GRADS])
+def test_nan_operand_gradients_compiled_match_eager(name, fn):
+    compiled = graphnet.compile(lambda a, b: fn(graphnet, a, b))
+    for got, want in zip(_grads(graphnet, lambda lib, a, b: compiled(a, b)), _grads(graphnet, fn)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_relu_keeps_negative_zero_as_pytorch_does():
+    out = graphnet.relu(graphnet.tensor([-0.0, -1.0, 0.0]))
+    np.testing.assert_array_equal(np.signbit(out.numpy()), [True, False, False])

@@ -65,8 +65,8 @@ _define("tanh", np.tanh, "math.tanh({0})",
 _define("sigmoid", _safe(lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)),
         "(1.0 / (1.0 + math.exp(-{0})))",
         lambda c, g: (op.mul(op.mul(g, c.outputs[0]), op.sub(1.0, c.outputs[0])),), save_outputs=(0,))
-_define("relu", lambda x: np.maximum(x, x.dtype.type(0)), "max({0}, 0)",
-        lambda c, g: (op.mul(g, op.cast(op.gt(c.outputs[0], 0), dtype=g.dtype)),), save_outputs=(0,))
+_define("relu", lambda x: np.where(x < 0, x.dtype.type(0), x), "max({0}, 0)",
+        lambda c, g: (op.where(op.le(c.outputs[0], 0), 0.0, g),), save_outputs=(0,))  # NaN passes g, as in PyTorch
 _define("floor", np.floor, "math.floor({0})", lambda c, g: (op.mul(g, 0.0),))
 _define("trunc", np.trunc, "math.trunc({0})", lambda c, g: (op.mul(g, 0.0),))
 _define("copy", lambda x: np.copy(x, order="C"), "{0}", lambda c, g: (g,))
@@ -138,16 +138,15 @@ def _pow_grad(c, g):
     return ga, gb
 
 
-def _minmax_grad(pick):
-    """maximum/minimum: the gradient goes to the chosen operand, split evenly on ties (as PyTorch does)."""
+def _minmax_grad(wins):
+    """maximum/minimum, PyTorch's rule: an operand gets g unless the other one wins (then 0), g / 2 on ties; a NaN
+    on either side wins nothing and ties nothing, so both operands get the whole g."""
 
     def grad(c, g):
         a, b = c.inputs
-        wins = op.cast(pick(a, b), dtype=g.dtype)
-        tie = op.mul(op.cast(op.eq(a, b), dtype=g.dtype), 0.5)
-        share_a = op.add(wins, tie)
-        return (unbroadcast(op.mul(g, share_a), c.in_types[0].shape),
-                unbroadcast(op.mul(g, op.sub(1.0, share_a)), c.in_types[1].shape))
+        halved = op.where(op.eq(a, b), op.mul(g, 0.5), g)
+        return (unbroadcast(op.where(wins(b, a), 0.0, halved), c.in_types[0].shape),
+                unbroadcast(op.where(wins(a, b), 0.0, halved), c.in_types[1].shape))
 
     return grad
 
