@@ -70,6 +70,11 @@ def div(input, other, *, rounding_mode=None):
 
 @export("pow", inplace=True, out=True)
 def pow(input, exponent):  # noqa: A001
+    """A negative Python-integer exponent of an integer tensor is refused, as in PyTorch (a tensor exponent is
+    computed: 0 wherever |base| > 1)."""
+    if (isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0 and isinstance(input, Tensor)
+            and not input.dtype.is_floating_point):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     return call("pow", input, exponent)
 
 

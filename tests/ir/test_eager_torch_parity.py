@@ -154,3 +154,122 @@ def test_nan_operand_gradients_compiled_match_eager(name, fn):
 def test_relu_keeps_negative_zero_as_pytorch_does():
     out = graphnet.relu(graphnet.tensor([-0.0, -1.0, 0.0]))
     np.testing.assert_array_equal(np.signbit(out.numpy()), [True, False, False])
+
+
+# ---- differences the differential fuzz test (tests/frontend/test_fuzz_differential.py) found ---------------------
+# (name, fn(lib), exception class, PyTorch 2.13's message)
+FUZZ_ERRORS = [
+    ("softmax of int64", lambda t: t.softmax(t.tensor([1, 2]), 0), NotImplementedError,
+     "\"softmax_lastdim_kernel_impl\" not implemented for 'Long'"),
+    ("log_softmax of bool over dim 0", lambda t: t.log_softmax(t.ones(2, 3, dtype=t.bool), 0), NotImplementedError,
+     "\"log_softmax_kernel_impl\" not implemented for 'Bool'"),
+    ("abs of bool", lambda t: t.abs(t.tensor([True])), NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
+    ("relu of bool", lambda t: t.relu(t.tensor([True])), RuntimeError, "Boolean inputs not supported for relu"),
+    ("amax over an empty dim", lambda t: t.zeros(2, 0).amax(-1), IndexError,
+     "amax(): Expected reduction dim -1 to have non-zero size"),
+    ("amax of an empty tensor", lambda t: t.zeros(2, 0).amax(), RuntimeError,
+     "amax(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
+     "'dim' argument."),
+    ("argmax of an empty tensor", lambda t: t.zeros(0).argmax(), IndexError,
+     "argmax(): Expected reduction dim to be specified for input.numel() == 0."),
+    ("a repeated reduction dim", lambda t: t.ones(2, 3).sum((1, -1)), RuntimeError,
+     "dim 1 appears multiple times in the list of dims"),
+    ("int tensor ** negative Python int", lambda t: t.tensor([2, 3]) ** -1, RuntimeError,
+     "Integers to negative integer powers are not allowed."),
+    ("bool matmul", lambda t: t.ones(2, 2, dtype=t.bool) @ t.ones(2, 2, dtype=t.bool), NotImplementedError, ""),
+]
+
+
+def _builtin_kind(exc):
+    """The builtin class an exception is (graphnet's OpError is a RuntimeError, NotImplementedError one too)."""
+    return next(c for c in type(exc).__mro__ if c.__module__ == "builtins")
+
+
+@pytest.mark.parametrize("name,fn,error,message", FUZZ_ERRORS, ids=[c[0] for c in FUZZ_ERRORS])
+def test_fuzz_found_errors_have_pytorchs_type_and_wording(name, fn, error, message):
+    with pytest.raises(error) as info:
+        fn(graphnet)
+    assert _builtin_kind(info.value) is error  # a RuntimeError must not be a NotImplementedError, nor the reverse
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("name,fn,error,message", FUZZ_ERRORS, ids=[c[0] for c in FUZZ_ERRORS])
+def test_fuzz_found_errors_match_torch(name, fn, error, message):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(error) as info:
+        fn(torch)
+    assert _builtin_kind(info.value) is error
+    assert message in str(info.value)
+
+
+# (name, fn(lib), PyTorch 2.13's values)
+FUZZ_VALUES = [
+    ("softmax with +inf gives NaN", lambda t: t.softmax(t.tensor([[INF, 1.0], [-INF, 1.0]]), 1), [[NAN, NAN], [0, 1]]),
+    ("log_softmax with +inf gives NaN", lambda t: t.log_softmax(t.tensor([[INF, 1.0], [-INF, 1.0]]), 1),
+     [[NAN, NAN], [-INF, 0]]),
+    ("logsumexp with +inf gives inf", lambda t: t.logsumexp(t.tensor([[INF, 1.0], [-INF, -INF]]), 1), [INF, -INF]),
+    ("cross_entropy with a +inf logit", lambda t: t.nn.functional.cross_entropy(
+        t.tensor([[INF, 0.0], [0.0, 1.0]]), t.tensor([1, 1]), reduction="none"), [NAN, 0.31326169]),
+    ("softmax of an empty int64 keeps its dtype", lambda t: t.softmax(t.zeros(2, 0, dtype=t.int64), 1),
+     np.zeros((2, 0), np.int64)),
+    ("sign of NaN is 0", lambda t: t.sign(t.tensor([NAN, -0.0, -2.0, 3.0])), [0.0, 0.0, -1.0, 1.0]),
+    ("sign of bool", lambda t: t.sign(t.tensor([True, False])), [True, False]),
+    ("transpose of a 0-d tensor", lambda t: t.tensor(2.5).transpose(0, -1), 2.5),
+    ("int ** negative tensor exponent", lambda t: t.tensor([0, 1, -1, -1, 2, -2, 3]) ** t.tensor([-2, -3, -3, -2, -1,
+                                                                                                   -1, 0]),
+     [0, 1, -1, 1, 0, 0, 1]),
+    ("int ** negative exponent, empty result", lambda t: t.zeros(0, 2, dtype=t.int64) ** t.tensor([-1, 2]),
+     np.zeros((0, 2), np.int64)),
+]
+
+
+def _value(lib, fn):
+    out = fn(lib)
+    return str(out.dtype).split(".")[-1], out.numpy()
+
+
+@pytest.mark.parametrize("name,fn,want", FUZZ_VALUES, ids=[c[0] for c in FUZZ_VALUES])
+def test_fuzz_found_values_are_pytorchs(name, fn, want):
+    got, want = _value(graphnet, fn)[1], np.asarray(want)
+    assert (got.shape, got.dtype.kind) == (want.shape, want.dtype.kind)  # float, int or bool, as PyTorch gives
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,fn,want", FUZZ_VALUES, ids=[c[0] for c in FUZZ_VALUES])
+def test_fuzz_found_values_match_torch(name, fn, want):
+    torch = pytest.importorskip("torch")
+    (got_dtype, got), (want_dtype, want) = _value(graphnet, fn), _value(torch, fn)
+    assert (got_dtype, got.shape) == (want_dtype, want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# (name, fn(lib, a, b) on float64 a, b, the gradients PyTorch 2.13 gives a and b; None: no gradient)
+GRAD_A, GRAD_B = [0.0, 0.0, 0.0, 2.0, NAN], [0.0, 2.0, -1.0, 0.0, 1.0]
+FUZZ_GRADS = [
+    ("a ** b", lambda t, a, b: a ** b, [0, 0, -INF, 0, 1], [0, 0, -INF, 0.6931471805599453, NAN]),
+    ("a ** 0", lambda t, a, b: a ** 0, [0, 0, 0, 0, 0], None),
+    ("abs at 0 and NaN", lambda t, a, b: t.abs(a), [0, 0, 0, 1, 0], None),
+]
+
+
+def _fuzz_grads(lib, fn):
+    a, b = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in (GRAD_A, GRAD_B))
+    fn(lib, a, b).sum().backward()
+    return [None if g is None else g.numpy() for g in (a.grad, b.grad)]
+
+
+@pytest.mark.parametrize("name,fn,want_a,want_b", FUZZ_GRADS, ids=[c[0] for c in FUZZ_GRADS])
+def test_fuzz_found_gradients_are_pytorchs(name, fn, want_a, want_b):
+    for got, want in zip(_fuzz_grads(graphnet, fn), (want_a, want_b)):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name,fn", [c[:2] for c in FUZZ_GRADS], ids=[c[0] for c in FUZZ_GRADS])
+def test_fuzz_found_gradients_match_torch(name, fn):
+    torch = pytest.importorskip("torch")
+    for got, want in zip(_fuzz_grads(graphnet, fn), _fuzz_grads(torch, fn)):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_array_equal(got, want)

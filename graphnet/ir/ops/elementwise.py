@@ -6,6 +6,13 @@ from .registry import OpDef, OpError, op, register
 from .util import broadcast_shapes, unbroadcast
 
 _FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "div"}
+# Unary ops PyTorch refuses on bool tensors: (exception class, PyTorch's message)
+_NO_BOOL = {
+    "neg": (OpError, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                     "invert a mask, use the `~` or `logical_not()` operator instead."),
+    "abs": (NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
+    "relu": (OpError, "Boolean inputs not supported for relu"),
+}
 
 
 def _elementwise_infer(name, result=None):
@@ -14,9 +21,9 @@ def _elementwise_infer(name, result=None):
     def infer(*types, **attrs):
         shape = broadcast_shapes(name, *(t.shape for t in types))
         dtype = result or types[-1].dtype
-        if name == "neg" and types[0].dtype is dt.bool_:
-            raise OpError("neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
-                          "invert a mask, use the `~` or `logical_not()` operator instead.")
+        if name in _NO_BOOL and types[0].dtype is dt.bool_:
+            error, message = _NO_BOOL[name]
+            raise error(message)
         if name == "where" and types[0].dtype is not dt.bool_:
             raise OpError(f"where: expected condition to be a boolean tensor, but got a tensor with dtype "
                           f"{types[0].dtype.name}")
@@ -48,10 +55,17 @@ def _safe(fn):
     return run
 
 
+def _sign(x):
+    """PyTorch's sign, (0 < x) - (x < 0): NaN gives 0 (and so does abs's gradient there); bool is its own sign."""
+    if x.dtype == np.bool_:
+        return x.copy()
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
 # ---- unary ------------------------------------------------------------------------------------------------------
 _define("neg", np.negative, "(-{0})", lambda c, g: (op.neg(g),))
 _define("abs", np.abs, "abs({0})", lambda c, g: (op.mul(g, op.sign(c.inputs[0])),), save_inputs=(0,))
-_define("sign", np.sign, "sign({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("sign", _sign, "sign({0})", lambda c, g: (op.mul(g, 0.0),))
 _define("exp", _safe(np.exp), "math.exp({0})", lambda c, g: (op.mul(g, c.outputs[0]),), save_outputs=(0,))
 _define("log", _safe(np.log), "math.log({0})", lambda c, g: (op.div(g, c.inputs[0]),), save_inputs=(0,))
 _define("sqrt", _safe(np.sqrt), "math.sqrt({0})",
@@ -130,11 +144,13 @@ def _div_grad(c, g):
 def _pow_grad(c, g):
     a, b = c.inputs
     ga = gb = None
-    if c.needs_input_grad[0]:
-        ga = unbroadcast(op.mul(op.mul(g, b), op.pow(a, op.sub(b, 1.0))), c.in_types[0].shape)
-    if c.needs_input_grad[1]:
-        safe_log = op.where(op.eq(a, 0.0), 0.0, op.log(a))
-        gb = unbroadcast(op.mul(op.mul(g, c.outputs[0]), safe_log), c.in_types[1].shape)
+    if c.needs_input_grad[0]:  # PyTorch's rule: 0 where the exponent is 0 (not 0 * x ** -1, NaN at x = 0)
+        ga = op.where(op.eq(b, 0.0), 0.0, op.mul(op.mul(g, b), op.pow(a, op.sub(b, 1.0))))
+        ga = unbroadcast(ga, c.in_types[0].shape)
+    if c.needs_input_grad[1]:  # and 0 where a = 0 and b >= 0 (not g * 0 * log(0))
+        at_zero = op.logical_and(op.eq(a, 0.0), op.ge(b, 0.0))
+        gb = op.where(at_zero, 0.0, op.mul(op.mul(g, c.outputs[0]), op.log(a)))
+        gb = unbroadcast(gb, c.in_types[1].shape)
     return ga, gb
 
 
@@ -152,13 +168,18 @@ def _minmax_grad(wins):
 
 
 def _pow_impl(a, b):
-    if not a.dtype.kind == "f" and np.any(b < 0):
-        raise OpError("pow: Integers to negative integer powers are not allowed.")
+    """IEEE results for floats; integers as PyTorch computes them, where a negative exponent gives 1 for base 1,
+    +-1 for base -1 and 0 otherwise (a negative Python-number exponent is refused by the frontend)."""
     with np.errstate(all="ignore"):
-        return np.power(a, b)
+        if a.dtype.kind == "f":
+            return np.power(a, b)
+        negative = b < 0
+        out = np.power(a, np.where(negative, 0, b).astype(b.dtype))
+    reciprocal = np.where(a == 1, 1, np.where(a == -1, 1 - 2 * (b % 2), 0))
+    return np.where(negative, reciprocal, out).astype(out.dtype)
 
 
-_define("add", np.add, "({0} + {1})", _add_grad, nary=2)
+_define("add", _safe(np.add), "({0} + {1})", _add_grad, nary=2)
 def _sub_check(a, b):
     """PyTorch refuses bool operands of sub before promoting them (int - bool would otherwise give an int)."""
     if a is dt.bool_ and b is dt.bool_:
@@ -169,7 +190,7 @@ def _sub_check(a, b):
                       "invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
-_define("sub", np.subtract, "({0} - {1})", _sub_grad, nary=2, check=_sub_check)
+_define("sub", _safe(np.subtract), "({0} - {1})", _sub_grad, nary=2, check=_sub_check)
 def _save_other(needs):
     """mul: each operand is needed only for the other one's gradient."""
     return tuple(i for i, other in ((0, 1), (1, 0)) if needs[other])
@@ -180,7 +201,7 @@ def _save_div(needs):
     return ((0,) if needs[1] else ()) + (1,)
 
 
-_define("mul", np.multiply, "({0} * {1})", _mul_grad, save_inputs=_save_other, nary=2)
+_define("mul", _safe(np.multiply), "({0} * {1})", _mul_grad, save_inputs=_save_other, nary=2)
 _define("div", _safe(np.true_divide), "({0} / {1})", _div_grad, save_inputs=_save_div, nary=2)
 _define("pow", _pow_impl, "({0} ** {1})", _pow_grad, save_inputs=(0, 1), save_outputs=(0,), nary=2)
 _define("maximum", np.maximum, "max({0}, {1})", _minmax_grad(lambda a, b: op.gt(a, b)), save_inputs=(0, 1), nary=2)
