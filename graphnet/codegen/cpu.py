@@ -24,6 +24,8 @@ CPU_EXPR = {
     "sigmoid": "(one_{t} / (one_{t} + math.exp(-{0})))",
     "rsqrt": "(one_{t} / math.sqrt({0}))",
 }
+# bool overrides: a bool is its own sign (the numeric template's zero_bool constant does not exist)
+BOOL_EXPR = {"sign": "{0}"}
 NP_TYPES = {"float32": "np.float32", "float64": "np.float64", "float16": "np.float16", "int64": "np.int64",
             "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_"}
 NUMBA_TYPES = {"float32": "float32", "float64": "float64", "float16": "float16", "int64": "int64", "int32": "int32",
@@ -41,7 +43,7 @@ def scalar_expr(op, args, attrs, dtype):
     if op == "cast":
         return f"{NP_TYPES[attrs['dtype'].name]}({args[0]})"
     template = FAST_EXPR.get(op) if dtype == "float32" and op in FAST_EXPR else None
-    template = template or CPU_EXPR.get(op) or OPS[op].expr
+    template = template or (BOOL_EXPR.get(op) if dtype == "bool" else None) or CPU_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
     fields = {k: (repr(v) if v is not None else "None") for k, v in attrs.items()}
