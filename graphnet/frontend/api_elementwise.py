@@ -96,8 +96,11 @@ def clamp(input, min=None, max=None):  # noqa: A002
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = input if min is None else maximum(input, min)
         return out if max is None else minimum(out, max)
-    kind = float if input.dtype.is_floating_point else int
-    return call("clamp", input, min=None if min is None else kind(min), max=None if max is None else kind(max))
+    from ..ir import dtype as dt
+    common = dt.result_type(input, *(b for b in (min, max) if b is not None))  # clamp(int, 0.5) is float, as in PyTorch
+    x = input if common is input.dtype else call("cast", input, dtype=common)
+    kind = float if common.is_floating_point else int
+    return call("clamp", x, min=None if min is None else kind(min), max=None if max is None else kind(max))
 
 
 @export("clamp_min", inplace=True)

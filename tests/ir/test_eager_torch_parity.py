@@ -218,6 +218,8 @@ FUZZ_VALUES = [
     ("int ** negative tensor exponent", lambda t: t.tensor([0, 1, -1, -1, 2, -2, 3]) ** t.tensor([-2, -3, -3, -2, -1,
                                                                                                    -1, 0]),
      [0, 1, -1, 1, 0, 0, 1]),
+    ("clamp of int64 by a float bound is float32", lambda t: t.clamp(t.tensor([1, 3]), 0.5, 2), [1.0, 2.0]),
+    ("clamp of bool by int bounds is int64", lambda t: t.clamp(t.tensor([True, False]), 1, 2), [1, 1]),
     ("int ** negative exponent, empty result", lambda t: t.zeros(0, 2, dtype=t.int64) ** t.tensor([-1, 2]),
      np.zeros((0, 2), np.int64)),
 ]
@@ -249,6 +251,12 @@ FUZZ_GRADS = [
     ("a ** b", lambda t, a, b: a ** b, [0, 0, -INF, 0, 1], [0, 0, -INF, 0.6931471805599453, NAN]),
     ("a ** 0", lambda t, a, b: a ** 0, [0, 0, 0, 0, 0], None),
     ("abs at 0 and NaN", lambda t, a, b: t.abs(a), [0, 0, 0, 1, 0], None),
+    # a NaN gradient flowing in (from sqrt of a negative) must not leak into the 0 of an unpicked branch, a clamped
+    # element or a piecewise-constant op: PyTorch writes those zeros, it does not multiply by 0
+    ("where with a NaN gradient", lambda t, a, b: t.sqrt(t.where(b > 0, a, b) - 1), [0, NAN, 0, 0, NAN],
+     [NAN, 0, NAN, NAN, 0]),
+    ("clamp with a NaN gradient", lambda t, a, b: t.sqrt(t.clamp(b, 0.5, 1.5) - 1), None, [0, 0, 0, 0, INF]),
+    ("sign with a NaN gradient", lambda t, a, b: t.sqrt(t.sign(b) - 2), None, [0, 0, 0, 0, 0]),
 ]
 
 

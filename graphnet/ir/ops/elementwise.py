@@ -62,10 +62,16 @@ def _sign(x):
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
+def _zero_grad(c, g):
+    """A zero gradient shaped like g that stays 0 where g is NaN or inf (g * 0 would not), as PyTorch's zeros_like."""
+    zero = op.mul(g, 0.0)
+    return (op.where(op.eq(zero, 0.0), zero, 0.0),)
+
+
 # ---- unary ------------------------------------------------------------------------------------------------------
 _define("neg", np.negative, "(-{0})", lambda c, g: (op.neg(g),))
 _define("abs", np.abs, "abs({0})", lambda c, g: (op.mul(g, op.sign(c.inputs[0])),), save_inputs=(0,))
-_define("sign", _sign, "sign({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("sign", _sign, "sign({0})", _zero_grad)
 _define("exp", _safe(np.exp), "math.exp({0})", lambda c, g: (op.mul(g, c.outputs[0]),), save_outputs=(0,))
 _define("log", _safe(np.log), "math.log({0})", lambda c, g: (op.div(g, c.inputs[0]),), save_inputs=(0,))
 _define("sqrt", _safe(np.sqrt), "math.sqrt({0})",
@@ -81,8 +87,8 @@ _define("sigmoid", _safe(lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype, copy=F
         lambda c, g: (op.mul(op.mul(g, c.outputs[0]), op.sub(1.0, c.outputs[0])),), save_outputs=(0,))
 _define("relu", lambda x: np.where(x < 0, x.dtype.type(0), x), "max({0}, 0)",
         lambda c, g: (op.where(op.le(c.outputs[0], 0), 0.0, g),), save_outputs=(0,))  # NaN passes g, as in PyTorch
-_define("floor", np.floor, "math.floor({0})", lambda c, g: (op.mul(g, 0.0),))
-_define("trunc", np.trunc, "math.trunc({0})", lambda c, g: (op.mul(g, 0.0),))
+_define("floor", np.floor, "math.floor({0})", _zero_grad)
+_define("trunc", np.trunc, "math.trunc({0})", _zero_grad)
 _define("copy", lambda x: np.copy(x, order="C"), "{0}", lambda c, g: (g,))
 _define("logical_not", np.logical_not, "(not {0})", result=dt.bool_)
 
@@ -110,7 +116,7 @@ def _clamp_grad(c, g):
     mask = None
     for part in ([] if lo is None else [op.ge(x, lo)]) + ([] if hi is None else [op.le(x, hi)]):
         mask = part if mask is None else op.logical_and(mask, part)
-    return (g if mask is None else op.mul(g, op.cast(mask, dtype=g.dtype)),)
+    return (g if mask is None else op.where(mask, g, 0.0),)  # 0, not g * 0, outside: g may be NaN
 
 
 register(OpDef("clamp", "elementwise", _elementwise_infer("clamp"), _clamp_impl, _clamp_grad, save_inputs=(0,),
@@ -217,11 +223,10 @@ _cmp("ge", np.greater_equal, "({0} >= {1})")
 
 
 def _where_grad(c, g):
-    cond = c.inputs[0]
-    zero = op.mul(g, 0.0)
+    cond = c.inputs[0]  # the unpicked side gets 0, not g * 0 (NaN where g is)
     return (None,
-            unbroadcast(op.where(cond, g, zero), c.in_types[1].shape) if c.needs_input_grad[1] else None,
-            unbroadcast(op.where(cond, zero, g), c.in_types[2].shape) if c.needs_input_grad[2] else None)
+            unbroadcast(op.where(cond, g, 0.0), c.in_types[1].shape) if c.needs_input_grad[1] else None,
+            unbroadcast(op.where(cond, 0.0, g), c.in_types[2].shape) if c.needs_input_grad[2] else None)
 
 
 _define("where", np.where, "({1} if {0} else {2})", _where_grad, save_inputs=(0,), nary=3)
