@@ -42,12 +42,25 @@ def scalar_expr(op, args, attrs, dtype):
     """The scalar expression for one statement; float32 transcendentals use graphnet's vectorisable versions."""
     if op == "cast":
         return f"{NP_TYPES[attrs['dtype'].name]}({args[0]})"
+    if op == "clamp":
+        return clamp_expr(args[0], attrs, dtype)
     template = FAST_EXPR.get(op) if dtype == "float32" and op in FAST_EXPR else None
     template = template or (BOOL_EXPR.get(op) if dtype == "bool" else None) or CPU_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
-    fields = {k: (repr(v) if v is not None else "None") for k, v in attrs.items()}
+    fields = {k: (literal(v) if v is not None else "None") for k, v in attrs.items()}
     return template.format(*args, t=dtype, **fields)
+
+
+def clamp_expr(x, attrs, dtype):
+    """`x` limited to the bounds that are not None, with PyTorch's NaN rule: a NaN input or bound gives NaN (Python's
+    min/max would keep whichever argument comes first, and a None bound does not type)."""
+    out = x
+    for keep, key in ((">=", "min"), ("<=", "max")):
+        if attrs.get(key) is not None:
+            bound = f"{NP_TYPES[dtype]}({literal(attrs[key])})"
+            out = f"({out} if {out} {keep} {bound} or {out} != {out} else {bound})"
+    return out
 
 
 def literal(value):

@@ -30,7 +30,7 @@ def scalar_expr(op, args, attrs, dtype):
         out = args[0]
         for fn, key in (("max", "min"), ("min", "max")):
             if attrs.get(key) is not None:
-                out = f"{fn}({out}, {NP_TYPES[dtype]}({attrs[key]!r}))"
+                out = f"{fn}({out}, {NP_TYPES[dtype]}({cpu.literal(attrs[key])}))"
         return out
     template = CUDA_EXPR.get(op) or OPS[op].expr
     if template is None:

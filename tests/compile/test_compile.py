@@ -236,3 +236,13 @@ def test_an_output_reached_only_through_a_bool_cast_needs_no_grad_as_in_eager():
     out = torch.compile(fn, fullgraph=True)(x)
     assert not out.requires_grad and out.grad_fn is None
     assert torch.compile(_Wrap(lambda t: t.exp()), fullgraph=True)(x).requires_grad
+
+
+@pytest.mark.parametrize("lo,hi", [(2.0, None), (None, 2.0), (None, float("inf")), (float("nan"), None), (-1.0, 2.0)])
+def test_compiled_clamp_with_one_bound_or_non_finite_bounds_matches_eager(lo, hi):
+    """A None bound did not type in the kernel and inf/nan bounds were written as undefined names; NaN propagates from
+    the input and from a bound, as in PyTorch."""
+    compiled = torch.compile(lambda t: t.clamp(lo, hi) * 2, fullgraph=True)
+    x = torch.tensor([0.5, -2.0, 100.0, float("nan")], dtype=torch.float64)
+    compiled(x)
+    np.testing.assert_array_equal(compiled(x).numpy(), (x.clamp(lo, hi) * 2).numpy())
