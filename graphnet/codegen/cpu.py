@@ -44,12 +44,23 @@ def scalar_expr(op, args, attrs, dtype):
         return f"{NP_TYPES[attrs['dtype'].name]}({args[0]})"
     if op == "clamp":
         return clamp_expr(args[0], attrs, dtype)
+    if op == "clamp_tensor":
+        return clamp_tensor_expr(args, attrs, CPU_EXPR)
     template = FAST_EXPR.get(op) if dtype == "float32" and op in FAST_EXPR else None
     template = template or (BOOL_EXPR.get(op) if dtype == "bool" else None) or CPU_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
     fields = {k: (literal(v) if v is not None else "None") for k, v in attrs.items()}
     return template.format(*args, t=dtype, **fields)
+
+
+def clamp_tensor_expr(args, attrs, templates):
+    """clamp by tensor bounds as the NaN-propagating maximum then minimum `templates` over the bounds present."""
+    out = args[0]
+    for key, name, bound in (("has_min", "maximum", args[1]), ("has_max", "minimum", args[2])):
+        if attrs[key]:
+            out = templates[name].format(out, bound)
+    return out
 
 
 def clamp_expr(x, attrs, dtype):

@@ -32,6 +32,8 @@ def scalar_expr(op, args, attrs, dtype):
             if attrs.get(key) is not None:
                 out = f"{fn}({out}, {NP_TYPES[dtype]}({cpu.literal(attrs[key])}))"
         return out
+    if op == "clamp_tensor":
+        return cpu.clamp_tensor_expr(args, attrs, CUDA_EXPR)
     template = CUDA_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"cuda codegen: op {op!r} has no scalar template")

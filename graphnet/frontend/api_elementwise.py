@@ -93,9 +93,9 @@ def clamp(input, min=None, max=None):  # noqa: A002
     """Limit values to [min, max]; either bound may be None, a number, or a tensor."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input if min is None else maximum(input, min)
-        return out if max is None else minimum(out, max)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # PyTorch's gradient rule, not maximum's and minimum's
+        return call("clamp_tensor", input, input if min is None else min, input if max is None else max,
+                    has_min=min is not None, has_max=max is not None)
     from ..ir import dtype as dt
     common = dt.result_type(input, *(b for b in (min, max) if b is not None))  # clamp(int, 0.5) is float, as in PyTorch
     x = input if common is input.dtype else call("cast", input, dtype=common)

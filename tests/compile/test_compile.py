@@ -246,3 +246,18 @@ def test_compiled_clamp_with_one_bound_or_non_finite_bounds_matches_eager(lo, hi
     x = torch.tensor([0.5, -2.0, 100.0, float("nan")], dtype=torch.float64)
     compiled(x)
     np.testing.assert_array_equal(compiled(x).numpy(), (x.clamp(lo, hi) * 2).numpy())
+
+
+def test_compiled_clamp_by_tensors_matches_eager_values_and_gradients():
+    """clamp by tensor bounds is its own op (PyTorch's gradient rule); its kernel propagates NaN like eager."""
+    model = _Wrap(lambda t: t[0].clamp(t[1], t[2]) * 2)
+    nan = float("nan")
+    data = [[nan, 1.0, 5.0, 2.0, 0.0, 3.0], [0.0, nan, 0.0, 2.0, 0.0, 3.0], [3.0, 3.0, 3.0, 2.0, 0.0, 1.0]]
+    results = []
+    for run in (model, torch.compile(model, fullgraph=True)):
+        x = torch.tensor(data, dtype=torch.float64, requires_grad=True)
+        out = run(x)
+        out.sum().backward()
+        results.append((out.detach().numpy(), x.grad.numpy()))
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)

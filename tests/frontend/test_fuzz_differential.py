@@ -55,10 +55,11 @@ def arrays(draw, shape, dtype):
 
 
 @st.composite
-def broadcastable(draw, shape):
-    """A shape that broadcasts with `shape`: each trailing dim kept or made 1, leading dims dropped or one added."""
+def broadcastable(draw, shape, grow=True):
+    """A shape that broadcasts with `shape`: each trailing dim kept or made 1, leading dims dropped or (with `grow`)
+    one added."""
     dims = [draw(st.sampled_from((n, 1))) for n in shape][draw(st.integers(0, len(shape))):]
-    return tuple(([draw(st.integers(1, 2))] if draw(st.booleans()) and len(dims) < 3 else []) + dims)
+    return tuple(([draw(st.integers(1, 2))] if grow and draw(st.booleans()) and len(dims) < 3 else []) + dims)
 
 
 def _dim(draw, ndim):
@@ -103,6 +104,10 @@ def _binary_scalar(draw, shape, dtype):
 
 
 def _clamp(draw, shape, dtype):
+    """clamp by numbers (or None), or by broadcastable tensors of x's dtype (where the gradient rule is clamp's own)."""
+    if draw(st.booleans()):  # torch bug: clamp's backward raises where the bounds broadcast x to a larger shape
+        lo, hi = (draw(arrays(draw(broadcastable(shape, grow=False)), dtype)) for _ in range(2))
+        return Step(f"clamp(x, {lo!r}, {hi!r})", lambda lib, x: lib.clamp(x, _tensor(lib, lo), _tensor(lib, hi)))
     bounds = st.one_of(st.none(), st.sampled_from(SPECIAL), st.integers(-2, 2))
     lo, hi = draw(bounds), draw(bounds)
     return Step(f"clamp(x, {lo}, {hi})", lambda lib, x: lib.clamp(x, lo, hi))

@@ -156,6 +156,47 @@ def test_relu_keeps_negative_zero_as_pytorch_does():
     np.testing.assert_array_equal(np.signbit(out.numpy()), [True, False, False])
 
 
+# clamp by tensor bounds: PyTorch's own rule (ties go to x, NaN matches nothing), not maximum's then minimum's
+CLAMP_X = [NAN, 1.0, 5.0, 2.0, 0.0, 3.0, 1.0, 2.0]
+CLAMP_LO = [0.0, NAN, 0.0, 2.0, 0.0, 3.0, 2.0, 0.0]
+CLAMP_HI = [3.0, 3.0, 3.0, 2.0, 0.0, 1.0, 1.0, 2.0]
+# (name, fn, PyTorch 2.13's gradients of x, lo, hi; None: no gradient)
+CLAMP_GRADS = [
+    ("clamp(x, lo, hi)", lambda t, x, lo, hi: t.clamp(x, lo, hi),
+     [0, 0, 0, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1, 1, 0]),
+    ("clamp(x, min=lo)", lambda t, x, lo, hi: t.clamp(x, min=lo), [0, 0, 1, 1, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0, 1, 0],
+     None),
+    ("x.clamp_max(hi)", lambda t, x, lo, hi: x.clamp_max(hi), [0, 1, 0, 1, 1, 0, 1, 1], None, [0, 0, 1, 0, 0, 1, 0, 0]),
+]
+
+
+def _clamp_run(lib, fn):
+    """[value, grad of x, grad of lo, grad of hi] of fn(lib, x, lo, hi).sum(), float64."""
+    x, lo, hi = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in (CLAMP_X, CLAMP_LO, CLAMP_HI))
+    out = fn(lib, x, lo, hi)
+    out.sum().backward()
+    return [out.detach().numpy()] + [None if t.grad is None else t.grad.numpy() for t in (x, lo, hi)]
+
+
+def _assert_grads(got, want):
+    """Equal arrays (NaN == NaN) pairwise, None (no gradient) where the other is None."""
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None:
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name,fn,want_x,want_lo,want_hi", CLAMP_GRADS, ids=[c[0] for c in CLAMP_GRADS])
+def test_clamp_by_tensors_gets_pytorchs_gradient(name, fn, want_x, want_lo, want_hi):
+    _assert_grads(_clamp_run(graphnet, fn)[1:], (want_x, want_lo, want_hi))
+
+
+@pytest.mark.parametrize("name,fn", [c[:2] for c in CLAMP_GRADS], ids=[c[0] for c in CLAMP_GRADS])
+def test_clamp_by_tensors_values_and_gradients_match_torch(name, fn):
+    torch = pytest.importorskip("torch")
+    _assert_grads(_clamp_run(graphnet, fn), _clamp_run(torch, fn))
+
+
 # ---- differences the differential fuzz test (tests/frontend/test_fuzz_differential.py) found ---------------------
 # (name, fn(lib), exception class, PyTorch 2.13's message)
 FUZZ_ERRORS = [
@@ -165,6 +206,8 @@ FUZZ_ERRORS = [
      "\"log_softmax_kernel_impl\" not implemented for 'Bool'"),
     ("abs of bool", lambda t: t.abs(t.tensor([True])), NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
     ("relu of bool", lambda t: t.relu(t.tensor([True])), RuntimeError, "Boolean inputs not supported for relu"),
+    ("clamp of bool by tensors", lambda t: t.clamp(t.tensor([True]), t.tensor([False]), t.tensor([True])),
+     NotImplementedError, "\"clamp_cpu\" not implemented for 'Bool'"),
     ("amax over an empty dim", lambda t: t.zeros(2, 0).amax(-1), IndexError,
      "amax(): Expected reduction dim -1 to have non-zero size"),
     ("amax of an empty tensor", lambda t: t.zeros(2, 0).amax(), RuntimeError,
@@ -268,16 +311,10 @@ def _fuzz_grads(lib, fn):
 
 @pytest.mark.parametrize("name,fn,want_a,want_b", FUZZ_GRADS, ids=[c[0] for c in FUZZ_GRADS])
 def test_fuzz_found_gradients_are_pytorchs(name, fn, want_a, want_b):
-    for got, want in zip(_fuzz_grads(graphnet, fn), (want_a, want_b)):
-        assert (got is None) == (want is None)
-        if got is not None:
-            np.testing.assert_array_equal(got, want)
+    _assert_grads(_fuzz_grads(graphnet, fn), (want_a, want_b))
 
 
 @pytest.mark.parametrize("name,fn", [c[:2] for c in FUZZ_GRADS], ids=[c[0] for c in FUZZ_GRADS])
 def test_fuzz_found_gradients_match_torch(name, fn):
     torch = pytest.importorskip("torch")
-    for got, want in zip(_fuzz_grads(graphnet, fn), _fuzz_grads(torch, fn)):
-        assert (got is None) == (want is None)
-        if got is not None:
-            np.testing.assert_array_equal(got, want)
+    _assert_grads(_fuzz_grads(graphnet, fn), _fuzz_grads(torch, fn))

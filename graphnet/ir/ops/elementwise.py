@@ -12,6 +12,7 @@ _NO_BOOL = {
                      "invert a mask, use the `~` or `logical_not()` operator instead."),
     "abs": (NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
     "relu": (OpError, "Boolean inputs not supported for relu"),
+    "clamp_tensor": (NotImplementedError, "\"clamp_cpu\" not implemented for 'Bool'"),
 }
 
 
@@ -121,6 +122,35 @@ def _clamp_grad(c, g):
 
 register(OpDef("clamp", "elementwise", _elementwise_infer("clamp"), _clamp_impl, _clamp_grad, save_inputs=(0,),
                promote=(0,), expr="min(max({0}, {min}), {max})"))
+
+
+def _clamp_tensor_impl(x, lo, hi, has_min, has_max):
+    """min(max(x, lo), hi) over the bounds present (an absent one is passed as x and ignored), NaN propagating."""
+    out = np.maximum(x, lo) if has_min else x.copy()
+    return np.minimum(out, hi) if has_max else out
+
+
+def _clamp_tensor_grad(c, g):
+    """PyTorch's clamp_backward_min_max: x gets g where lo <= x <= hi; lo where x < lo (and lo < hi when both are
+    given); hi where x > hi (or hi < lo). Ties go to x, and a NaN anywhere matches nothing."""
+    x, lo, hi = c.inputs
+    has_min, has_max = c.attrs["has_min"], c.attrs["has_max"]
+    below = above = None
+    if has_min and has_max:
+        inside = op.logical_and(op.ge(x, lo), op.le(x, hi))
+        below = op.logical_and(op.lt(x, lo), op.lt(lo, hi))
+        above = op.logical_or(op.gt(x, hi), op.lt(hi, lo))
+    elif has_min:
+        inside, below = op.ge(x, lo), op.lt(x, lo)
+    else:
+        inside, above = op.le(x, hi), op.gt(x, hi)
+    picks = (inside, below, above)
+    return tuple(None if pick is None or not need else unbroadcast(op.where(pick, g, 0.0), t.shape)
+                 for pick, need, t in zip(picks, c.needs_input_grad, c.in_types))
+
+
+register(OpDef("clamp_tensor", "elementwise", _elementwise_infer("clamp_tensor"), _clamp_tensor_impl,
+               _clamp_tensor_grad, save_inputs=(0, 1, 2), promote=(0, 1, 2)))
 
 
 # ---- binary -----------------------------------------------------------------------------------------------------
