@@ -149,8 +149,9 @@ def _clamp_tensor_grad(c, g):
                  for pick, need, t in zip(picks, c.needs_input_grad, c.in_types))
 
 
+# expr is the generic form; the CPU and CUDA codegens write absent bounds out and propagate NaN (clamp_tensor_expr)
 register(OpDef("clamp_tensor", "elementwise", _elementwise_infer("clamp_tensor"), _clamp_tensor_impl,
-               _clamp_tensor_grad, save_inputs=(0, 1, 2), promote=(0, 1, 2)))
+               _clamp_tensor_grad, save_inputs=(0, 1, 2), promote=(0, 1, 2), expr="min(max({0}, {1}), {2})"))
 
 
 # ---- binary -----------------------------------------------------------------------------------------------------
