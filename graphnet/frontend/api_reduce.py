@@ -6,6 +6,8 @@ from collections import namedtuple
 from types import SimpleNamespace
 
 from ..ir import dtype as dt
+from ..ir.ops import OpError
+from ..ir.ops.reduce import check_dim_given, check_nonempty
 from ..ir.ops.util import norm_dim, norm_dims
 from .api import export
 from .dispatch import call
@@ -83,6 +85,7 @@ def _values_indices(name, input, dim, keepdim):
     """max/min along `dim`: the gradient flows to the selected index only (a gather), as in PyTorch."""
     x = input.reshape(1) if input.ndim == 0 else input
     d = norm_dim(name, dim, x.ndim)
+    check_nonempty(name, x, d)  # named max/min, as PyTorch's error is, not the argmax that computes it
     indices = call("arg" + name, x, dim=d, keepdim=True)
     values = call("gather", x, indices, dim=d)
     if input.ndim == 0 or not keepdim:
@@ -97,6 +100,7 @@ def _extreme(name, elementwise):
         if isinstance(dim, Tensor) or other is not None:
             return call(elementwise, input, other if other is not None else dim)
         if dim is None:
+            check_dim_given(name, input, OpError)  # named max/min, not amax/amin
             return call("a" + name, input, dims=None, keepdim=False)
         return _values_indices(name, input, dim, keepdim)
 

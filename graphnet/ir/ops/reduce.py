@@ -21,7 +21,7 @@ _TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char
                 "float16": "Half", "float32": "Float", "float64": "Double"}
 
 
-def _check_nonempty(name, t, dims):
+def check_nonempty(name, t, dims):
     """max-like reductions have no identity: reducing a zero-size dim is an IndexError, as in PyTorch, which checks
     this before repeated dims and names the dim as the caller wrote it."""
     for d in (dims,) if isinstance(dims, int) else dims:
@@ -30,7 +30,7 @@ def _check_nonempty(name, t, dims):
                              f"{fmt_shape(t.shape)}).")
 
 
-def _check_dim_given(name, t, error):
+def check_dim_given(name, t, error):
     """A max-like reduction of an empty tensor over all dims: PyTorch asks for a dim (amax/amin raise RuntimeError,
     argmax/argmin IndexError, each with its own wording)."""
     if 0 in t.shape:
@@ -43,9 +43,9 @@ def _reduce_infer(name, out_dtype=None, nonempty=False, float_only=False):
 
     def infer(t, dims, keepdim=False):
         if nonempty and dims is None:
-            _check_dim_given(name, t, OpError)
+            check_dim_given(name, t, OpError)
         elif nonempty:
-            _check_nonempty(name, t, dims)
+            check_nonempty(name, t, dims)
         axes = norm_dims(name, dims, t.ndim)
         if float_only and not t.dtype.is_floating_point:
             raise OpError(f"{name}(): could not infer output dtype. Input dtype must be either a floating point or "
@@ -118,10 +118,10 @@ for _name, _fn in (("amax", np.amax), ("amin", np.amin)):
 def _arg_infer(name):
     def infer(t, dim=None, keepdim=False):
         if dim is None:
-            _check_dim_given(name, t, IndexError)
+            check_dim_given(name, t, IndexError)
             return t.with_(shape=(1,) * t.ndim if keepdim else (), dtype=dt.int64)
         d = norm_dim(name, dim, t.ndim)
-        _check_nonempty(name, t, dim)
+        check_nonempty(name, t, dim)
         return t.with_(shape=reduced_shape(t.shape, (d,) if t.ndim else (), keepdim), dtype=dt.int64)
 
     return infer
