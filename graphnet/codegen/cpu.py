@@ -23,6 +23,8 @@ CPU_EXPR = {
     "sign": "((zero_{t} + 1) if {0} > 0 else (-(zero_{t} + 1) if {0} < 0 else zero_{t}))",
     "sigmoid": "(one_{t} / (one_{t} + math.exp(-{0})))",
     "rsqrt": "(one_{t} / math.sqrt({0}))",
+    "floor": "np.floor({0})",  # math.floor converts to an integer: inf and NaN became -2**63
+    "trunc": "np.trunc({0})",
 }
 # bool overrides: a bool is its own sign (the numeric template's zero_bool constant does not exist)
 BOOL_EXPR = {"sign": "{0}"}

@@ -26,6 +26,8 @@ tanh = _unary("tanh")
 sigmoid = _unary("sigmoid")
 relu = _unary("relu")
 sign = _unary("sign")
+floor = _unary("floor")
+trunc = _unary("trunc", "fix")
 
 
 @export("logical_not", inplace=True, out=True)

@@ -261,3 +261,12 @@ def test_compiled_clamp_by_tensors_matches_eager_values_and_gradients():
         results.append((out.detach().numpy(), x.grad.numpy()))
     for got, want in zip(*results):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["floor", "trunc"])
+def test_compiled_floor_and_trunc_keep_inf_and_nan(name):
+    """The kernels used math.floor/math.trunc, which convert to an integer: inf and NaN came out as -2**63."""
+    compiled = torch.compile(lambda t: getattr(t, name)() * 2, fullgraph=True)
+    x = torch.tensor([float("inf"), float("nan"), -0.5, 2.5])
+    compiled(x)
+    np.testing.assert_array_equal(compiled(x).numpy(), (getattr(x, name)() * 2).numpy())

@@ -68,7 +68,7 @@ def _dim(draw, ndim):
 
 
 # ---- the op table: each entry draws its parameters for an input of (shape, dtype) and returns a Step ---------------
-UNARY = ("neg", "abs", "exp", "log", "sqrt", "sin", "tanh", "sigmoid", "relu", "sign")
+UNARY = ("neg", "abs", "exp", "log", "sqrt", "sin", "tanh", "sigmoid", "relu", "sign", "floor", "trunc")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow", "eq", "lt")
 SCALAR_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
                     "pow": operator.pow, "eq": operator.eq, "lt": operator.lt}

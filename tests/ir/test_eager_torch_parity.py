@@ -151,6 +151,13 @@ def test_nan_operand_gradients_compiled_match_eager(name, fn):
         np.testing.assert_array_equal(got, want)
 
 
+def test_maximum_and_minimum_keep_the_first_operand_on_a_tie_as_pytorch_does():
+    """maximum(-0.0, 0.0) is -0.0 in PyTorch (np.maximum gives the second operand, 0.0)."""
+    a, b = graphnet.tensor([-0.0, 0.0]), graphnet.tensor([0.0, -0.0])
+    for fn in (graphnet.maximum, graphnet.minimum):
+        np.testing.assert_array_equal(np.signbit(fn(a, b).numpy()), [True, False])
+
+
 def test_relu_keeps_negative_zero_as_pytorch_does():
     out = graphnet.relu(graphnet.tensor([-0.0, -1.0, 0.0]))
     np.testing.assert_array_equal(np.signbit(out.numpy()), [True, False, False])
@@ -206,6 +213,10 @@ FUZZ_ERRORS = [
      "\"log_softmax_kernel_impl\" not implemented for 'Bool'"),
     ("abs of bool", lambda t: t.abs(t.tensor([True])), NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
     ("relu of bool", lambda t: t.relu(t.tensor([True])), RuntimeError, "Boolean inputs not supported for relu"),
+    ("floor of bool", lambda t: t.floor(t.tensor([True])), NotImplementedError,
+     "\"floor_vml_cpu\" not implemented for 'Bool'"),
+    ("trunc of bool", lambda t: t.trunc(t.tensor([True])), NotImplementedError,
+     "\"trunc_vml_cpu\" not implemented for 'Bool'"),
     ("clamp of bool by tensors", lambda t: t.clamp(t.tensor([True]), t.tensor([False]), t.tensor([True])),
      NotImplementedError, "\"clamp_cpu\" not implemented for 'Bool'"),
     ("amax over an empty dim", lambda t: t.zeros(2, 0).amax(-1), IndexError,
