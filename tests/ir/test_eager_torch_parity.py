@@ -151,13 +151,6 @@ def test_nan_operand_gradients_compiled_match_eager(name, fn):
         np.testing.assert_array_equal(got, want)
 
 
-def test_maximum_and_minimum_keep_the_first_operand_on_a_tie_as_pytorch_does():
-    """maximum(-0.0, 0.0) is -0.0 in PyTorch (np.maximum gives the second operand, 0.0)."""
-    a, b = graphnet.tensor([-0.0, 0.0]), graphnet.tensor([0.0, -0.0])
-    for fn in (graphnet.maximum, graphnet.minimum):
-        np.testing.assert_array_equal(np.signbit(fn(a, b).numpy()), [True, False])
-
-
 def test_relu_keeps_negative_zero_as_pytorch_does():
     out = graphnet.relu(graphnet.tensor([-0.0, -1.0, 0.0]))
     np.testing.assert_array_equal(np.signbit(out.numpy()), [True, False, False])

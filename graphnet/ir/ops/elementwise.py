@@ -126,21 +126,10 @@ register(OpDef("clamp", "elementwise", _elementwise_infer("clamp"), _clamp_impl,
                promote=(0,), expr="min(max({0}, {min}), {max})"))
 
 
-def _maximum(a, b):
-    """PyTorch's maximum: a where a >= b or a is NaN, else b (NaN propagates; a tie keeps a, so -0.0 vs 0.0 gives
-    the first operand, where np.maximum gives the second)."""
-    return np.where((a >= b) | (a != a), a, b)
-
-
-def _minimum(a, b):
-    """PyTorch's minimum: a where a <= b or a is NaN, else b."""
-    return np.where((a <= b) | (a != a), a, b)
-
-
 def _clamp_tensor_impl(x, lo, hi, has_min, has_max):
     """min(max(x, lo), hi) over the bounds present (an absent one is passed as x and ignored), NaN propagating."""
-    out = _maximum(x, lo) if has_min else x.copy()
-    return _minimum(out, hi) if has_max else out
+    out = np.maximum(x, lo) if has_min else x.copy()
+    return np.minimum(out, hi) if has_max else out
 
 
 def _clamp_tensor_grad(c, g):
@@ -254,8 +243,8 @@ def _save_div(needs):
 _define("mul", _safe(np.multiply), "({0} * {1})", _mul_grad, save_inputs=_save_other, nary=2)
 _define("div", _safe(np.true_divide), "({0} / {1})", _div_grad, save_inputs=_save_div, nary=2)
 _define("pow", _pow_impl, "({0} ** {1})", _pow_grad, save_inputs=(0, 1), save_outputs=(0,), nary=2)
-_define("maximum", _maximum, "max({0}, {1})", _minmax_grad(lambda a, b: op.gt(a, b)), save_inputs=(0, 1), nary=2)
-_define("minimum", _minimum, "min({0}, {1})", _minmax_grad(lambda a, b: op.lt(a, b)), save_inputs=(0, 1), nary=2)
+_define("maximum", np.maximum, "max({0}, {1})", _minmax_grad(lambda a, b: op.gt(a, b)), save_inputs=(0, 1), nary=2)
+_define("minimum", np.minimum, "min({0}, {1})", _minmax_grad(lambda a, b: op.lt(a, b)), save_inputs=(0, 1), nary=2)
 _define("logical_and", np.logical_and, "({0} and {1})", result=dt.bool_, nary=2)
 _define("logical_or", np.logical_or, "({0} or {1})", result=dt.bool_, nary=2)
 _cmp("eq", np.equal, "({0} == {1})")
