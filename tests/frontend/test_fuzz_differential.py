@@ -294,7 +294,7 @@ def _compiled(run):
     return lambda lib, t: compiled(t)
 
 
-@settings(max_examples=25, **FUZZ)  # each example builds kernels: compiling is the slow part
+@settings(max_examples=20, **FUZZ)  # each example builds kernels: compiling is the slow part
 @given(programs())
 def test_compiled_matches_eager(program):
     x, steps, tol = program
