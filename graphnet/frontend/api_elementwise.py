@@ -46,6 +46,12 @@ def sub(input, other, *, alpha=1):
     return call("sub", input, _scaled(other, alpha))
 
 
+@export("rsub", method=False)
+def rsub(input, other, *, alpha=1):
+    """other - alpha * input (torch.rsub); bool operands are refused as sub refuses them."""
+    return call("sub", other, _scaled(input, alpha))
+
+
 def _scaled(other, alpha):
     return other if not isinstance(alpha, Tensor) and alpha == 1 else mul(other, alpha)
 

@@ -78,6 +78,7 @@ BOOL_SUBTRACTIONS = [
     ("rsub: True - int tensor", lambda lib, t: True - t([3]), ONE_BOOL),
     ("torch.sub", lambda lib, t: lib.sub(t(3), t(True)), ONE_BOOL),
     ("torch.subtract", lambda lib, t: lib.subtract(t(True), 1), ONE_BOOL),
+    ("torch.rsub", lambda lib, t: lib.rsub(t(3), t(True)), ONE_BOOL),
     ("in-place sub_", lambda lib, t: t(3).sub_(t(True)), ONE_BOOL),
     ("in-place -=", lambda lib, t: _isub(t, t([3]), t([True])), ONE_BOOL),
     ("bool - bool", lambda lib, t: t(True) - t(False), TWO_BOOLS),
