@@ -23,7 +23,11 @@ CPU_EXPR = {
     "sign": "((zero_{t} + 1) if {0} > 0 else (-(zero_{t} + 1) if {0} < 0 else zero_{t}))",
     "sigmoid": "(one_{t} / (one_{t} + math.exp(-{0})))",
     "rsqrt": "(one_{t} / math.sqrt({0}))",
+    "floor": "np.floor({0})",  # math.floor converts to an integer: inf and NaN became -2**63
+    "trunc": "np.trunc({0})",
 }
+# bool overrides: a bool is its own sign (the numeric template's zero_bool constant does not exist)
+BOOL_EXPR = {"sign": "{0}"}
 NP_TYPES = {"float32": "np.float32", "float64": "np.float64", "float16": "np.float16", "int64": "np.int64",
             "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_"}
 NUMBA_TYPES = {"float32": "float32", "float64": "float64", "float16": "float16", "int64": "int64", "int32": "int32",
@@ -40,12 +44,36 @@ def scalar_expr(op, args, attrs, dtype):
     """The scalar expression for one statement; float32 transcendentals use graphnet's vectorisable versions."""
     if op == "cast":
         return f"{NP_TYPES[attrs['dtype'].name]}({args[0]})"
+    if op == "clamp":
+        return clamp_expr(args[0], attrs, dtype)
+    if op == "clamp_tensor":
+        return clamp_tensor_expr(args, attrs, CPU_EXPR)
     template = FAST_EXPR.get(op) if dtype == "float32" and op in FAST_EXPR else None
-    template = template or CPU_EXPR.get(op) or OPS[op].expr
+    template = template or (BOOL_EXPR.get(op) if dtype == "bool" else None) or CPU_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"codegen: op {op!r} has no scalar template")
-    fields = {k: (repr(v) if v is not None else "None") for k, v in attrs.items()}
+    fields = {k: (literal(v) if v is not None else "None") for k, v in attrs.items()}
     return template.format(*args, t=dtype, **fields)
+
+
+def clamp_tensor_expr(args, attrs, templates):
+    """clamp by tensor bounds as the NaN-propagating maximum then minimum `templates` over the bounds present."""
+    out = args[0]
+    for key, name, bound in (("has_min", "maximum", args[1]), ("has_max", "minimum", args[2])):
+        if attrs[key]:
+            out = templates[name].format(out, bound)
+    return out
+
+
+def clamp_expr(x, attrs, dtype):
+    """`x` limited to the bounds that are not None, with PyTorch's NaN rule: a NaN input or bound gives NaN (Python's
+    min/max would keep whichever argument comes first, and a None bound does not type)."""
+    out = x
+    for keep, key in ((">=", "min"), ("<=", "max")):
+        if attrs.get(key) is not None:
+            bound = f"{NP_TYPES[dtype]}({literal(attrs[key])})"
+            out = f"({out} if {out} {keep} {bound} or {out} != {out} else {bound})"
+    return out
 
 
 def literal(value):

@@ -12,7 +12,8 @@ from .cpu import NP_TYPES, NUMBA_TYPES, _collapse
 from .kernel import contiguous_strides
 
 # CUDA overrides of the ops' scalar templates: keep float32 math in float32; no numpy sign() on the device.
-CUDA_EXPR = {**cpu.CPU_EXPR, "logical_not": "(not {0})"}
+# floor/trunc keep the ops' math.* templates on the device (NumPy's are host functions)
+CUDA_EXPR = {**{k: v for k, v in cpu.CPU_EXPR.items() if k not in ("floor", "trunc")}, "logical_not": "(not {0})"}
 REDUCE_COMBINE = {"sum": "{a} + {b}", "prod": "{a} * {b}", "max": "({b} if {b} > {a} or {b} != {b} else {a})",
                   "min": "({b} if {b} < {a} or {b} != {b} else {a})"}
 _INT_LIMITS = {"int64": (-(1 << 63), (1 << 63) - 1), "int32": (-(1 << 31), (1 << 31) - 1),
@@ -30,8 +31,10 @@ def scalar_expr(op, args, attrs, dtype):
         out = args[0]
         for fn, key in (("max", "min"), ("min", "max")):
             if attrs.get(key) is not None:
-                out = f"{fn}({out}, {NP_TYPES[dtype]}({attrs[key]!r}))"
+                out = f"{fn}({out}, {NP_TYPES[dtype]}({cpu.literal(attrs[key])}))"
         return out
+    if op == "clamp_tensor":
+        return cpu.clamp_tensor_expr(args, attrs, CUDA_EXPR)
     template = CUDA_EXPR.get(op) or OPS[op].expr
     if template is None:
         raise NotImplementedError(f"cuda codegen: op {op!r} has no scalar template")

@@ -26,6 +26,8 @@ tanh = _unary("tanh")
 sigmoid = _unary("sigmoid")
 relu = _unary("relu")
 sign = _unary("sign")
+floor = _unary("floor")
+trunc = _unary("trunc", "fix")
 
 
 @export("logical_not", inplace=True, out=True)
@@ -42,6 +44,12 @@ def add(input, other, *, alpha=1):
 @export("sub", "subtract", inplace=True, out=True)
 def sub(input, other, *, alpha=1):
     return call("sub", input, _scaled(other, alpha))
+
+
+@export("rsub", method=False)
+def rsub(input, other, *, alpha=1):
+    """other - alpha * input (torch.rsub); bool operands are refused as sub refuses them."""
+    return call("sub", other, _scaled(input, alpha))
 
 
 def _scaled(other, alpha):
@@ -70,6 +78,11 @@ def div(input, other, *, rounding_mode=None):
 
 @export("pow", inplace=True, out=True)
 def pow(input, exponent):  # noqa: A001
+    """A negative Python-integer exponent of an integer tensor is refused, as in PyTorch (a tensor exponent is
+    computed: 0 wherever |base| > 1)."""
+    if (isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0 and isinstance(input, Tensor)
+            and not input.dtype.is_floating_point):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     return call("pow", input, exponent)
 
 
@@ -88,11 +101,14 @@ def clamp(input, min=None, max=None):  # noqa: A002
     """Limit values to [min, max]; either bound may be None, a number, or a tensor."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input if min is None else maximum(input, min)
-        return out if max is None else minimum(out, max)
-    kind = float if input.dtype.is_floating_point else int
-    return call("clamp", input, min=None if min is None else kind(min), max=None if max is None else kind(max))
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # PyTorch's gradient rule, not maximum's and minimum's
+        return call("clamp_tensor", input, input if min is None else min, input if max is None else max,
+                    has_min=min is not None, has_max=max is not None)
+    from ..ir import dtype as dt
+    common = dt.result_type(input, *(b for b in (min, max) if b is not None))  # clamp(int, 0.5) is float, as in PyTorch
+    x = input if common is input.dtype else call("cast", input, dtype=common)
+    kind = float if common.is_floating_point else int
+    return call("clamp", x, min=None if min is None else kind(min), max=None if max is None else kind(max))
 
 
 @export("clamp_min", inplace=True)

@@ -72,10 +72,12 @@ def permute(input, *dims):
 
 @export("transpose", "swapaxes")
 def transpose(input, dim0, dim1):
-    dims = list(range(input.ndim))
     a, b = norm_dim("transpose", dim0, input.ndim), norm_dim("transpose", dim1, input.ndim)
+    if input.ndim < 2:  # a 0-d tensor accepts dims 0 and -1 too
+        return input
+    dims = list(range(input.ndim))
     dims[a], dims[b] = dims[b], dims[a]
-    return call("permute", input, dims=tuple(dims)) if input.ndim > 1 else input
+    return call("permute", input, dims=tuple(dims))
 
 
 @export("t")

@@ -6,6 +6,8 @@ from collections import namedtuple
 from types import SimpleNamespace
 
 from ..ir import dtype as dt
+from ..ir.ops import OpError
+from ..ir.ops.reduce import check_dim_given, check_nonempty
 from ..ir.ops.util import norm_dim, norm_dims
 from .api import export
 from .dispatch import call
@@ -83,6 +85,7 @@ def _values_indices(name, input, dim, keepdim):
     """max/min along `dim`: the gradient flows to the selected index only (a gather), as in PyTorch."""
     x = input.reshape(1) if input.ndim == 0 else input
     d = norm_dim(name, dim, x.ndim)
+    check_nonempty(name, x, d)  # named max/min, as PyTorch's error is, not the argmax that computes it
     indices = call("arg" + name, x, dim=d, keepdim=True)
     values = call("gather", x, indices, dim=d)
     if input.ndim == 0 or not keepdim:
@@ -97,6 +100,7 @@ def _extreme(name, elementwise):
         if isinstance(dim, Tensor) or other is not None:
             return call(elementwise, input, other if other is not None else dim)
         if dim is None:
+            check_dim_given(name, input, OpError)  # named max/min, not amax/amin
             return call("a" + name, input, dims=None, keepdim=False)
         return _values_indices(name, input, dim, keepdim)
 
@@ -193,17 +197,22 @@ def _float(x):
     return x if x.dtype.is_floating_point else call("cast", x, dtype=dt.get_default_dtype())
 
 
-def _stable_max(x, dims):
-    """The per-slice max, detached and with infinities replaced by 0 (so all -inf rows give -inf, not nan)."""
+def _stable_max(x, dims, shift_inf):
+    """The per-slice max, detached, taken as 0 where it is -inf (all -inf slices give log(0), not inf - inf) and,
+    with `shift_inf`, +inf (logsumexp gives inf there, while softmax gives NaN, as in PyTorch); 0 when a
+    reduced dim is empty (an empty slice has no max, and PyTorch's logsumexp of it is log(0) = -inf)."""
+    if _count(x, dims) == 0:
+        return 0.0
     m = call("amax", x.detach(), dims=dims, keepdim=True)
-    return call("where", call("eq", call("abs", m), math.inf), 0.0, m)
+    shifted = call("eq", call("abs", m), math.inf) if shift_inf else call("eq", m, -math.inf)
+    return call("where", shifted, 0.0, m)
 
 
 @export("logsumexp", out=True)
 def logsumexp(input, dim, keepdim=False):
     x = _float(input)
     dims = _dims(dim)
-    m = _stable_max(x, dims)
+    m = _stable_max(x, dims, shift_inf=True)
     out = call("add", call("log", call("sum", call("exp", call("sub", x, m)), dims=dims, keepdim=True)), m)
     return out if keepdim else call("reshape", out, shape=tuple(s for i, s in enumerate(x.shape)
                                                                 if i not in norm_dims("logsumexp", dims, x.ndim)))
@@ -216,20 +225,35 @@ def _softmax_dim(name, x, dim):
     return (norm_dim(name, dim, x.ndim),) if x.ndim else ()
 
 
+def _no_integer_kernel(name, x, dims):
+    """PyTorch has no integer or bool softmax kernels: it raises NotImplementedError naming the kernel it would
+    use, except for an empty input, which it returns as it is without reaching one."""
+    if x.dtype.is_floating_point or x.numel() == 0:
+        return
+    kernel = f"{name}_lastdim_kernel_impl" if not dims or dims[0] == x.ndim - 1 else f"{name}_kernel_impl"
+    raise NotImplementedError(f'"{kernel}" not implemented for \'{x.dtype.legacy_name[:-6]}\'')
+
+
 @export("softmax")
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     """exp(x - max) / sum(exp(x - max)): the shift keeps exp from overflowing."""
-    x = _float(_cast(input, dtype))
+    x = _cast(input, dtype)
     dims = _softmax_dim("softmax", x, dim)
-    e = call("exp", call("sub", x, _stable_max(x, dims)))
+    _no_integer_kernel("softmax", x, dims)
+    if not x.dtype.is_floating_point:
+        return call("copy", x)
+    e = call("exp", call("sub", x, _stable_max(x, dims, shift_inf=False)))
     return call("div", e, call("sum", e, dims=dims, keepdim=True))
 
 
 @export("log_softmax")
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     """x - logsumexp(x): stable for large logits, where log(softmax(x)) would give -inf."""
-    x = _float(_cast(input, dtype))
+    x = _cast(input, dtype)
     dims = _softmax_dim("log_softmax", x, dim)
+    _no_integer_kernel("log_softmax", x, dims)
+    if not x.dtype.is_floating_point:
+        return call("copy", x)
     if not dims:  # a 0-d input: one element, seen as a 1-element slice
         return call("reshape", call("log_softmax", call("reshape", x, shape=(1,)), dim=0), shape=())
     return call("log_softmax", x, dim=dims[0])

@@ -296,7 +296,9 @@ def _arrays(tensors):
 
 def _contiguous(arr):
     """A C-contiguous array of `arr`'s values: NumPy's, or a device array as is (graphnet's are contiguous)."""
-    return np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr
+    if isinstance(arr, np.ndarray) and not arr.flags.c_contiguous:
+        return np.ascontiguousarray(arr)  # only here: it would turn a 0-d array into a 1-d one
+    return arr
 
 
 def _copy(arr):
@@ -455,6 +457,7 @@ class CompiledModule(_Compiled):
         entry = _Variant(None, None, traced, graphs, [fprog, bprog], secs,
                          {"prune_grads": joint.meta["prune_grads"], "forward": frep, "backward": brep})
         entry.wrt = [v.name for v in wrt]
+        entry.grad_outputs = _grad_outputs(traced.graph, entry.wrt)
         return entry
 
     @staticmethod
@@ -484,9 +487,24 @@ class CompiledModule(_Compiled):
             saved = [a if owned else _copy(a) for a, owned in zip(outs[n_out:], fprog.owned_outputs[n_out:])]
             node = CompiledBackward(entry, [by_name[n] for n in entry.wrt], saved, tensors)
             for j, t in enumerate(tensors):
-                if t.dtype.is_floating_point:
+                if j in entry.grad_outputs:
                     t.requires_grad_from(node, j)
         return _unflatten(entry.traced._out_spec, iter(tensors))
+
+
+def _grad_outputs(graph, wrt):
+    """Positions of the outputs that require grad by eager autograd's rule (autograd.record): floating values made
+    by an op with a gradient rule from a value that requires grad, starting at the `wrt` inputs. An output reached
+    only through a bool/int cast or a comparison gets no grad_fn, as in eager mode."""
+    from ..ir.ops import OPS
+
+    carrying = set(wrt)
+    for node in graph.topo_order():
+        opdef = OPS.get(node.op)
+        differentiable = opdef is None or opdef.grad is not None  # special ops are taken as differentiable
+        if differentiable and any(v.name in carrying for v in node.inputs):
+            carrying.update(v.name for v in node.outputs if v.dtype.is_floating_point)
+    return {j for j, v in enumerate(graph.outputs) if v.name in carrying}
 
 
 class CompiledBackward(Node):

@@ -19,6 +19,8 @@ def call(name, *args, **attrs):
     """Run the primitive `name` on tensors (and Python scalars where the op promotes), returning Tensor(s)."""
     opdef = OPS[name]
     if opdef.promote:
+        if opdef.check is not None:
+            opdef.check(*(_operand_dtype(opdef, i, args[i]) for i in opdef.promote))
         args = _promote(opdef, args)
     tensors = args
     tracer = TRACE[0]
@@ -64,8 +66,7 @@ def _promote(opdef, args):
             first._dtype.is_floating_point or not opdef.float_compute):
         return args
     for i, a in zip(opdef.promote, picked):
-        if not isinstance(a, (Tensor, int, float, bool, np.number, np.bool_)):
-            raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
+        _operand_dtype(opdef, i, a)
     common = dt.result_type(*picked)
     if opdef.float_compute and not common.is_floating_point:
         common = dt.get_default_dtype()
@@ -78,6 +79,15 @@ def _promote(opdef, args):
         elif a.dtype is not common:
             out[i] = call("cast", a, dtype=common)
     return out
+
+
+def _operand_dtype(opdef, i, a):
+    """The dtype of promoting operand `i` (a tensor or a Python number); anything else is a TypeError."""
+    if isinstance(a, Tensor):
+        return a._dtype
+    if not isinstance(a, (int, float, bool, np.number, np.bool_)):
+        raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
+    return dt.scalar_dtype(a)
 
 
 def run_cpu(opdef, tensors, attrs, out_types):

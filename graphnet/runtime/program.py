@@ -103,7 +103,7 @@ class Program:
         self.input_checks(inputs)
         env = [None] * len(self.slots)
         for slot, arr in zip(self.inputs, inputs):
-            env[slot] = np.ascontiguousarray(arr)  # drivers and kernels index inputs as C-contiguous
+            env[slot] = _c_contiguous(arr)  # drivers and kernels index inputs as C-contiguous
         try:
             for part in self.parts:
                 part(env)
@@ -112,6 +112,13 @@ class Program:
         outputs = [env[s] for s in self.outputs]
         wbs = [env[v] for v, _, _ in self.writebacks]
         return outputs, wbs
+
+
+def _c_contiguous(arr):
+    """`arr` itself when C-contiguous and writeable, else a C-contiguous copy: kernels are typed for writeable
+    arrays (an empty broadcast gradient is contiguous but read-only), and np.ascontiguousarray would turn a 0-d
+    array into a 1-d one, which an output that is an input would then keep."""
+    return arr if arr.flags.c_contiguous and arr.flags.writeable else np.array(arr, order="C")
 
 
 class _Driver:

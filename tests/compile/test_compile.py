@@ -191,3 +191,82 @@ def test_compile_model_prunes_frozen_gradients_with_the_pass_and_reports_it():
     report = cm.stats()["passes"]["prune_grads"]
     assert report["nodes_removed"] > 0 and report["saved_bytes_avoided"] > 0
     assert model[0].weight.grad is None and model[2].weight.grad is not None
+
+
+# ---- compiled-vs-eager differences the differential fuzz test found (tests/frontend/test_fuzz_differential.py) ----
+class _Wrap(nn.Module):
+    """A function as a module, so its compiled outputs carry the compiled backward."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def test_a_0d_input_returned_as_it_is_keeps_its_shape():
+    compiled = torch.compile(lambda t: t.neg().neg(), fullgraph=True)  # simplified to the input itself
+    x = torch.tensor(float("nan"))
+    compiled(x)  # the first call of a signature runs eagerly
+    out = compiled(x)
+    assert out.shape == () and np.isnan(out.item())
+
+
+def test_sign_of_bool_compiles():
+    compiled = torch.compile(lambda t: t.sign(), fullgraph=True)
+    x = torch.tensor([True, False])
+    compiled(x)
+    out = compiled(x)
+    assert out.dtype == torch.bool
+    np.testing.assert_array_equal(out.numpy(), [True, False])
+
+
+def test_backward_of_an_empty_output_runs():
+    """The gradient of sum() over an empty tensor is an empty read-only broadcast; kernels need writeable arrays."""
+    x = torch.zeros(0, 2, dtype=torch.float64, requires_grad=True)
+    torch.compile(_Wrap(lambda t: -t.sin()), fullgraph=True)(x).sum().backward()
+    assert x.grad.shape == (0, 2)
+
+
+def test_an_output_reached_only_through_a_bool_cast_needs_no_grad_as_in_eager():
+    fn = _Wrap(lambda t: (t > 0).to(torch.float32) + 1)
+    x = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    assert not fn(x).requires_grad
+    out = torch.compile(fn, fullgraph=True)(x)
+    assert not out.requires_grad and out.grad_fn is None
+    assert torch.compile(_Wrap(lambda t: t.exp()), fullgraph=True)(x).requires_grad
+
+
+@pytest.mark.parametrize("lo,hi", [(2.0, None), (None, 2.0), (None, float("inf")), (float("nan"), None), (-1.0, 2.0)])
+def test_compiled_clamp_with_one_bound_or_non_finite_bounds_matches_eager(lo, hi):
+    """A None bound did not type in the kernel and inf/nan bounds were written as undefined names; NaN propagates from
+    the input and from a bound, as in PyTorch."""
+    compiled = torch.compile(lambda t: t.clamp(lo, hi) * 2, fullgraph=True)
+    x = torch.tensor([0.5, -2.0, 100.0, float("nan")], dtype=torch.float64)
+    compiled(x)
+    np.testing.assert_array_equal(compiled(x).numpy(), (x.clamp(lo, hi) * 2).numpy())
+
+
+def test_compiled_clamp_by_tensors_matches_eager_values_and_gradients():
+    """clamp by tensor bounds is its own op (PyTorch's gradient rule); its kernel propagates NaN like eager."""
+    model = _Wrap(lambda t: t[0].clamp(t[1], t[2]) * 2)
+    nan = float("nan")
+    data = [[nan, 1.0, 5.0, 2.0, 0.0, 3.0], [0.0, nan, 0.0, 2.0, 0.0, 3.0], [3.0, 3.0, 3.0, 2.0, 0.0, 1.0]]
+    results = []
+    for run in (model, torch.compile(model, fullgraph=True)):
+        x = torch.tensor(data, dtype=torch.float64, requires_grad=True)
+        out = run(x)
+        out.sum().backward()
+        results.append((out.detach().numpy(), x.grad.numpy()))
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["floor", "trunc"])
+def test_compiled_floor_and_trunc_keep_inf_and_nan(name):
+    """The kernels used math.floor/math.trunc, which convert to an integer: inf and NaN came out as -2**63."""
+    compiled = torch.compile(lambda t: getattr(t, name)() * 2, fullgraph=True)
+    x = torch.tensor([float("inf"), float("nan"), -0.5, 2.5])
+    compiled(x)
+    np.testing.assert_array_equal(compiled(x).numpy(), (getattr(x, name)() * 2).numpy())

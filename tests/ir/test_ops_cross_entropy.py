@@ -58,7 +58,8 @@ def test_infinite_logits_give_pytorch_values():
     x = np.array([[-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 1.0], [np.inf, 0.0, 0.0], [np.nan, 0.0, 0.0]])
     t = np.array([0, 1, 1, IGNORE])
     loss = call("cross_entropy_rows", torch.tensor(x), torch.tensor(t), ignore_index=IGNORE).numpy()
-    assert np.isnan(loss[0]) and loss[1] == np.inf and loss[2] == np.inf and loss[3] == 0.0
+    # a row holding +inf is NaN, as PyTorch 2.13 gives (its log_softmax computes inf - inf there)
+    assert np.isnan(loss[0]) and loss[1] == np.inf and np.isnan(loss[2]) and loss[3] == 0.0
 
 
 def test_an_in_range_ignore_index_drops_its_rows():

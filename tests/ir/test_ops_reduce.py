@@ -192,10 +192,13 @@ def test_dim_out_of_range(call):
 
 
 def test_extreme_of_empty_dim_is_an_error():
-    with pytest.raises(RuntimeError, match=r"amax\(\): Expected reduction dim 1 to have non-zero size"):
-        graphnet.zeros(2, 0).amax(1)
-    with pytest.raises(RuntimeError, match=r"argmax\(\): Expected reduction dim"):
+    """PyTorch's exception types: IndexError for an empty dim, and for argmax of an empty tensor over all dims."""
+    with pytest.raises(IndexError, match=r"amax\(\): Expected reduction dim -1 to have non-zero size"):
+        graphnet.zeros(2, 0).amax(-1)
+    with pytest.raises(IndexError, match=r"argmax\(\): Expected reduction dim to be specified for input.numel"):
         graphnet.zeros(0).argmax()
+    with pytest.raises(RuntimeError, match=r"amax\(\): Expected reduction dim to be specified .* Specify the"):
+        graphnet.zeros(2, 0).amax()
     np.testing.assert_array_equal(graphnet.zeros(2, 0).sum(1).numpy(), [0.0, 0.0])
 
 

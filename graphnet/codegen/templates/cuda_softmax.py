@@ -14,12 +14,13 @@ from numba import cuda
 
 @cuda.jit(device=True)
 def row_logsumexp(x, base, k, zero):
-    """m + log(sum(exp(x - m))) over x[base:base + k], m the row max (0 when infinite); NaN in, NaN out."""
+    """m + log(sum(exp(x - m))) over x[base:base + k], m the row max (0 when -inf: an all -inf row gives NaN, and a
+    row holding +inf gives NaN too, as PyTorch's log_softmax does); NaN in, NaN out."""
     m = x[base]
     for j in range(1, k):
         if x[base + j] > m:
             m = x[base + j]
-    if m == math.inf or m == -math.inf:
+    if m == -math.inf:
         m = zero
     s = zero
     for j in range(k):

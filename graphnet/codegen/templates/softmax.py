@@ -24,13 +24,14 @@ def check_targets(target, n_classes, ignore_index, out):
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def _row_logsumexp(row):
-    """m + log(sum(exp(row - m))) with m the row max (0 when it is infinite), in the row's float type. Reassociation
+    """m + log(sum(exp(row - m))) with m the row max (0 when -inf; a +inf max gives NaN, as in PyTorch's
+    log_softmax), in the row's float type. Reassociation
     lets LLVM vectorise the sum (5x at C = 1000); fast_exp keeps its exact steps, and inf/NaN still propagate."""
     m = -np.inf
     for j in range(row.shape[0]):
         if row[j] > m:
             m = row[j]
-    if m == np.inf or m == -np.inf:
+    if m == -np.inf:
         m = 0.0
     m = row.dtype.type(m)
     s = row.dtype.type(0)

@@ -23,8 +23,8 @@ def check_dtypes(opname, a, b):
     if a.dtype is not b.dtype:
         raise OpError(f"{opname}: expected both operands to have the same dtype, but got {a.dtype.name} and "
                       f"{b.dtype.name} (shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)}); cast one with .to()")
-    if a.dtype is dt.bool_:
-        raise OpError(f"{opname}: not implemented for bool tensors (shapes {fmt_shape(a.shape)} and "
+    if a.dtype is dt.bool_:  # NotImplementedError, as PyTorch's missing bool kernels raise
+        raise NotImplementedError(f"{opname}: not implemented for bool tensors (shapes {fmt_shape(a.shape)} and "
                       f"{fmt_shape(b.shape)})")
 
 

@@ -21,24 +21,35 @@ _TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char
                 "float16": "Half", "float32": "Float", "float64": "Double"}
 
 
-def _check_nonempty(name, t, dims):
-    """max-like reductions have no identity: reducing a zero-size dim is an error, as in PyTorch."""
-    for d in dims:
-        if t.shape[d] == 0:
-            raise OpError(f"{name}(): Expected reduction dim {d} to have non-zero size (input shape "
-                          f"{fmt_shape(t.shape)}).")
+def check_nonempty(name, t, dims):
+    """max-like reductions have no identity: reducing a zero-size dim is an IndexError, as in PyTorch, which checks
+    this before repeated dims and names the dim as the caller wrote it."""
+    for d in (dims,) if isinstance(dims, int) else dims:
+        if t.ndim and t.shape[norm_dim(name, d, t.ndim)] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size (input shape "
+                             f"{fmt_shape(t.shape)}).")
+
+
+def check_dim_given(name, t, error):
+    """A max-like reduction of an empty tensor over all dims: PyTorch asks for a dim (amax/amin raise RuntimeError,
+    argmax/argmin IndexError, each with its own wording)."""
+    if 0 in t.shape:
+        hint = " Specify the reduction dim with the 'dim' argument." if error is OpError else ""
+        raise error(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.{hint}")
 
 
 def _reduce_infer(name, out_dtype=None, nonempty=False, float_only=False):
     """Shape rule shared by the dims/keepdim reductions."""
 
     def infer(t, dims, keepdim=False):
+        if nonempty and dims is None:
+            check_dim_given(name, t, OpError)
+        elif nonempty:
+            check_nonempty(name, t, dims)
         axes = norm_dims(name, dims, t.ndim)
         if float_only and not t.dtype.is_floating_point:
             raise OpError(f"{name}(): could not infer output dtype. Input dtype must be either a floating point or "
                           f"complex dtype. Got: {_TORCH_NAMES[t.dtype.name]}")
-        if nonempty:
-            _check_nonempty(name, t, axes)
         return t.with_(shape=reduced_shape(t.shape, axes, keepdim), dtype=(out_dtype or (lambda d: d))(t.dtype))
 
     return infer
@@ -107,10 +118,10 @@ for _name, _fn in (("amax", np.amax), ("amin", np.amin)):
 def _arg_infer(name):
     def infer(t, dim=None, keepdim=False):
         if dim is None:
-            _check_nonempty(name, t, tuple(range(t.ndim)))
+            check_dim_given(name, t, IndexError)
             return t.with_(shape=(1,) * t.ndim if keepdim else (), dtype=dt.int64)
         d = norm_dim(name, dim, t.ndim)
-        _check_nonempty(name, t, (d,) if t.ndim else ())
+        check_nonempty(name, t, dim)
         return t.with_(shape=reduced_shape(t.shape, (d,) if t.ndim else (), keepdim), dtype=dt.int64)
 
     return infer

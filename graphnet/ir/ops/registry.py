@@ -16,6 +16,8 @@ class OpDef:
     save_inputs / save_outputs                     which inputs/outputs the gradient rule reads (kept alive);
                                                    save_inputs may be a function of needs_input_grad
     promote                                        input positions that take part in type promotion
+    check(*dtypes)                                 a rule on the promoting operands' own dtypes, run before
+                                                   promotion hides them (sub refuses bool); raises OpError
     float_compute                                  integer inputs are promoted to the default float (div, exp, ...)
     expr                                           scalar template for elementwise ops, e.g. "({0} * {1})"
     kernel                                         hand-written template name for non-elementwise ops
@@ -33,6 +35,7 @@ class OpDef:
     save_inputs: object = ()
     save_outputs: tuple = ()
     promote: tuple = ()
+    check: Optional[Callable] = None
     float_compute: bool = False
     expr: Optional[str] = None
     kernel: Optional[str] = None

@@ -18,12 +18,12 @@ def _infer(t, dim):
 
 
 def _impl(x, dim):
-    """x - max - log(sum(exp(x - max))), the max taken as 0 for an infinite max (an all -inf slice gives NaN, as in
-    PyTorch, instead of a warning from inf - inf)."""
+    """x - max - log(sum(exp(x - max))), the max taken as 0 when it is -inf (an all -inf slice gives NaN, as in
+    PyTorch, instead of a warning from inf - inf); a +inf max makes the slice NaN, as PyTorch's does."""
     if x.shape[dim] == 0:
         return x.copy()
     m = np.max(x, axis=dim, keepdims=True)
-    m = np.where(np.isinf(m), np.zeros_like(m), m)
+    m = np.where(np.isneginf(m), np.zeros_like(m), m)
     with np.errstate(all="ignore"):
         shifted = x - m
         return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))

@@ -41,8 +41,11 @@ def norm_dims(opname, dims, ndim):
         return tuple(range(ndim))
     if isinstance(dims, int):
         dims = (dims,)
-    out = sorted({norm_dim(opname, d, ndim) for d in dims})
-    return tuple(d for d in out if d < ndim)
+    out = [norm_dim(opname, d, ndim) for d in dims]
+    repeated = next((d for i, d in enumerate(out) if d in out[:i]), None)
+    if repeated is not None:
+        raise OpError(f"dim {repeated} appears multiple times in the list of dims")
+    return tuple(d for d in sorted(out) if d < ndim)
 
 
 def unbroadcast(grad, shape):
