@@ -162,18 +162,21 @@ def render_generic(kernel, parallel=None, generic=True):
 
 
 def _loads(kernel, strides, ivars, ext):
-    """Statements of the body, with loads turned into indexed reads of the input buffers."""
-    lines = []
+    """(hoisted, inner): the body's statements, loads turned into indexed reads of the input buffers. A load whose
+    strides are all 0 (a 0-d input such as a runtime learning rate, a broadcast scalar) is hoisted before the loops:
+    read inside, LLVM must re-read it after every store (the buffers may alias) and the loop does not vectorise."""
+    hoisted, inner = [], []
     for st in kernel.body:
         dtype = kernel.dtypes.get(st.var, kernel.dtypes[kernel.outputs[0]])
         if st.op == "load":
             acc = kernel.reads[st.args[0]]
-            lines.append(f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, ext, acc.offset)}]")
+            line = f"{st.var} = {acc.buffer}[{_index(strides[st.args[0]], ivars, ext, acc.offset)}]"
+            (inner if any(strides[st.args[0]]) else hoisted).append(line)
         elif st.op == "const":
-            lines.append(f"{st.var} = {ext.const(st.args[0], dtype)}")
+            inner.append(f"{st.var} = {ext.const(st.args[0], dtype)}")
         else:
-            lines.append(f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
-    return lines
+            inner.append(f"{st.var} = {scalar_expr(st.op, st.args, st.attr_dict(), dtype)}")
+    return hoisted, inner
 
 
 def _nest(dims, ivars, parallel, ext, depth=1):
@@ -189,10 +192,10 @@ def _render_elementwise(kernel, parallel, ext):
     out_strides = contiguous_strides(kernel.domain)
     dims, sets = _collapse(kernel.domain, [a.strides for a in kernel.reads] + [out_strides])
     ivars = [f"i{k}" for k in range(len(dims))]
-    lines = _nest(dims, ivars, parallel, ext)
+    nest = _nest(dims, ivars, parallel, ext)
+    hoisted, inner = _loads(kernel, sets[:-1], ivars, ext)
     pad = "    " * (len(dims) + 1)
-    for line in _loads(kernel, sets[:-1], ivars, ext):
-        lines.append(pad + line)
+    lines = ["    " + line for line in hoisted] + nest + [pad + line for line in inner]
     out_index = _index(sets[-1], ivars, ext)
     for buf, var in zip(kernel.outputs, kernel.results):
         lines.append(pad + f"{buf}[{out_index}] = {var}")
@@ -215,8 +218,8 @@ def _render_reduction(kernel, parallel, ext):
     lines += _nest(dims_r, ir, False, ext, depth=len(dims_k) + 1)
     inner = "    " * (len(dims_k) + len(dims_r) + 1)
     combined = [sk + sr for sk, sr in zip(sets_k[:-1], sets_r)] if dims_r else sets_k[:-1]
-    for line in _loads(kernel, combined, ik + ir, ext):
-        lines.append(inner + line)
+    hoisted, body = _loads(kernel, combined, ik + ir, ext)
+    lines = ["    " + line for line in hoisted] + lines + [inner + line for line in body]
     lines.append(inner + REDUCE_STEP[kernel.reduce_op].format(v=kernel.results[0]))
     lines += [pad + line for line in post_lines(kernel, dtype, ext)]
     final = kernel.post[-1].var if kernel.post else "acc"

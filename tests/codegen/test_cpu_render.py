@@ -96,3 +96,22 @@ def test_relu_keeps_nan_like_pytorch():
     out = np.empty(4, np.float32)
     cpu.load(cpu.render(k))(np.array([np.nan, -1, 0, 2], np.float32), out)
     np.testing.assert_array_equal(out, [np.nan, 0, 0, 2])
+
+
+@pytest.mark.parametrize("reduce", [False, True], ids=["elementwise", "reduction"])
+def test_scalar_loads_are_hoisted_out_of_the_loops(reduce):
+    """A 0-d input (a runtime learning rate) is read once before the loops: read inside, every store forces a
+    re-read (the buffers may alias) and the loop does not vectorise."""
+    shape = (6, 5)
+    reads = [Access("a", contiguous_strides(shape), 0), Access("lr", (0, 0), 0)]
+    body = [Stmt("x", "load", (0,)), Stmt("s", "load", (1,)), Stmt("y", "mul", ("x", "s"))]
+    dtypes = {"a": "float32", "lr": "float32", "out": "float32"}
+    kernel = LoopKernel("k", shape, ["a", "lr"], ["out"], dtypes, body, ["y"], reads,
+                        **({"reduce_axes": (1,), "reduce_op": "sum"} if reduce else {}))
+    source = cpu.render(kernel)
+    assert source.index("s = lr[0]") < source.index("for ") < source.index("x = a[")
+    a, lr = RNG.standard_normal(shape).astype(np.float32), np.array([0.5], np.float32)
+    out = np.empty(6 if reduce else 30, np.float32)
+    cpu.load(source)(a.reshape(-1), lr, out)
+    want = (a * 0.5).sum(1) if reduce else (a * 0.5).reshape(-1)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
