@@ -445,7 +445,8 @@ class CompiledModule(_Compiled):
             graphs["optimized"] = optimized
             return _Variant(None, None, traced, graphs, [prog], secs, report)
         differentiable = [v for v in traced.graph.inputs if v.dtype.is_floating_point and v.role != "buffer"]
-        wrt = [v for v in differentiable if self._requires_grad(traced, v, args)]
+        used = _ancestors(traced.graph.outputs)  # an input no output depends on keeps grad None, as in eager
+        wrt = [v for v in differentiable if v in used and self._requires_grad(traced, v, args)]
         joint = prune_grads(autodiff(traced.graph, wrt=differentiable), requested=[v.name for v in wrt])
         fwd, bwd = split(joint)
         graphs["joint"] = joint
@@ -505,6 +506,17 @@ def _grad_outputs(graph, wrt):
         if differentiable and any(v.name in carrying for v in node.inputs):
             carrying.update(v.name for v in node.outputs if v.dtype.is_floating_point)
     return {j for j, v in enumerate(graph.outputs) if v.name in carrying}
+
+
+def _ancestors(values):
+    """Every value the given ones are computed from, themselves included."""
+    seen, stack = set(), list(values)
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            stack.extend(v.producer.inputs)
+    return seen
 
 
 class CompiledBackward(Node):

@@ -270,3 +270,24 @@ def test_compiled_floor_and_trunc_keep_inf_and_nan(name):
     x = torch.tensor([float("inf"), float("nan"), -0.5, 2.5])
     compiled(x)
     np.testing.assert_array_equal(compiled(x).numpy(), (getattr(x, name)() * 2).numpy())
+
+
+def test_compiled_module_leaves_grad_none_for_what_the_output_does_not_use():
+    """As in eager autograd, an input or parameter no output depends on gets no gradient (None, not zeros)."""
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x, z):
+            return self.used(x)
+
+    model = TwoInputs()
+    compiled = torch.compile(model)
+    for _ in range(2):  # built on the first call, reused on the second
+        model.zero_grad()
+        x, z = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+        compiled(x, z).sum().backward()
+        assert z.grad is None and model.unused.weight.grad is None and model.unused.bias.grad is None
+        np.testing.assert_allclose(x.grad.numpy(), np.tile(model.used.weight.detach().numpy().sum(0), (4, 1)),
+                                   rtol=1e-6)
