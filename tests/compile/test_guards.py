@@ -29,6 +29,11 @@ def _compiled_calls(cf):
     return counter
 
 
+def _assert_same_parameters(model, twin):
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
 # ---- 1. non-tensor arguments ---------------------------------------------------------------------------------------
 def test_python_floats_are_guarded():
     f = torch.compile(lambda x, s: x * s)
@@ -123,8 +128,7 @@ def test_schedulers_and_manual_changes_match_eager(name):
         sched.step()
         twin_sched.step()
     assert cstep.stats()["variants"] == 1
-    for p, q in zip(model.parameters(), twin_model.parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    _assert_same_parameters(model, twin_model)
 
 
 def test_step_lr_with_gamma_zero_stops_training():
@@ -155,8 +159,7 @@ def test_structural_changes_recompile_and_stay_correct():
                 o.add_param_group({"params": list(m[2].parameters()), "lr": 0.05})
         np.testing.assert_allclose(cstep(x, y).item(), twin_step(x, y).item(), rtol=1e-5)
     assert cstep.stats()["variants"] == 3
-    for p, q in zip(model.parameters(), twin.parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    _assert_same_parameters(model, twin)
 
 
 def test_loading_optimizer_state_is_seen_by_the_compiled_step():
