@@ -1,8 +1,8 @@
 """graphnet: PyTorch's API, traced into an IR graph, optimized by passes and compiled with Numba."""
-from .ir import dtype as _dt
-from .ir.dtype import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32,  # noqa: A004
-                       int64, promote_types, set_default_dtype, uint8)
-from .ir.dtype import DType as dtype
+from .core import dtype as _dt
+from .core.dtype import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32,  # noqa: A004
+                         int64, promote_types, set_default_dtype, uint8)
+from .core.dtype import DType as dtype
 from .frontend.tensor import Size, Tensor
 from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # noqa: F401  (publish the ops)
 from .frontend import api_indexing  # noqa: F401
@@ -15,7 +15,7 @@ from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTenso
                                 LongTensor, default_generator, manual_seed)
 from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
                                 no_grad, set_grad_enabled)
-from .runtime.device import device
+from .core.device import device
 from .frontend.tracer import GraphBreak, trace  # noqa: F401
 from .frontend.compile import compile  # noqa: F401,A004
 from . import autograd, cuda, optim  # noqa: F401

@@ -23,9 +23,9 @@ try:
 except ImportError:  # Windows: no flock, so temp files of killed saves are left alone rather than guessed at
     fcntl = None
 
+from .core import dtype as dt
+from .core.device import CPU, as_device, device
 from .frontend.tensor import Tensor
-from .ir import dtype as dt
-from .runtime.device import CPU, as_device, device
 
 FORMAT, VERSION = "graphnet-checkpoint", 1
 PREFIX = "graphnet_checkpoint/"

@@ -19,7 +19,7 @@ import pytest
 
 import graphnet
 from graphnet import serialization
-from graphnet.ir import dtype as dt
+from graphnet.core import dtype as dt
 
 CORRUPT = "truncated or corrupted"
 FOREIGN = "not a graphnet checkpoint"

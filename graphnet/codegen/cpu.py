@@ -9,11 +9,11 @@ import math
 import os
 import sys
 
+from ..ir.kernel import contiguous_strides
 from ..ir.ops import OPS
 from . import disk_cache
 from .disk_cache import digest
 from .fastmath import FAST_EXPR, SOURCE_DIGEST
-from .kernel import contiguous_strides
 
 # CPU overrides of the ops' scalar templates (tinygrad's code_for_op idea): keep float32 math in float32.
 CPU_EXPR = {

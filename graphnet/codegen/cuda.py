@@ -6,10 +6,10 @@ compiled kernel serves every shape of that rank). Elementwise kernels are grid-s
 reductions give each output element to one block, whose threads stride over the reduced elements and combine
 through a shared-memory tree. Rendering is pure string work: Numba is imported only to launch.
 """
+from ..ir.kernel import contiguous_strides
 from ..ir.ops import OPS
 from . import cpu
 from .cpu import NP_TYPES, NUMBA_TYPES, _collapse
-from .kernel import contiguous_strides
 
 # CUDA overrides of the ops' scalar templates: keep float32 math in float32; no numpy sign() on the device.
 # floor/trunc keep the ops' math.* templates on the device (NumPy's are host functions)

@@ -37,7 +37,7 @@ def _index(device):
         return 0
     if isinstance(device, int):
         return device
-    from ..runtime.device import as_device
+    from ..core.device import as_device
 
     return as_device(device).index or 0
 

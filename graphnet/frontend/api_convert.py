@@ -1,8 +1,8 @@
 """dtype and device conversion: to(), float()/double()/long()/int()/bool()/half(), cpu(), cuda(), type()."""
-from ..ir import dtype as dt
-from ..runtime.device import as_device, device
+from ..core import dtype as dt
+from ..core.bind import bind
+from ..core.device import as_device, device
 from .api import export
-from .dispatch import call
 from .tensor import Tensor
 
 
@@ -24,11 +24,11 @@ def to(self, *args, non_blocking=False, copy=False, **kwargs):
     dev, dtype = _parse_to(args, kwargs)
     out = self
     if dtype is not None and dtype is not out.dtype:
-        out = call("cast", out, dtype=dtype)
+        out = bind("cast", out, dtype=dtype)
     if dev is not None and dev != out.device:
-        out = call("to_device", out, device=dev)
+        out = bind("to_device", out, device=dev)
     if copy and out is self:
-        out = call("copy", self)
+        out = bind("copy", self)
     return out
 
 

@@ -1,12 +1,12 @@
 """Elementwise functions, methods, in-place forms and Python operators (all thin calls into the dispatcher)."""
+from ..core.bind import bind
 from .api import export
-from .dispatch import call
 from .tensor import Tensor
 
 
 def _unary(name, *aliases):
     def fn(input):
-        return call(name, input)
+        return bind(name, input)
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise {name}."
@@ -32,24 +32,24 @@ trunc = _unary("trunc", "fix")
 
 @export("logical_not", inplace=True, out=True)
 def logical_not(input):
-    return call("logical_not", input if input.dtype.name == "bool" else call("ne", input, 0))
+    return bind("logical_not", input if input.dtype.name == "bool" else bind("ne", input, 0))
 
 
 @export("add", inplace=True, out=True)
 def add(input, other, *, alpha=1):
     """input + alpha * other (alpha may be a 0-d tensor: a compiled optimizer's runtime learning rate)."""
-    return call("add", input, _scaled(other, alpha))
+    return bind("add", input, _scaled(other, alpha))
 
 
 @export("sub", "subtract", inplace=True, out=True)
 def sub(input, other, *, alpha=1):
-    return call("sub", input, _scaled(other, alpha))
+    return bind("sub", input, _scaled(other, alpha))
 
 
 @export("rsub", method=False)
 def rsub(input, other, *, alpha=1):
     """other - alpha * input (torch.rsub); bool operands are refused as sub refuses them."""
-    return call("sub", other, _scaled(input, alpha))
+    return bind("sub", other, _scaled(input, alpha))
 
 
 def _scaled(other, alpha):
@@ -58,22 +58,22 @@ def _scaled(other, alpha):
 
 @export("mul", "multiply", inplace=True, out=True)
 def mul(input, other):
-    return call("mul", input, other)
+    return bind("mul", input, other)
 
 
 @export("div", "divide", "true_divide", inplace=True, out=True)
 def div(input, other, *, rounding_mode=None):
     """True division; rounding_mode 'trunc' or 'floor' rounds the quotient (integers stay integers)."""
     if rounding_mode is None:
-        return call("div", input, other)
+        return bind("div", input, other)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                          f"'{rounding_mode}'")
-    from ..ir import dtype as dt
-    q = call("div", input, other)
-    q = call("floor" if rounding_mode == "floor" else "trunc", q)
+    from ..core import dtype as dt
+    q = bind("div", input, other)
+    q = bind("floor" if rounding_mode == "floor" else "trunc", q)
     common = dt.result_type(input, other)
-    return q if common.is_floating_point else call("cast", q, dtype=common)
+    return q if common.is_floating_point else bind("cast", q, dtype=common)
 
 
 @export("pow", inplace=True, out=True)
@@ -83,17 +83,17 @@ def pow(input, exponent):  # noqa: A001
     if (isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0 and isinstance(input, Tensor)
             and not input.dtype.is_floating_point):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    return call("pow", input, exponent)
+    return bind("pow", input, exponent)
 
 
 @export("square", inplace=True, out=True)
 def square(input):
-    return call("mul", input, input)
+    return bind("mul", input, input)
 
 
 @export("reciprocal", inplace=True, out=True)
 def reciprocal(input):
-    return call("div", 1.0, input)
+    return bind("div", 1.0, input)
 
 
 @export("clamp", "clip", inplace=True, out=True)
@@ -102,13 +102,13 @@ def clamp(input, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):  # PyTorch's gradient rule, not maximum's and minimum's
-        return call("clamp_tensor", input, input if min is None else min, input if max is None else max,
+        return bind("clamp_tensor", input, input if min is None else min, input if max is None else max,
                     has_min=min is not None, has_max=max is not None)
-    from ..ir import dtype as dt
+    from ..core import dtype as dt
     common = dt.result_type(input, *(b for b in (min, max) if b is not None))  # clamp(int, 0.5) is float, as in PyTorch
-    x = input if common is input.dtype else call("cast", input, dtype=common)
+    x = input if common is input.dtype else bind("cast", input, dtype=common)
     kind = float if common.is_floating_point else int
-    return call("clamp", x, min=None if min is None else kind(min), max=None if max is None else kind(max))
+    return bind("clamp", x, min=None if min is None else kind(min), max=None if max is None else kind(max))
 
 
 @export("clamp_min", inplace=True)
@@ -123,27 +123,27 @@ def clamp_max(input, max):  # noqa: A002
 
 @export("maximum", out=True)
 def maximum(input, other):
-    return call("maximum", input, other)
+    return bind("maximum", input, other)
 
 
 @export("minimum", out=True)
 def minimum(input, other):
-    return call("minimum", input, other)
+    return bind("minimum", input, other)
 
 
 @export("where")
 def where(condition, input, other):
-    return call("where", condition, input, other)
+    return bind("where", condition, input, other)
 
 
 @export("masked_fill", inplace=True)
 def masked_fill(input, mask, value):
-    return call("where", mask, value, input)
+    return bind("where", mask, value, input)
 
 
 def _compare(name, *aliases):
     def fn(input, other):
-        return call(name, input, other)
+        return bind(name, input, other)
 
     fn.__name__ = name
     export(name, *aliases, inplace=True, out=True)(fn)
@@ -160,12 +160,12 @@ ge = _compare("ge", "greater_equal")
 
 @export("logical_and", inplace=True, out=True)
 def logical_and(input, other):
-    return call("logical_and", input, other)
+    return bind("logical_and", input, other)
 
 
 @export("logical_or", inplace=True, out=True)
 def logical_or(input, other):
-    return call("logical_or", input, other)
+    return bind("logical_or", input, other)
 
 
 @export("zero_", function=False)
@@ -177,8 +177,8 @@ def zero_(self):
 def fill_(self, value):
     """Set every element to `value` (a number or a 0-d tensor)."""
     value = value.item() if isinstance(value, Tensor) else value
-    full = call("cast", Tensor._scalar(value, self.dtype, self.device), dtype=self.dtype)
-    return self._assign_inplace(call("expand", full, shape=tuple(self.shape)), "fill_")
+    full = bind("cast", Tensor._scalar(value, self.dtype, self.device), dtype=self.dtype)
+    return self._assign_inplace(bind("expand", full, shape=tuple(self.shape)), "fill_")
 
 
 @export("copy_", function=False)
@@ -188,15 +188,15 @@ def copy_(self, src, non_blocking=False):
     if src.device != self.device:
         src = src.to(self.device)
     if src.dtype is not self.dtype:
-        src = call("cast", src, dtype=self.dtype)
+        src = bind("cast", src, dtype=self.dtype)
     if tuple(src.shape) != tuple(self.shape):
-        src = call("expand", src, shape=tuple(self.shape))
-    return self._assign_inplace(call("add", src, 0) if src.requires_grad else src, "copy_")
+        src = bind("expand", src, shape=tuple(self.shape))
+    return self._assign_inplace(bind("add", src, 0) if src.requires_grad else src, "copy_")
 
 
 @export("clone")
 def clone(input):
-    return call("copy", input)
+    return bind("copy", input)
 
 
 def _binary_operator(fn, reflected=False):

@@ -7,14 +7,14 @@ import operator
 
 import numpy as np
 
-from ..ir import dtype as dt
+from ..core import dtype as dt
+from ..core.bind import bind
 from ..ir.ops import OPS
 from ..ir.ops.indexing import put_into
 from ..ir.ops.util import norm_dim
 from . import autograd
 from .api import export
 from .api_movement import broadcast_tensors
-from .dispatch import call
 from .tensor import Tensor
 
 _FULL = ("slice", None, None, None)
@@ -142,18 +142,18 @@ def _getitem(self, key):
     """Basic keys give a view sharing storage and version counter; tensor/list/bool keys give a copy."""
     spec, packed, dims = parse_key(tuple(self.shape), key)
     if not dims:
-        return call("getitem", self, index=spec)
-    return call("index", self, _index_tensor(packed, self), index=spec, dims=dims)
+        return bind("getitem", self, index=spec)
+    return bind("index", self, _index_tensor(packed, self), index=spec, dims=dims)
 
 
 def _put(self, spec, packed, dims, value, accumulate, name):
     """self[spec][packed] = value (or += with accumulate), in place, recorded for autograd when needed."""
     v = value if isinstance(value, Tensor) else Tensor._scalar(value, self.dtype, self.device)
     if v.dtype is not self.dtype:
-        v = call("cast", v, dtype=self.dtype)
+        v = bind("cast", v, dtype=self.dtype)
     idx = _index_tensor(packed, self)
     if (autograd.is_grad_enabled() and (self.requires_grad or v.requires_grad)) or self.device.type != "cpu":
-        result = call("index_put", self, idx, v, index=spec, dims=dims, accumulate=accumulate)
+        result = bind("index_put", self, idx, v, index=spec, dims=dims, accumulate=accumulate)
         return self._assign_inplace(result, name)
     OPS["index_put"].infer(self._type(), idx._type(), v._type(), index=spec, dims=dims)
     if not self._data.flags.writeable:
@@ -177,8 +177,8 @@ Tensor.__setitem__ = _setitem
 def index_put(input, indices, values, accumulate=False):
     """out = input.clone(); out[indices] = values (or += values with accumulate=True, repeated indices adding up)."""
     spec, packed, dims = parse_key(tuple(input.shape), tuple(indices))
-    v = values if values.dtype is input.dtype else call("cast", values, dtype=input.dtype)
-    return call("index_put", input, _index_tensor(packed, input), v, index=spec, dims=dims, accumulate=accumulate)
+    v = values if values.dtype is input.dtype else bind("cast", values, dtype=input.dtype)
+    return bind("index_put", input, _index_tensor(packed, input), v, index=spec, dims=dims, accumulate=accumulate)
 
 
 def _check_select_index(idx, size, d):
@@ -208,8 +208,8 @@ def gather(input, dim, index, *, sparse_grad=False):
     if index.dtype is not dt.int64:
         raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype.name}")
     if input.ndim == 0:
-        return call("gather", input.reshape(1), index.reshape(1), dim=0).reshape(())
-    return call("gather", input, index, dim=dim)
+        return bind("gather", input.reshape(1), index.reshape(1), dim=0).reshape(())
+    return bind("gather", input, index, dim=dim)
 
 
 @export("masked_select", out=True)

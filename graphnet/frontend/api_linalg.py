@@ -3,10 +3,10 @@
 1-D operands are lifted to matrices and the added dim squeezed away afterwards, as PyTorch's matmul does.
 """
 # ruff: noqa: A002  (PyTorch's signatures name the first operand `input`)
+from ..core.bind import bind
 from ..ir.ops.linalg import check_dtypes, check_inner
 from ..ir.ops.util import fmt_shape
 from .api import export
-from .dispatch import call
 from .tensor import Tensor
 
 
@@ -23,7 +23,7 @@ def _require_dims(opname, ndim, **named):
 
 
 def _reshape(t, shape):
-    return call("reshape", t, shape=tuple(shape))
+    return bind("reshape", t, shape=tuple(shape))
 
 
 def _matmul(opname, a, b):
@@ -35,7 +35,7 @@ def _matmul(opname, a, b):
     check_inner(opname, tuple(a.shape), tuple(b.shape))
     a2 = _reshape(a, (1,) + tuple(a.shape)) if a.ndim == 1 else a
     b2 = _reshape(b, tuple(b.shape) + (1,)) if b.ndim == 1 else b
-    out = call("matmul", a2, b2)
+    out = bind("matmul", a2, b2)
     if a.ndim == 1 or b.ndim == 1:
         shape = tuple(out.shape)
         shape = shape[:-2] + ((shape[-2],) if a.ndim > 1 else ()) + ((shape[-1],) if b.ndim > 1 else ())
@@ -100,7 +100,7 @@ def outer(input, vec2):
     """Outer product of two 1-D tensors, as a broadcast multiply (dtypes promote like mul)."""
     _require_tensors("outer", input=input, vec2=vec2)
     _require_dims("outer", 1, input=input, vec2=vec2)
-    return call("mul", _reshape(input, (input.shape[0], 1)), _reshape(vec2, (1, vec2.shape[0])))
+    return bind("mul", _reshape(input, (input.shape[0], 1)), _reshape(vec2, (1, vec2.shape[0])))
 
 
 def _scaled_sum(opname, input, product, beta, alpha):
@@ -110,10 +110,10 @@ def _scaled_sum(opname, input, product, beta, alpha):
     if lead < 0 or any(s not in (1, p) for s, p in zip(input.shape, shape[lead:])):
         raise RuntimeError(f"{opname}: input of shape {fmt_shape(tuple(input.shape))} cannot be broadcast to the "
                            f"product's shape {fmt_shape(shape)}")
-    scaled = product if alpha == 1 else call("mul", product, alpha)
+    scaled = product if alpha == 1 else bind("mul", product, alpha)
     if beta == 0:
         return scaled
-    return call("add", input if beta == 1 else call("mul", input, beta), scaled)
+    return bind("add", input if beta == 1 else bind("mul", input, beta), scaled)
 
 
 def _addmm_like(opname, product_fn, ndim):

@@ -2,11 +2,11 @@
 splitting: cat, stack, split, chunk, unbind, narrow, flip, repeat, pad."""
 import numpy as np
 
-from ..ir import dtype as dt
+from ..core import dtype as dt
+from ..core.bind import bind
 from ..ir.ops.util import broadcast_shapes as _broadcast
 from ..ir.ops.util import norm_dim
 from .api import export
-from .dispatch import call
 from .tensor import Size, Tensor
 
 
@@ -35,7 +35,7 @@ def infer_size(opname, shape, numel):
 
 @export("reshape")
 def reshape(input, *shape):
-    return call("reshape", input, shape=infer_size("reshape", _size_args(shape), input.numel()))
+    return bind("reshape", input, shape=infer_size("reshape", _size_args(shape), input.numel()))
 
 
 @export("view", function=False)
@@ -51,7 +51,7 @@ def view(self, *shape):
         except AttributeError:
             raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
                                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") from None
-    return call("reshape", self, shape=shape)
+    return bind("reshape", self, shape=shape)
 
 
 @export("view_as", function=False)
@@ -67,7 +67,7 @@ def reshape_as(self, other):
 @export("permute")
 def permute(input, *dims):
     dims = _size_args(dims)
-    return call("permute", input, dims=tuple(norm_dim("permute", d, input.ndim) for d in dims))
+    return bind("permute", input, dims=tuple(norm_dim("permute", d, input.ndim) for d in dims))
 
 
 @export("transpose", "swapaxes")
@@ -77,7 +77,7 @@ def transpose(input, dim0, dim1):
         return input
     dims = list(range(input.ndim))
     dims[a], dims[b] = dims[b], dims[a]
-    return call("permute", input, dims=tuple(dims))
+    return bind("permute", input, dims=tuple(dims))
 
 
 @export("t")
@@ -92,12 +92,12 @@ def expand(self, *sizes):
     sizes = _size_args(sizes)
     lead = len(sizes) - self.ndim
     shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
-    return call("expand", self, shape=shape)
+    return bind("expand", self, shape=shape)
 
 
 @export("expand_as", function=False)
 def expand_as(self, other):
-    return call("expand", self, shape=tuple(other.shape))
+    return bind("expand", self, shape=tuple(other.shape))
 
 
 @export("broadcast_to")
@@ -112,7 +112,7 @@ def squeeze(input, dim=None):
     else:
         dims = {norm_dim("squeeze", d, input.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
         shape = tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1))
-    return call("reshape", input, shape=shape)
+    return bind("reshape", input, shape=shape)
 
 
 @export("unsqueeze")
@@ -120,7 +120,7 @@ def unsqueeze(input, dim):
     d = norm_dim("unsqueeze", dim, input.ndim + 1)
     shape = list(input.shape)
     shape.insert(d, 1)
-    return call("reshape", input, shape=tuple(shape))
+    return bind("reshape", input, shape=tuple(shape))
 
 
 @export("flatten")
@@ -129,12 +129,12 @@ def flatten(input, start_dim=0, end_dim=-1):
         return reshape(input, 1)
     s, e = norm_dim("flatten", start_dim, input.ndim), norm_dim("flatten", end_dim, input.ndim)
     shape = tuple(input.shape[:s]) + (int(np.prod(input.shape[s:e + 1])),) + tuple(input.shape[e + 1:])
-    return call("reshape", input, shape=shape)
+    return bind("reshape", input, shape=shape)
 
 
 @export("contiguous", function=False)
 def contiguous(self):
-    return self if self.is_contiguous() else call("copy", self)
+    return self if self.is_contiguous() else bind("copy", self)
 
 
 Tensor.is_contiguous = lambda self: (self._proxy is not None or self._device.type != "cpu"
@@ -150,7 +150,7 @@ def broadcast_shapes(*shapes):
 @export("broadcast_tensors", method=False)
 def broadcast_tensors(*tensors):
     shape = tuple(broadcast_shapes(*(t.shape for t in tensors)))
-    return tuple(t if tuple(t.shape) == shape else call("expand", t, shape=shape) for t in tensors)
+    return tuple(t if tuple(t.shape) == shape else bind("expand", t, shape=shape) for t in tensors)
 
 
 def _tensor_list(opname, tensors):
@@ -168,8 +168,8 @@ def cat(tensors, dim=0, *, axis=None):
     tensors = _tensor_list("cat", tensors)
     common = dt.result_type(*tensors)
     kept = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
-    kept = [t if t.dtype is common else call("cast", t, dtype=common) for t in kept]
-    return call("cat", *kept, dim=dim if axis is None else axis)
+    kept = [t if t.dtype is common else bind("cast", t, dtype=common) for t in kept]
+    return bind("cat", *kept, dim=dim if axis is None else axis)
 
 
 @export("stack", method=False, out=True)
@@ -186,7 +186,7 @@ def stack(tensors, dim=0):
 
 def _along(input, dim, start, stop):
     """input[..., start:stop, ...] along `dim`, as a view sharing storage."""
-    return call("getitem", input, index=(("slice", None, None, None),) * dim + (("slice", start, stop, 1),))
+    return bind("getitem", input, index=(("slice", None, None, None),) * dim + (("slice", start, stop, 1),))
 
 
 @export("narrow")
@@ -234,13 +234,13 @@ def chunk(input, chunks, dim=0):
 def unbind(input, dim=0):
     d = norm_dim("unbind", dim, input.ndim)
     full = (("slice", None, None, None),) * d
-    return tuple(call("getitem", input, index=full + (("int", i),)) for i in range(input.shape[d]))
+    return tuple(bind("getitem", input, index=full + (("int", i),)) for i in range(input.shape[d]))
 
 
 @export("flip")
 def flip(input, *dims):
     dims = _size_args(dims)
-    return call("flip", input, dims=tuple(norm_dim("flip", d, input.ndim) for d in dims))
+    return bind("flip", input, dims=tuple(norm_dim("flip", d, input.ndim) for d in dims))
 
 
 @export("repeat", function=False)
@@ -253,8 +253,8 @@ def repeat(self, *sizes):
     shape = (1,) * (len(reps) - self.ndim) + tuple(self.shape)
     paired = tuple(v for s in shape for v in (1, s))
     big = tuple(v for r, s in zip(reps, shape) for v in (r, s))
-    x = call("expand", call("reshape", self, shape=paired), shape=big)
-    return call("reshape", call("copy", x), shape=tuple(r * s for r, s in zip(reps, shape)))
+    x = bind("expand", bind("reshape", self, shape=paired), shape=big)
+    return bind("reshape", bind("copy", x), shape=tuple(r * s for r, s in zip(reps, shape)))
 
 
 @export("tile")
@@ -265,7 +265,7 @@ def tile(input, dims):
 
 def _constant_pad(input, widths, value):
     v = 0 if value is None else value
-    return call("pad", input, pad=tuple(int(p) for p in widths), value=v if input.dtype.is_floating_point else int(v))
+    return bind("pad", input, pad=tuple(int(p) for p in widths), value=v if input.dtype.is_floating_point else int(v))
 
 
 @export("constant_pad_nd", method=False)

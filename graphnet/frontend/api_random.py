@@ -4,12 +4,12 @@ and traced, so compiled graphs draw fresh values per call and replay exactly aft
 `draw` reads the generator's (seed, offset) state tensor, samples, and advances the offset in place; while tracing,
 the state tensor becomes a 'state' graph input whose advance is a write-back.
 """
-from ..ir import dtype as dt
-from ..runtime.device import CPU, as_device
+from ..core import dtype as dt
+from ..core.bind import bind
+from ..core.device import CPU, as_device
 from .api import export
 from .autograd import no_grad
 from .creation import default_generator
-from .dispatch import call
 from .tensor import Tensor
 from .tracer import bind_state
 
@@ -22,12 +22,12 @@ def draw(op_name, shape, dtype, generator=None, device=None):
     dev = as_device(device) if device is not None else CPU
     # GPU samples are drawn on the GPU from a copy of the 16-byte state (a different stream than the CPU's, as in
     # PyTorch); the generator's own state stays on the CPU and advances the same way
-    out = call(op_name, state if dev == state.device else state.to(dev), shape=shape, dtype=dt.as_dtype(dtype))
+    out = bind(op_name, state if dev == state.device else state.to(dev), shape=shape, dtype=dt.as_dtype(dtype))
     n = 1
     for s in shape:
         n *= s
     with no_grad():
-        state.copy_(call("rng_advance", state, n=n))
+        state.copy_(bind("rng_advance", state, n=n))
     return out
 
 
@@ -64,7 +64,7 @@ def bernoulli(input, p=None, *, generator=None):
         raise RuntimeError(f"bernoulli: expected p to be in [0, 1], got {probs}")
     dtype = input.dtype if input.dtype.is_floating_point else dt.get_default_dtype()
     u = uniform(input.shape, dtype, generator, input.device)
-    return call("cast", call("lt", u, probs), dtype=input.dtype)
+    return bind("cast", bind("lt", u, probs), dtype=input.dtype)
 
 
 def bernoulli_(self, p=0.5, *, generator=None):

@@ -5,12 +5,12 @@ import math
 from collections import namedtuple
 from types import SimpleNamespace
 
-from ..ir import dtype as dt
+from ..core import dtype as dt
+from ..core.bind import bind
 from ..ir.ops import OpError
 from ..ir.ops.reduce import check_dim_given, check_nonempty
 from ..ir.ops.util import norm_dim, norm_dims
 from .api import export
-from .dispatch import call
 from .tensor import Tensor
 
 
@@ -47,38 +47,38 @@ def _count(x, dims):
 
 @export("sum", out=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
-    return call("sum", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
+    return bind("sum", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
 
 
 @export("mean", out=True)
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Integer inputs are refused as PyTorch does (pass dtype= to pick a float type)."""
-    return call("mean", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
+    return bind("mean", _cast(input, dtype), dims=_dims(dim), keepdim=keepdim)
 
 
 @export("prod", out=True)
 def prod(input, dim=None, keepdim=False, *, dtype=None):
-    return call("prod", _cast(input, dtype), dims=None if dim is None else (dim,), keepdim=keepdim)
+    return bind("prod", _cast(input, dtype), dims=None if dim is None else (dim,), keepdim=keepdim)
 
 
 @export("amax", out=True)
 def amax(input, dim=(), keepdim=False):
-    return call("amax", input, dims=_dims(dim), keepdim=keepdim)
+    return bind("amax", input, dims=_dims(dim), keepdim=keepdim)
 
 
 @export("amin", out=True)
 def amin(input, dim=(), keepdim=False):
-    return call("amin", input, dims=_dims(dim), keepdim=keepdim)
+    return bind("amin", input, dims=_dims(dim), keepdim=keepdim)
 
 
 @export("argmax", out=True)
 def argmax(input, dim=None, keepdim=False):
-    return call("argmax", input, dim=dim, keepdim=keepdim)
+    return bind("argmax", input, dim=dim, keepdim=keepdim)
 
 
 @export("argmin", out=True)
 def argmin(input, dim=None, keepdim=False):
-    return call("argmin", input, dim=dim, keepdim=keepdim)
+    return bind("argmin", input, dim=dim, keepdim=keepdim)
 
 
 def _values_indices(name, input, dim, keepdim):
@@ -86,11 +86,11 @@ def _values_indices(name, input, dim, keepdim):
     x = input.reshape(1) if input.ndim == 0 else input
     d = norm_dim(name, dim, x.ndim)
     check_nonempty(name, x, d)  # named max/min, as PyTorch's error is, not the argmax that computes it
-    indices = call("arg" + name, x, dim=d, keepdim=True)
-    values = call("gather", x, indices, dim=d)
+    indices = bind("arg" + name, x, dim=d, keepdim=True)
+    values = bind("gather", x, indices, dim=d)
     if input.ndim == 0 or not keepdim:
         shape = tuple(s for i, s in enumerate(x.shape) if i != d) if input.ndim else ()
-        values, indices = (call("reshape", t, shape=shape) for t in (values, indices))
+        values, indices = (bind("reshape", t, shape=shape) for t in (values, indices))
     return getattr(return_types, name)(values, indices)
 
 
@@ -98,10 +98,10 @@ def _extreme(name, elementwise):
     def fn(input, dim=None, keepdim=False, *, other=None):
         """max(input) -> the largest value; max(input, dim, keepdim) -> (values, indices); max(input, other)."""
         if isinstance(dim, Tensor) or other is not None:
-            return call(elementwise, input, other if other is not None else dim)
+            return bind(elementwise, input, other if other is not None else dim)
         if dim is None:
             check_dim_given(name, input, OpError)  # named max/min, not amax/amin
-            return call("a" + name, input, dims=None, keepdim=False)
+            return bind("a" + name, input, dims=None, keepdim=False)
         return _values_indices(name, input, dim, keepdim)
 
     fn.__name__ = name
@@ -127,11 +127,11 @@ def _var(name, input, dim, unbiased, keepdim, correction):
         dim, unbiased = None, dim
     dims = _dims(dim)
     c = _correction(name, input, unbiased, correction)
-    mu = call("mean", input, dims=dims, keepdim=True)
-    diff = call("sub", input, mu)
-    total = call("sum", call("mul", diff, diff), dims=dims, keepdim=keepdim)
-    var_ = call("div", total, float(builtins.max(_count(input, dims) - c, 0)))
-    return var_, (mu if keepdim else call("reshape", mu, shape=tuple(var_.shape)))
+    mu = bind("mean", input, dims=dims, keepdim=True)
+    diff = bind("sub", input, mu)
+    total = bind("sum", bind("mul", diff, diff), dims=dims, keepdim=keepdim)
+    var_ = bind("div", total, float(builtins.max(_count(input, dims) - c, 0)))
+    return var_, (mu if keepdim else bind("reshape", mu, shape=tuple(var_.shape)))
 
 
 @export("var", out=True)
@@ -142,7 +142,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @export("std", out=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return call("sqrt", _var("std", input, dim, unbiased, keepdim, correction)[0])
+    return bind("sqrt", _var("std", input, dim, unbiased, keepdim, correction)[0])
 
 
 @export("var_mean", method=False)
@@ -153,7 +153,7 @@ def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 @export("std_mean", method=False)
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     v, m = _var("std_mean", input, dim, unbiased, keepdim, correction)
-    return call("sqrt", v), m
+    return bind("sqrt", v), m
 
 
 @export("norm", out=True)
@@ -164,24 +164,24 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"norm(): Expected a floating point tensor as input. Got {x.dtype.name}")
     dims = _dims(dim)
     if p == "fro" or p == 2:
-        return call("sqrt", call("sum", call("mul", x, x), dims=dims, keepdim=keepdim))
+        return bind("sqrt", bind("sum", bind("mul", x, x), dims=dims, keepdim=keepdim))
     if isinstance(p, str):
         raise RuntimeError(f"norm(): p={p!r} is not supported; use p='fro', or a number")
-    a = call("abs", x)
+    a = bind("abs", x)
     if p == math.inf or p == -math.inf:
-        return call("amax" if p > 0 else "amin", a, dims=dims, keepdim=keepdim)
+        return bind("amax" if p > 0 else "amin", a, dims=dims, keepdim=keepdim)
     if p == 0:
-        return call("cast", call("sum", call("ne", x, 0), dims=dims, keepdim=keepdim), dtype=x.dtype)
+        return bind("cast", bind("sum", bind("ne", x, 0), dims=dims, keepdim=keepdim), dtype=x.dtype)
     if p == 1:
-        return call("sum", a, dims=dims, keepdim=keepdim)
-    return call("pow", call("sum", call("pow", a, float(p)), dims=dims, keepdim=keepdim), 1.0 / p)
+        return bind("sum", a, dims=dims, keepdim=keepdim)
+    return bind("pow", bind("sum", bind("pow", a, float(p)), dims=dims, keepdim=keepdim), 1.0 / p)
 
 
 def _boolean(name, test, count_true):
     def fn(input, dim=None, keepdim=False):
-        x = input if input.dtype is dt.bool_ else call("ne", input, 0)
-        counted = call("sum", x if count_true else call("logical_not", x), dims=_dims(dim), keepdim=keepdim)
-        return call(test, counted, 0)
+        x = input if input.dtype is dt.bool_ else bind("ne", input, 0)
+        counted = bind("sum", x if count_true else bind("logical_not", x), dims=_dims(dim), keepdim=keepdim)
+        return bind(test, counted, 0)
 
     fn.__name__ = name
     fn.__doc__ = f"Whether {name} elements (along dim) are non-zero; counts, so empty inputs give all=True, any=False."
@@ -194,7 +194,7 @@ any = _boolean("any", "ne", count_true=True)  # noqa: A001
 
 
 def _float(x):
-    return x if x.dtype.is_floating_point else call("cast", x, dtype=dt.get_default_dtype())
+    return x if x.dtype.is_floating_point else bind("cast", x, dtype=dt.get_default_dtype())
 
 
 def _stable_max(x, dims, shift_inf):
@@ -203,9 +203,9 @@ def _stable_max(x, dims, shift_inf):
     reduced dim is empty (an empty slice has no max, and PyTorch's logsumexp of it is log(0) = -inf)."""
     if _count(x, dims) == 0:
         return 0.0
-    m = call("amax", x.detach(), dims=dims, keepdim=True)
-    shifted = call("eq", call("abs", m), math.inf) if shift_inf else call("eq", m, -math.inf)
-    return call("where", shifted, 0.0, m)
+    m = bind("amax", x.detach(), dims=dims, keepdim=True)
+    shifted = bind("eq", bind("abs", m), math.inf) if shift_inf else bind("eq", m, -math.inf)
+    return bind("where", shifted, 0.0, m)
 
 
 @export("logsumexp", out=True)
@@ -213,8 +213,8 @@ def logsumexp(input, dim, keepdim=False):
     x = _float(input)
     dims = _dims(dim)
     m = _stable_max(x, dims, shift_inf=True)
-    out = call("add", call("log", call("sum", call("exp", call("sub", x, m)), dims=dims, keepdim=True)), m)
-    return out if keepdim else call("reshape", out, shape=tuple(s for i, s in enumerate(x.shape)
+    out = bind("add", bind("log", bind("sum", bind("exp", bind("sub", x, m)), dims=dims, keepdim=True)), m)
+    return out if keepdim else bind("reshape", out, shape=tuple(s for i, s in enumerate(x.shape)
                                                                 if i not in norm_dims("logsumexp", dims, x.ndim)))
 
 
@@ -241,9 +241,9 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     dims = _softmax_dim("softmax", x, dim)
     _no_integer_kernel("softmax", x, dims)
     if not x.dtype.is_floating_point:
-        return call("copy", x)
-    e = call("exp", call("sub", x, _stable_max(x, dims, shift_inf=False)))
-    return call("div", e, call("sum", e, dims=dims, keepdim=True))
+        return bind("copy", x)
+    e = bind("exp", bind("sub", x, _stable_max(x, dims, shift_inf=False)))
+    return bind("div", e, bind("sum", e, dims=dims, keepdim=True))
 
 
 @export("log_softmax")
@@ -253,7 +253,7 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     dims = _softmax_dim("log_softmax", x, dim)
     _no_integer_kernel("log_softmax", x, dims)
     if not x.dtype.is_floating_point:
-        return call("copy", x)
+        return bind("copy", x)
     if not dims:  # a 0-d input: one element, seen as a 1-element slice
-        return call("reshape", call("log_softmax", call("reshape", x, shape=(1,)), dim=0), shape=())
-    return call("log_softmax", x, dim=dims[0])
+        return bind("reshape", bind("log_softmax", bind("reshape", x, shape=(1,)), dim=0), shape=())
+    return bind("log_softmax", x, dim=dims[0])

@@ -12,8 +12,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..ir.dtype import DType
-from ..runtime.device import device as Device
+from ..core.device import device as Device
+from ..core.dtype import DType
 from .autograd import Node, gradient_edge, is_grad_enabled, no_grad
 from .guards import Guard, module_refs
 from .tensor import Tensor

@@ -1,8 +1,8 @@
 """Tensor creation: from data, filled, random (seeded by manual_seed), ranges, and the *_like twins."""
 import numpy as np
 
-from ..ir import dtype as dt
-from ..runtime.device import CPU, as_device
+from ..core import dtype as dt
+from ..core.device import CPU, as_device
 from .api import export
 from .tensor import Tensor
 

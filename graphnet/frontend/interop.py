@@ -6,7 +6,7 @@ np.from_dlpack(t) (or torch.from_dlpack) view a CPU tensor's storage.
 """
 import numpy as np
 
-from ..ir import dtype as dt
+from ..core import dtype as dt
 from .api import export
 from .tensor import Tensor
 

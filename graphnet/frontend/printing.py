@@ -1,7 +1,7 @@
 """PyTorch-style text of a tensor: `tensor([[1., 2.]], grad_fn=<MulBackward0>)`."""
 import numpy as np
 
-from ..ir import dtype as dt
+from ..core import dtype as dt
 
 _IMPLICIT = {dt.float32, dt.int64, dt.bool_}
 

@@ -1,13 +1,13 @@
 """Tensor: a storage (NumPy array on the CPU, device array on a GPU) plus dtype, device and autograd state.
 
 Ops are not methods written here: each API module publishes its functions as Tensor methods through
-`frontend.api.export`, and every op goes through `frontend.dispatch.call`.
+`frontend.api.export`, and every op goes through `core.bind`.
 """
 import numpy as np
 
-from ..ir import dtype as dt
-from ..ir.types import TensorType
-from ..runtime.device import CPU, as_device
+from ..core import dtype as dt
+from ..core.device import CPU, as_device
+from ..core.types import TensorType
 from . import autograd
 from .printing import tensor_repr
 
@@ -297,9 +297,7 @@ class Tensor:
         if self._device != other._device:
             other = other.to(self._device)
         if self._proxy is not None or other._proxy is not None:
-            from .tracer import assign
-
-            assign(self, other)
+            (self._proxy or other._proxy).tracer.assign(self, other)
         elif self._device.type == "cpu":
             if not self._data.flags.writeable:
                 raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers "
@@ -331,9 +329,7 @@ class Tensor:
 
     def _graph_break(self, what):
         """Reading a symbolic (traced) tensor's values: raise GraphBreak naming the user's file:line."""
-        from .tracer import graph_break
-
-        graph_break(self, what)
+        self._proxy.graph_break(what)
 
     def __len__(self):
         if self.ndim == 0:

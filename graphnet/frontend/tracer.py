@@ -13,11 +13,13 @@ import sys
 
 import numpy as np
 
-from ..ir import dtype as dt
+from ..core import bind as _bind
+from ..core import dtype as dt
+from ..core.bind import Interpreter, promote
+from ..core.device import CPU
 from ..ir.graph import Graph
-from ..runtime.device import CPU
 from . import autograd
-from .dispatch import TRACE
+from .eager import infer
 from .tensor import Tensor
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,12 +30,19 @@ class GraphBreak(RuntimeError):  # noqa: N818 - the name the API promises
 
 
 class Proxy:
-    """The cell a symbolic tensor (and its aliases) read their current IR Value from."""
+    """The cell a symbolic tensor (and its aliases) read their current IR Value from, and the Tracer it belongs to."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "tracer")
 
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, value, tracer):
+        self.value, self.tracer = value, tracer
+
+    def graph_break(self, what):
+        """Raise GraphBreak for `what` (e.g. '.item()'), which needs the value of the tensor this cell stands for."""
+        raise GraphBreak(f"{what} on a traced tensor (%{self.value.name}: {self.value.type}) needs its value, which is "
+                         f"unknown while tracing, at {user_location()}. Value-dependent Python control flow cannot be "
+                         "captured in a graph: use graphnet.where / masking, or move this code outside the traced "
+                         "function.")
 
 
 def user_location():
@@ -46,26 +55,16 @@ def user_location():
     return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
-def graph_break(tensor, what):
-    """Raise GraphBreak for `what` (e.g. '.item()') on a symbolic tensor."""
-    value = tensor._proxy.value
-    raise GraphBreak(f"{what} on a traced tensor (%{value.name}: {value.type}) needs its value, which is unknown "
-                     f"while tracing, at {user_location()}. Value-dependent Python control flow cannot be captured "
-                     f"in a graph: use graphnet.where / masking, or move this code outside the traced function.")
-
-
-def assign(dst, src):
-    """In-place write involving a symbolic tensor (called by Tensor._set_storage): rebind instead of copying."""
-    tracer = TRACE[0]
-    if tracer is None:
-        raise RuntimeError("in-place write of a traced (symbolic) tensor outside of graphnet.trace")
-    tracer.assign(dst, src)
+def active():
+    """The Tracer recording now, or None."""
+    interpreter = _bind.current()
+    return interpreter if isinstance(interpreter, Tracer) else None
 
 
 def bind_state(t, name):
     """While tracing, make concrete tensor `t` (e.g. a generator's RNG state) a 'state' input named `name`, so the
     graph reads it at run time instead of freezing its current value; a no-op outside a trace or once bound."""
-    tracer = TRACE[0]
+    tracer = active()
     if tracer is None or t._proxy is not None or id(t._data) in tracer._lifted:
         return
     tracer.bind(t, name, "state")
@@ -78,25 +77,22 @@ def _save(t):
     return tuple(getattr(t, f) for f in _STATE_FIELDS) + (t._version[0],)
 
 
-class Tracer:
-    """Records dispatched ops into `graph`; the object dispatch.TRACE[0] points at while tracing."""
+class Tracer(Interpreter):
+    """The tracing interpreter: records every op into `graph`, on symbolic tensors standing for its Values."""
+
+    operand = Tensor
 
     def __init__(self, graph):
         self.graph = graph
         self._lifted = {}   # id(ndarray) -> (array, Value or Proxy) for concrete tensors met in the trace
         self._bound = []    # (tensor, input Value, saved fields) of tensors that stand for graph inputs
         self._aliases = []  # (tensor, saved fields) of concrete aliases the trace rebound
-        self._prev = None
         self.modules = {}   # id -> Module called while tracing (its training flag and parameters are guarded)
         self.optimizers = {}  # id -> Optimizer stepped while tracing (its groups' structure is guarded)
         self.scalars = {}   # key -> (0-d float64 state tensor, read()) re-read before every compiled call
 
-    def __enter__(self):
-        self._prev, TRACE[0] = TRACE[0], self
-        return self
-
     def __exit__(self, *exc):
-        TRACE[0] = self._prev
+        super().__exit__(*exc)
         for t, saved in reversed(self._aliases + [(t, saved) for t, _, saved in self._bound]):
             for name, val in zip(_STATE_FIELDS, saved[:-1]):
                 setattr(t, name, val)
@@ -104,18 +100,11 @@ class Tracer:
         return False
 
     # ---- symbolic values ---------------------------------------------------------------------------------------
-    def wants(self, tensors):
-        """Every op is recorded while tracing, even on concrete tensors: a concrete tensor may be state that the
-        traced function updates in place (an optimizer's momentum buffer), so running it eagerly would mutate the
-        real tensor at trace time and lose the update from the graph. Constant subgraphs are left to `fold`."""
-        return True
-
-    @staticmethod
-    def symbolic(value, requires_grad=False):
+    def symbolic(self, value, requires_grad=False):
         """A new Tensor standing for `value`."""
         typ = value.type
         t = Tensor._wrap(np.broadcast_to(np.zeros((), typ.dtype.np), typ.shape), typ.dtype, typ.device)
-        t._proxy, t._requires_grad = Proxy(value), requires_grad
+        t._proxy, t._requires_grad = Proxy(value, self), requires_grad
         return t
 
     def value(self, t):
@@ -135,7 +124,7 @@ class Tracer:
         """Make tensor `t` (a parameter, buffer or state) stand for a new graph input for the trace's duration."""
         v = self.graph.add_input(t._type(), name, role, target, meta={"requires_grad": t.requires_grad})
         self._bound.append((t, v, _save(t)))
-        t._proxy = Proxy(v)
+        t._proxy = Proxy(v, self)
         self._lifted[id(t._data)] = (t._data, t._proxy)
         return v
 
@@ -157,16 +146,27 @@ class Tracer:
             hit = self.scalars[key] = (t, read)
         return hit[0]
 
-    def record(self, opdef, tensors, attrs, out_types):
-        """Add a node for `opdef` on `tensors`; return symbolic outputs (autograd records them like eager ones)."""
-        ins = [self.value(t) for t in tensors]
+    def process(self, opdef, args, attrs):
+        """Every op is recorded, even on concrete tensors: a concrete tensor may be state that the traced function
+        updates in place (an optimizer's momentum buffer), so running it eagerly would mutate the real tensor at
+        trace time and lose the update from the graph. Constant subgraphs are left to `fold`. Autograd records the
+        symbolic outputs like eager ones, so a traced training step holds its backward too."""
+        if opdef.promote:
+            args = promote(opdef, args, self)
+        out_types = infer(opdef, args, attrs)
+        ins = [self.value(t) for t in args]
         node = self.graph.add_node(opdef.name, ins, attrs, out_types, meta={"source": user_location()})
         outs = [self.symbolic(v) for v in node.outputs]
-        autograd.record(opdef, tensors, attrs, out_types, outs)
-        return outs
+        autograd.record(opdef, args, attrs, out_types, outs)
+        return outs[0] if opdef.n_outputs == 1 else tuple(outs)
+
+    def scalar(self, value, dtype, like):
+        return Tensor._scalar(value, dtype, like._device if like is not None else None)
 
     def assign(self, dst, src):
         """dst <- src, functionally: dst's cell now holds src's Value (a concrete dst becomes a 'state' input)."""
+        if active() is not self:
+            raise RuntimeError("in-place write of a traced (symbolic) tensor outside of graphnet.trace")
         value = self.value(src)
         if dst._proxy is None:
             old = self._lifted.get(id(dst._data))
@@ -185,7 +185,7 @@ class Tracer:
         node.op, node.attrs = "input", {"role": "state", "target": const.name}
         const.type = t._type()  # constants are host values; the state input lives where t does (e.g. a GPU)
         self._bound.append((t, const, _save(t)))
-        t._proxy = Proxy(const)
+        t._proxy = Proxy(const, self)
         self._lifted[id(t._data)] = (t._data, t._proxy)
 
     def writebacks(self):

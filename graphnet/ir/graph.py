@@ -14,8 +14,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from .dtype import as_dtype
-from .types import TensorType
+from ..core.dtype import as_dtype
+from ..core.opdef import get_op
+from ..core.types import TensorType
 
 INPUT_ROLES = ("input", "param", "buffer", "state", "grad_output", "saved")
 SPECIAL_OPS = ("input", "constant", "output")
@@ -39,6 +40,10 @@ class Value:
         return self.type.dtype
 
     @property
+    def ndim(self):
+        return len(self.type.shape)
+
+    @property
     def role(self):
         """'constant' for constants, the input role for graph inputs, None for computed values."""
         node = self.producer
@@ -59,8 +64,6 @@ class Node:
 
     @property
     def opdef(self):
-        from .ops import get_op
-
         return get_op(self.op)
 
     @property
@@ -185,8 +188,6 @@ class Graph:
         """Append (or insert before `before`) a compute node; output types are inferred when not given."""
         attrs = attrs or {}
         if out_types is None:
-            from .ops import get_op
-
             res = get_op(op).infer(*(v.type for v in inputs), **attrs)
             out_types = [res] if isinstance(res, TensorType) else list(res)
         anchor = before if before is not None else (self.output_node or self._root)

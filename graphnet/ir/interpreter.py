@@ -27,8 +27,6 @@ def _bind(graph, inputs):
 def _run_node(node, env):
     if node.op == "constant":
         return [node.attrs["value"]]
-    if node.op == "to_device":
-        return [env[node.inputs[0]]]
     opdef = node.opdef
     result = opdef.impl(*(env[v] for v in node.inputs), **node.attrs)
     results = (result,) if opdef.n_outputs == 1 else result

@@ -7,7 +7,7 @@
 """
 import numpy as np
 
-from .dtype import DType
+from ..core.dtype import DType
 
 
 def format_attr(value):

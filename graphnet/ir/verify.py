@@ -1,7 +1,7 @@
 """Structural and type checks of a Graph, run after every pass in tests: a broken invariant names the node."""
+from ..core.types import TensorType
 from .graph import INPUT_ROLES, SPECIAL_OPS
 from .printer import format_node
-from .types import TensorType
 
 
 class VerifyError(RuntimeError):

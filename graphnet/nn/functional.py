@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 
+from ..core import dtype as dt
+from ..core.bind import bind
 from ..frontend.api_random import uniform
 from ..frontend.autograd import no_grad
-from ..frontend.dispatch import call
 from ..frontend.tensor import Tensor
-from ..ir import dtype as dt
 from ..ir.ops.softmax import one_hot_error
 from ..ir.ops.util import fmt_shape
 from .functional_conv import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401
@@ -40,7 +40,7 @@ def _inplace(input, result, inplace):
 
 # ---- activations ------------------------------------------------------------------------------------------------
 def relu(input, inplace=False):
-    return _inplace(input, call("relu", input), inplace)
+    return _inplace(input, bind("relu", input), inplace)
 
 
 def relu_(input):
@@ -56,13 +56,13 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return _inplace(input, call("where", input > 0, input, input * negative_slope), inplace)
+    return _inplace(input, bind("where", input > 0, input, input * negative_slope), inplace)
 
 
 def elu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha * (exp(x) - 1) otherwise (exp of the clamped input, so large x never overflows)."""
     negative = (input.clamp(max=0.0).exp() - 1.0) * alpha
-    return _inplace(input, call("where", input > 0, input, negative), inplace)
+    return _inplace(input, bind("where", input > 0, input, negative), inplace)
 
 
 def selu(input, inplace=False):
@@ -82,7 +82,7 @@ def erfc(input):
     for c in reversed(_ERFC_COEFFS[1:-1]):
         poly = (poly + c) * t
     tail = t * (poly + _ERFC_COEFFS[0] - z * z).exp()
-    return call("where", input >= 0, tail, 2.0 - tail)
+    return bind("where", input >= 0, tail, 2.0 - tail)
 
 
 def erf(input):
@@ -100,21 +100,21 @@ def gelu(input, approximate="none"):
 
 
 def sigmoid(input):
-    return call("sigmoid", input)
+    return bind("sigmoid", input)
 
 
 def tanh(input):
-    return call("tanh", input)
+    return bind("tanh", input)
 
 
 def silu(input, inplace=False):
-    return _inplace(input, input * call("sigmoid", input), inplace)
+    return _inplace(input, input * bind("sigmoid", input), inplace)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, linear above `threshold` (as PyTorch) and computed stably below it."""
     bx = input * beta
-    return call("where", bx > threshold, input, softplus_stable(bx) / beta)
+    return bind("where", bx > threshold, input, softplus_stable(bx) / beta)
 
 
 def logsigmoid(input):
@@ -171,8 +171,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
                            ".float() first")
     if p == 1.0:
         return _inplace(input, input * 0.0, inplace)
-    keep = call("ge", uniform(input.shape, input.dtype, device=input.device), p)
-    mask = call("mul", call("cast", keep, dtype=input.dtype), 1.0 / (1.0 - p))
+    keep = bind("ge", uniform(input.shape, input.dtype, device=input.device), p)
+    mask = bind("mul", bind("cast", keep, dtype=input.dtype), 1.0 / (1.0 - p))
     return _inplace(input, input * mask, inplace)
 
 
@@ -274,7 +274,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if padding_idx is None:
         return out
     padding_idx = padding_idx % weight.shape[0]
-    return call("where", (input != padding_idx).unsqueeze(-1), out, out.detach())
+    return bind("where", (input != padding_idx).unsqueeze(-1), out, out.detach())
 
 
 def one_hot(tensor, num_classes=-1):
@@ -288,18 +288,18 @@ def one_hot(tensor, num_classes=-1):
         if error is not None:
             raise error
     elif not _concrete(tensor) and num_classes > 0:  # checked in the compiled step; 0, a class, ignores nothing
-        tensor = call("check_targets", tensor, n_classes=num_classes, ignore_index=0, loss="one_hot")
+        tensor = bind("check_targets", tensor, n_classes=num_classes, ignore_index=0, loss="one_hot")
     if num_classes < 0:
         raise RuntimeError("Can not infer total number of classes from empty tensor.")
     classes = Tensor._wrap(np.arange(num_classes, dtype=np.int64), dt.int64).to(tensor.device)
-    return call("cast", call("eq", tensor.unsqueeze(-1), classes), dtype=dt.int64)
+    return bind("cast", bind("eq", tensor.unsqueeze(-1), classes), dtype=dt.int64)
 
 
 def pad(input, pad, mode="constant", value=None):
     """Constant padding; `pad` lists (left, right) pairs starting from the last dim."""
     if mode != "constant":
         raise NotImplementedError(f"pad: mode {mode!r} is not supported yet (only 'constant')")
-    return call("pad", input, pad=tuple(int(p) for p in pad), value=0 if value is None else value)
+    return bind("pad", input, pad=tuple(int(p) for p in pad), value=0 if value is None else value)
 
 
 def flatten(input, start_dim=0, end_dim=-1):

@@ -2,7 +2,7 @@
 primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
 import numpy as np
 
-from ..frontend.dispatch import call
+from ..core.bind import bind
 from ..frontend.tensor import Tensor
 
 
@@ -27,7 +27,7 @@ def _same_padding(x, weight, stride, dilation):
     totals = [dilation[i] * (weight.shape[2 + i] - 1) for i in range(2)]
     extra = [t % 2 for t in totals]
     if any(extra):
-        x = call("pad", x, pad=(0, extra[1], 0, extra[0]), value=0)
+        x = bind("pad", x, pad=(0, extra[1], 0, extra[0]), value=0)
     return x, (totals[0] // 2, totals[1] // 2)
 
 
@@ -49,7 +49,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if padding not in ("same", "valid"):
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
         x, padding = _same_padding(x, weight, stride, dilation) if padding == "same" else (x, (0, 0))
-    out = call("conv2d", x, weight, stride=stride, padding=_pair(padding, "padding"), dilation=dilation,
+    out = bind("conv2d", x, weight, stride=stride, padding=_pair(padding, "padding"), dilation=dilation,
                groups=int(groups))
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
@@ -68,7 +68,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride, "stride")
-    values, indices = call("max_pool2d", input, kernel_size=k, stride=s, padding=_pair(padding, "padding"),
+    values, indices = bind("max_pool2d", input, kernel_size=k, stride=s, padding=_pair(padding, "padding"),
                            dilation=_pair(dilation, "dilation"), ceil_mode=bool(ceil_mode))
     return (values, indices) if return_indices else values
 
@@ -84,7 +84,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride, "stride")
-    return call("avg_pool2d", input, kernel_size=k, stride=s, padding=_pair(padding, "padding"),
+    return bind("avg_pool2d", input, kernel_size=k, stride=s, padding=_pair(padding, "padding"),
                 ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                 divisor_override=divisor_override)
 

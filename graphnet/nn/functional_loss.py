@@ -3,9 +3,9 @@ import warnings
 
 import numpy as np
 
-from ..frontend.dispatch import call
+from ..core import dtype as dt
+from ..core.bind import bind
 from ..frontend.tensor import Tensor
-from ..ir import dtype as dt
 from ..ir.ops.softmax import check_targets
 
 
@@ -59,7 +59,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta (got {beta})")
     _check_same_size("smooth_l1_loss", input, target)
     d = (input - target).abs()
-    loss = d if beta == 0 else call("where", d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    loss = d if beta == 0 else bind("where", d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction))
 
 
@@ -69,7 +69,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
         raise RuntimeError(f"huber_loss does not support non-positive values for delta (got {delta})")
     _check_same_size("huber_loss", input, target)
     d = (input - target).abs()
-    return _reduce(call("where", d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+    return _reduce(bind("where", d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
 
 # ---- binary classification --------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def _check_index_target(name, input, target, ignore_index):
                            f"the target must have shape {list(expected)}")
     n_classes = input.shape[0 if input.ndim == 1 else 1]
     if target._proxy is not None:
-        return call("check_targets", target.to(dt.int64), n_classes=n_classes, ignore_index=int(ignore_index),
+        return bind("check_targets", target.to(dt.int64), n_classes=n_classes, ignore_index=int(ignore_index),
                     loss=name)
     check_targets(target._host(), n_classes, ignore_index, name)
     return target
@@ -132,8 +132,8 @@ def _target_mask(input, target):
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
     classes = Tensor._wrap(np.arange(n_classes, dtype=np.int64), dt.int64).to(input.device)
-    hits = call("eq", target.to(dt.int64).unsqueeze(class_dim), _class_view(classes, input.ndim))
-    return call("cast", hits, dtype=input.dtype)
+    hits = bind("eq", target.to(dt.int64).unsqueeze(class_dim), _class_view(classes, input.ndim))
+    return bind("cast", hits, dtype=input.dtype)
 
 
 def _weighted_nll(logp, target, weight, ignore_index):
@@ -141,7 +141,7 @@ def _weighted_nll(logp, target, weight, ignore_index):
     class_dim = 0 if logp.ndim == 1 else 1
     mask = _target_mask(logp, target)
     if 0 <= ignore_index < logp.shape[class_dim]:  # an in-range ignore_index matched a class: drop those rows
-        kept = call("cast", call("ne", target, ignore_index), dtype=logp.dtype)
+        kept = bind("cast", bind("ne", target, ignore_index), dtype=logp.dtype)
         mask = mask * kept.unsqueeze(class_dim)
     if weight is not None:
         mask = mask * _class_view(weight, logp.ndim)
@@ -174,9 +174,9 @@ def _rows_cross_entropy(input, target, ignore_index, reduction):
     number of rows that are not ignored (all ignored: nan, as in PyTorch)."""
     logits, rows = (input, target) if input.ndim == 2 else (input.reshape(1, -1), target.reshape(1))
     rows = rows.to(dt.int64)
-    loss = call("cross_entropy_rows", logits, rows, ignore_index=int(ignore_index))
+    loss = bind("cross_entropy_rows", logits, rows, ignore_index=int(ignore_index))
     if reduction == "mean":
-        return loss.sum() / call("cast", call("ne", rows, int(ignore_index)), dtype=input.dtype).sum()
+        return loss.sum() / bind("cast", bind("ne", rows, int(ignore_index)), dtype=input.dtype).sum()
     return _reduce(loss if input.ndim == 2 else loss.reshape(()), reduction)
 
 
@@ -207,7 +207,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if label_smoothing == 0:
         return out
     wlogp = logp if weight is None else logp * _class_view(weight, input.ndim)
-    kept = call("cast", call("ne", target, ignore_index), dtype=input.dtype)
+    kept = bind("cast", bind("ne", target, ignore_index), dtype=input.dtype)
     smooth = -(wlogp.sum(class_dim)) * kept
     smooth = smooth.sum() / weights.sum() if reduction == "mean" else _reduce(smooth, reduction)
     return out * (1.0 - label_smoothing) + smooth * (label_smoothing / n_classes)
@@ -219,7 +219,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        loss = call("where", target > 0, target * target.clamp(min=1e-38).log(), 0.0) - target * input
+        loss = bind("where", target > 0, target * target.clamp(min=1e-38).log(), 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)

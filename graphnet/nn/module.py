@@ -2,10 +2,10 @@
 import itertools
 from collections import OrderedDict, namedtuple
 
+from ..core import dtype as dt
+from ..frontend import tracer as _tracing
 from ..frontend.autograd import no_grad
-from ..frontend.dispatch import TRACE
 from ..frontend.tensor import Tensor
-from ..ir import dtype as dt
 from .parameter import Parameter, UninitializedParameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -57,8 +57,9 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        if TRACE[0] is not None:
-            TRACE[0].touch_module(self)
+        tracer = _tracing.active()
+        if tracer is not None:
+            tracer.touch_module(self)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

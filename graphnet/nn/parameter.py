@@ -1,7 +1,7 @@
 """Parameter: a Tensor that a Module registers as learnable; UninitializedParameter for lazy modules."""
+from ..core import dtype as dt
+from ..core.device import as_device
 from ..frontend.tensor import Tensor, _rebuild
-from ..ir import dtype as dt
-from ..runtime.device import as_device
 
 
 class Parameter(Tensor):

@@ -1,6 +1,6 @@
 """Adagrad: per-coordinate learning rates scaled by the accumulated squared gradients."""
+from ..core import dtype as dt
 from ..frontend.creation import full_like, tensor
-from ..ir import dtype as dt
 from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options
 
 

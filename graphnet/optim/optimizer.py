@@ -2,9 +2,9 @@
 import warnings
 from collections import defaultdict
 
+from ..frontend import tracer as _tracing
 from ..frontend.api_elementwise import where
 from ..frontend.autograd import enable_grad, no_grad
-from ..frontend.dispatch import TRACE
 from ..frontend.tensor import Tensor
 
 
@@ -165,7 +165,7 @@ class Optimizer:
         """The numbers an update rule computes with: `group` itself eagerly; while tracing, each numeric option
         (lr, momentum, betas, eps, weight_decay, ...) is a 0-d runtime input re-read from `param_groups` before every
         compiled call, so schedulers and manual changes apply without recompiling."""
-        tracer = TRACE[0]
+        tracer = _tracing.active()
         if tracer is None:
             return group
         tracer.touch_optimizer(self)

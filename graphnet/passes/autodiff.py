@@ -1,7 +1,7 @@
 """autodiff: forward graph -> joint forward+backward graph, built from the ops' own gradient rules.
 
-The rules are the ones eager autograd runs (`OpDef.grad`, written with `op.<name>` calls); here they run on symbolic
-tensors under a Tracer bound to the new graph, so each `op.<name>` call records a backward node. The rule sees the
+The rules are the ones eager autograd runs (`OpDef.grad`, written with `op.<name>` calls); here they run on the
+graph's Values under an `ir.builder.GraphBuilder`, so each `op.<name>` call appends a backward node. The rule sees the
 same GradContext as in eager mode: saved inputs/outputs only, and `needs_input_grad` from requires-grad propagation.
 
 Joint graph contract (graph.meta['autodiff']):
@@ -11,9 +11,10 @@ Every node carries meta['phase'] = 'forward' or 'backward'.
 """
 import numpy as np
 
-from ..frontend.autograd import no_grad
-from ..frontend.tracer import Tracer
-from ..ir.ops import GradContext
+from ..core.bind import bind
+from ..core.opdef import GradContext
+from ..ir.builder import GraphBuilder
+from ..ir.graph import Graph
 
 
 def _resolve(graph, wrt):
@@ -42,23 +43,21 @@ def _seed(graph, value):
 
 
 def _accumulate(grads, value, g):
-    from ..frontend.dispatch import call
-
-    grads[value] = g if value not in grads else call("add", grads[value], g)
+    grads[value] = g if value not in grads else bind("add", grads[value], g)
 
 
-def _backward_node(tracer, node, grads, need):
-    """Run `node`'s gradient rule on symbolic tensors, adding its input gradients into `grads`."""
+def _backward_node(builder, node, grads, need):
+    """Run `node`'s gradient rule on its Values, adding its input gradients into `grads`."""
     opdef = node.opdef
     g_out = [grads.get(v) for v in node.outputs]
     needs = tuple(v in need for v in node.inputs)
     if all(g is None for g in g_out) or not any(needs) or opdef.grad is None:
         return
-    sym = tracer.symbolic
     saved = opdef.saved_inputs(needs)
-    ctx = GradContext([sym(v) if i in saved else None for i, v in enumerate(node.inputs)],
-                      [sym(v) if j in opdef.save_outputs else None for j, v in enumerate(node.outputs)],
+    ctx = GradContext([v if i in saved else None for i, v in enumerate(node.inputs)],
+                      [v if j in opdef.save_outputs else None for j, v in enumerate(node.outputs)],
                       [v.type for v in node.inputs], [v.type for v in node.outputs], dict(node.attrs), needs)
+    builder.meta = {"source": node.meta["source"]} if "source" in node.meta else {}
     result = opdef.grad(ctx, *g_out)
     if len(result) != len(node.inputs):
         raise RuntimeError(f"autodiff: gradient rule of {node.op} returned {len(result)} gradients for "
@@ -78,13 +77,12 @@ def autodiff(graph, wrt=None, outputs=None):
     sources = _resolve(joint, wrt)
     need = requires_grad_values(joint, sources)
     first_new = joint.output_node._prev
-    tracer = Tracer(joint)
-    grads = {t: tracer.symbolic(_seed(joint, t)) for t in targets}
-    with tracer, no_grad():
+    grads = {t: _seed(joint, t) for t in targets}
+    with GraphBuilder(joint) as builder:
         for node in reversed([n for n in joint.nodes if n.meta.get("phase") == "forward"]):
             if node.op not in ("input", "constant", "output"):
-                _backward_node(tracer, node, grads, need)
-        grad_values = [tracer.value(grads[s]) if s in grads else _zeros(joint, s) for s in sources]
+                _backward_node(builder, node, grads, need)
+    grad_values = [grads[s] if s in grads else _zeros(joint, s) for s in sources]
     _mark_backward(joint, first_new)
     joint.set_outputs(fwd_outputs + grad_values, [(w.value, w.target, w.kind) for w in joint.writebacks])
     joint.meta["autodiff"] = {"n_forward_outputs": len(fwd_outputs),
@@ -139,8 +137,6 @@ def split(joint):
 
 def _extract(nodes, boundary, outputs, writebacks):
     """A new graph of copies of `nodes`; `boundary` values become 'saved' inputs."""
-    from ..ir.graph import Graph
-
     g, vmap = Graph(), {}
     for v in boundary:
         vmap[v] = g.add_input(v.type, v.name, "saved")

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..ir.types import TensorType
+from ..core.types import TensorType
 from .cse import is_nondeterministic
 
 MAX_FOLD_ELEMENTS = 1 << 16

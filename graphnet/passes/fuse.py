@@ -7,8 +7,8 @@ That can neither create a cycle nor duplicate work, and a value needed on both s
 once. View ops (reshape/permute/expand/basic getitem) between a buffer and a group are folded into the group's
 strided reads. Everything else (GEMM, conv, pooling, indexing) stays a node of its own.
 """
-from ..codegen.kernel import Access, LoopKernel, Stmt, contiguous_strides
 from ..ir.graph import Graph
+from ..ir.kernel import Access, LoopKernel, Stmt, contiguous_strides
 from ..ir.ops.indexing import basic_index
 from ..ir.ops.util import norm_dims
 

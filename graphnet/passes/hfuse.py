@@ -8,8 +8,8 @@ safe because no node reads its results, and readers of the old value of a tensor
 first: plan_memory, which runs after this pass, only writes in place over an input at its last use, and only over
 an input no other member reads.
 """
-from ..codegen.kernel import HorizontalKernel, LoopKernel
 from ..ir.graph import Graph
+from ..ir.kernel import HorizontalKernel, LoopKernel
 
 EPILOGUE_PRODUCERS = {"matmul", "conv2d"}  # a fused loop alone after one may be applied by its kernel (library.py)
 

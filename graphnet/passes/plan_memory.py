@@ -7,7 +7,7 @@ nothing is copied out of the arena; write-back values are never reused. An eleme
 over an input it reads with the identity access when that read is the input's last use — including a 'state' or
 'param' graph input whose write-back is exactly this value (an optimizer update lands in the live tensor).
 """
-from ..codegen.kernel import contiguous_strides
+from ..ir.kernel import contiguous_strides
 from .fuse import VIEW_OPS
 
 ALIGN = 64

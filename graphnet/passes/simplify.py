@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..ir.types import TensorType
+from ..core.types import TensorType
 from .cse import array_key
 from .fold import erase_dead
 

@@ -1,4 +1,4 @@
-"""Eager CUDA: run one registry op on device arrays, registered as `dispatch.BACKENDS['cuda']`.
+"""Eager CUDA: run one registry op on device arrays, registered as `runtime.backends.BACKENDS['cuda']`.
 
 Elementwise ops run a single-op kernel rendered from the op's `expr` template (compiled once per op, dtypes, rank
 and attrs; sizes/strides are arguments); movement ops are strided copies through the same kernel ('copy');
@@ -10,13 +10,16 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..frontend.dispatch import BACKENDS
-from ..frontend.tensor import Tensor
+from ..core import dtype as dt
+from ..core.device import device
+from ..core.opdef import OPS
+from ..core.types import TensorType
 from ..ir.ops.indexing import basic_index
 from ..ir.ops.movement import _pad_widths
 from ..ir.ops.reduce import _sum_to_axes
 from ..ir.ops.util import norm_dim, norm_dims
 from . import storage
+from .backends import BACKENDS, Backend
 
 FALLBACKS = {}
 _KERNELS = {}
@@ -230,16 +233,21 @@ def _to_device(arrays, attrs, types):
 
 def _log_softmax(arrays, attrs, types):
     """The op's own stable formula from device ops (max, shift, exp, sum, log): it stays on the GPU."""
-    from ..frontend.autograd import no_grad
-    from ..frontend.dispatch import call
+    dim = (attrs["dim"],)
+    x, dtype = arrays[0], types[0].dtype.np
+    m = apply("amax", x, dims=dim, keepdim=True)
+    inf, zero = storage.to_device(np.array(np.inf, dtype)), storage.to_device(np.array(0, dtype))
+    shifted = apply("sub", x, apply("where", apply("eq", apply("abs", m), inf), zero, m))
+    return [apply("sub", shifted, apply("log", apply("sum", apply("exp", shifted), dims=dim, keepdim=True)))]
 
-    t, dim = types[0], (attrs["dim"],)
-    x = Tensor._wrap(arrays[0], t.dtype, t.device)
-    with no_grad():
-        m = call("amax", x, dims=dim, keepdim=True)
-        shifted = call("sub", x, call("where", call("eq", call("abs", m), float("inf")), 0.0, m))
-        out = call("sub", shifted, call("log", call("sum", call("exp", shifted), dims=dim, keepdim=True)))
-    return [out._data]
+
+def apply(name, *arrays, **attrs):
+    """Op `name` on device arrays of matching dtypes (no promotion, no autograd): for composite device code."""
+    opdef = OPS[name]
+    out = opdef.infer(*(TensorType(tuple(a.shape), dt.as_dtype(np.dtype(a.dtype)), device("cuda", 0))
+                        for a in arrays), **attrs)
+    results = run_cuda(opdef, list(arrays), attrs, [out] if isinstance(out, TensorType) else list(out))
+    return results[0] if opdef.n_outputs == 1 else tuple(results)
 
 
 _VIEWS = {
@@ -301,21 +309,15 @@ def _fallback(opdef, arrays, attrs, types):
     return [storage.to_device(np.asarray(r, dtype=t.dtype.np), t.device.index) for r, t in zip(results, types)]
 
 
-def run_cuda(opdef, tensors, attrs, out_types):
-    """Eager CUDA backend: the op's device kernel (or the host fallback), results wrapped as Tensors."""
-    arrays = [t._data for t in tensors]
+def run_cuda(opdef, arrays, attrs, out_types):
+    """The op's device kernel (or the host fallback) on device arrays; returns the output device arrays."""
     handler = _handler(opdef)
     results = handler(arrays, attrs, out_types) if handler else _fallback(opdef, arrays, attrs, out_types)
-    outputs = []
     for arr, typ in zip(results, out_types):
         if tuple(arr.shape) != tuple(typ.shape):
             raise RuntimeError(f"{opdef.name}: internal error, CUDA kernel gave shape {tuple(arr.shape)} but infer "
                                f"said {typ.shape}")
-        outputs.append(Tensor._wrap(arr, typ.dtype, typ.device))
-    if opdef.name == "reshape":
-        src = tensors[0]
-        outputs[0]._version, outputs[0]._base = src._version, src._base if src._base is not None else src
-    return outputs
+    return results
 
 
-BACKENDS["cuda"] = run_cuda
+BACKENDS["cuda"] = Backend(run_cuda, lambda opdef, out, inp: opdef.name == "reshape")

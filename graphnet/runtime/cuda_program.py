@@ -13,10 +13,10 @@ import numpy as np
 
 from ..codegen import cuda as cg
 from ..codegen.templates import cuda_gemm
-from ..ir.types import TensorType
+from ..core.device import device as make_device
+from ..core.types import TensorType
 from . import cuda_backend, storage
 from .bounds import InputChecks
-from .device import device as make_device
 from .library import bias_relu_epilogue
 
 # steps whose output may share a buffer the program does not own (check_targets hands back its input)

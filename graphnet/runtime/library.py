@@ -15,8 +15,8 @@ import numba
 import numpy as np
 
 from ..codegen import driver
-from ..codegen.kernel import contiguous_strides
 from ..codegen.templates import conv, gemm, pool, softmax
+from ..ir.kernel import contiguous_strides
 from .steps import Alias, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves

@@ -194,9 +194,9 @@ def as_device_array(obj):
 
 def from_cuda_array(obj):
     """graphnet.as_tensor on an object exposing __cuda_array_interface__: a CUDA tensor sharing its memory."""
+    from ..core import dtype as dt
+    from ..core.device import device
     from ..frontend.tensor import Tensor
-    from ..ir import dtype as dt
-    from .device import device
 
     arr = as_device_array(obj)
     if not arr.is_c_contiguous():

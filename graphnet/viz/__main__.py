@@ -10,8 +10,8 @@ import sys
 
 import graphnet
 
+from ..core.dtype import DType
 from ..frontend.tracer import trace
-from ..ir.dtype import DType
 from ..nn import Module
 from . import style
 from .draw_graph import STAGES, draw_graph

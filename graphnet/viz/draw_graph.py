@@ -8,7 +8,7 @@ them); `collapse_depth=k` folds every module subtree deeper than k into one box.
 """
 import numpy as np
 
-from ..ir.dtype import DType
+from ..core.dtype import DType
 from ..ir.graph import Graph
 from ..ir.printer import format_attr
 from ..passes.autodiff import autodiff

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from graphnet.codegen import cpu
-from graphnet.codegen.kernel import HorizontalKernel
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
-from graphnet.ir.types import TensorType
+from graphnet.ir.kernel import HorizontalKernel
 from graphnet.passes.fuse import fuse
 from graphnet.passes.hfuse import hfuse
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from graphnet.codegen import cpu
-from graphnet.codegen.kernel import Access, LoopKernel, Stmt, broadcast_access, contiguous_strides
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.ir.kernel import Access, LoopKernel, Stmt, broadcast_access, contiguous_strides
 
 RNG = np.random.default_rng(0)
 

@@ -9,7 +9,7 @@ import pytest
 import graphnet as torch
 import graphnet.nn.functional as F
 import graphnet.optim as optim
-from graphnet.ir.ops.registry import OpError
+from graphnet.core.opdef import OpError
 
 IGNORE = -100
 LOSSES = {

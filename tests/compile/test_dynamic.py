@@ -13,7 +13,7 @@ import graphnet.nn as nn
 import graphnet.nn.functional as F
 import graphnet.optim as optim
 from graphnet.codegen import cpu
-from graphnet.codegen.kernel import Access, LoopKernel, Stmt, contiguous_strides
+from graphnet.ir.kernel import Access, LoopKernel, Stmt, contiguous_strides
 
 
 def _kernel_modules():

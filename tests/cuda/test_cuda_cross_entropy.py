@@ -8,7 +8,7 @@ import pytest
 
 import graphnet as torch
 import graphnet.nn.functional as F
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
 from graphnet.ir.ops import OPS
 from graphnet.runtime import cuda_backend
 
@@ -28,8 +28,8 @@ def test_row_kernels_match_the_impls_and_give_nan_for_a_bad_target(dtype):
     x, t, g = _case(dtype)
     xc, tc, gc = (torch.tensor(a).cuda() for a in (x, t, g))
     before = dict(cuda_backend.FALLBACKS)
-    loss = call("cross_entropy_rows", xc, tc, ignore_index=IGNORE)
-    dx = call("cross_entropy_rows_backward", gc, xc, tc, ignore_index=IGNORE)
+    loss = bind("cross_entropy_rows", xc, tc, ignore_index=IGNORE)
+    dx = bind("cross_entropy_rows_backward", gc, xc, tc, ignore_index=IGNORE)
     assert loss.is_cuda and dx.is_cuda and cuda_backend.FALLBACKS == before
     ok = t != 9
     tol = 2e-6 if dtype == np.float32 else 1e-12

@@ -11,10 +11,10 @@ import graphnet.nn as nn
 import graphnet.nn.functional as F
 import graphnet.optim as optim
 from graphnet.codegen import cuda as cg
-from graphnet.codegen.kernel import HorizontalKernel
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
-from graphnet.ir.types import TensorType
+from graphnet.ir.kernel import HorizontalKernel
 from graphnet.passes.fuse import fuse
 from graphnet.passes.hfuse import hfuse
 from graphnet.runtime.cuda_program import CudaProgram

@@ -6,8 +6,8 @@ import pytest
 
 import graphnet
 import graphnet.nn.functional as F
-from graphnet.frontend.dispatch import call
-from graphnet.ir.ops.registry import OpError
+from graphnet.core.bind import bind
+from graphnet.core.opdef import OpError
 from graphnet.runtime import cuda_backend
 
 pytestmark = pytest.mark.cuda
@@ -31,8 +31,8 @@ def _t(a):
 
 def _both(name, arrays, **attrs):
     """(device result, CPU result) of op `name` on the same host arrays."""
-    gpu = call(name, *(_t(a).cuda() for a in arrays), **attrs)
-    cpu = call(name, *(_t(a) for a in arrays), **attrs)
+    gpu = bind(name, *(_t(a).cuda() for a in arrays), **attrs)
+    cpu = bind(name, *(_t(a) for a in arrays), **attrs)
     assert gpu.is_cuda and gpu.dtype is cpu.dtype
     return gpu.cpu().numpy(), cpu.numpy()
 
@@ -148,7 +148,7 @@ def test_argmax_argmin_nan_counts_as_the_extreme(name):
 
 def _cpu_error(name, arrays, attrs):
     with pytest.raises(Exception) as info:
-        call(name, *(_t(a) for a in arrays), **attrs)
+        bind(name, *(_t(a) for a in arrays), **attrs)
     return info.value
 
 
@@ -164,7 +164,7 @@ def test_out_of_range_index_raises_the_cpu_error(name, arrays, attrs):
     expected = _cpu_error(name, arrays, attrs)
     assert isinstance(expected, (IndexError, OpError))
     with pytest.raises(type(expected), match="out of bounds") as info:
-        call(name, *(_t(a).cuda() for a in arrays), **attrs)
+        bind(name, *(_t(a).cuda() for a in arrays), **attrs)
     assert str(info.value) == str(expected)
     got, ref = _both("gather", [np.arange(4.0), _idx(3, 0)], dim=0)  # the error flag was cleared
     np.testing.assert_array_equal(got, ref)
@@ -183,7 +183,7 @@ def _state(seed, offset):
 
 
 def _draw(name, seed, offset, n, dtype=graphnet.float32):
-    out = call(name, _state(seed, offset), shape=(n,), dtype=dtype)
+    out = bind(name, _state(seed, offset), shape=(n,), dtype=dtype)
     assert out.is_cuda and out.dtype is dtype
     return out.cpu().numpy()
 

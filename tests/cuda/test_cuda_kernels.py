@@ -19,9 +19,9 @@ def _rand(*shape, dtype=np.float32):
 
 def _check(name, arrays, rtol=1e-5, atol=1e-6, **attrs):
     """Run op `name` on CUDA tensors and compare every output with its impl on the host arrays."""
-    from graphnet.frontend.dispatch import call
+    from graphnet.core.bind import bind
 
-    out = call(name, *(graphnet.tensor(a).cuda() for a in arrays), **attrs)
+    out = bind(name, *(graphnet.tensor(a).cuda() for a in arrays), **attrs)
     ref = OPS[name].impl(*arrays, **attrs)
     for o, r in zip(out if isinstance(out, tuple) else (out,), ref if isinstance(ref, tuple) else (ref,)):
         assert o.is_cuda

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from graphnet.codegen import cuda as cg
-from graphnet.codegen.kernel import Access, LoopKernel, Stmt, broadcast_access, contiguous_strides
+from graphnet.ir.kernel import Access, LoopKernel, Stmt, broadcast_access, contiguous_strides
 from graphnet.runtime import storage
 
 pytestmark = pytest.mark.cuda
@@ -65,7 +65,7 @@ def test_mean_via_post_statement():
 
 
 def test_cast_and_clamp_templates():
-    from graphnet.ir.dtype import float32, int64
+    from graphnet.core.dtype import float32, int64
 
     assert cg.scalar_expr("cast", ("v",), {"dtype": int64}, "float32") == "np.int64(v)"
     assert cg.scalar_expr("cast", ("v",), {"dtype": float32}, "float64") == "np.float32(v)"

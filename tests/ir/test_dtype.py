@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import graphnet as torch
-from graphnet.ir import dtype as dt
+from graphnet.core import dtype as dt
 
 
 def test_aliases():

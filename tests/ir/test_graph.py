@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import graphnet as torch
-from graphnet.ir import dtype as dt
+from graphnet.core import dtype as dt
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
-from graphnet.ir.types import TensorType
 from graphnet.ir.verify import VerifyError, verify
 
 F32 = dt.float32

@@ -7,7 +7,7 @@ import pytest
 
 import graphnet as torch
 from graphnet.autograd import gradcheck
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
 from graphnet.ir.ops import OpError
 
 # ---- direct loop references (tiny shapes only) -------------------------------------------------------------------
@@ -84,17 +84,17 @@ def _t(shape, grad=False, dtype=np.float64, seed=0):
 
 
 def conv(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    return call("conv2d", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return bind("conv2d", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def max_pool(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), ceil_mode=False):
-    return call("max_pool2d", x, kernel_size=kernel_size, stride=stride or kernel_size, padding=padding,
+    return bind("max_pool2d", x, kernel_size=kernel_size, stride=stride or kernel_size, padding=padding,
                 dilation=dilation, ceil_mode=ceil_mode)
 
 
 def avg_pool(x, kernel_size, stride=None, padding=(0, 0), ceil_mode=False, count_include_pad=True,
              divisor_override=None):
-    return call("avg_pool2d", x, kernel_size=kernel_size, stride=stride or kernel_size, padding=padding,
+    return bind("avg_pool2d", x, kernel_size=kernel_size, stride=stride or kernel_size, padding=padding,
                 ceil_mode=ceil_mode, count_include_pad=count_include_pad, divisor_override=divisor_override)
 
 
@@ -138,8 +138,8 @@ def test_conv2d_backward_primitives_are_differentiable(case):
     attrs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     x, w = _t(xs, grad=True), _t(ws, grad=True, seed=1)
     g = _t(tuple(conv(x, w, **attrs).shape), grad=True, seed=2)
-    assert gradcheck(lambda gg, ww: call("conv2d_input_grad", gg, ww, input_shape=xs, **attrs), (g, w))
-    assert gradcheck(lambda xx, gg: call("conv2d_weight_grad", xx, gg, weight_shape=ws, **attrs), (x, g))
+    assert gradcheck(lambda gg, ww: bind("conv2d_input_grad", gg, ww, input_shape=xs, **attrs), (g, w))
+    assert gradcheck(lambda xx, gg: bind("conv2d_weight_grad", xx, gg, weight_shape=ws, **attrs), (x, g))
 
 
 def test_conv2d_only_weight_needs_grad():
@@ -213,8 +213,8 @@ def test_avg_pool_gradcheck(xs, k, s, p, ceil, cip, div):
 def test_avg_pool_backward_is_differentiable():
     xs, attrs = (1, 2, 7, 7), dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True,
                                    count_include_pad=False, divisor_override=None)
-    g = _t(tuple(call("avg_pool2d", _t(xs), **attrs).shape), grad=True)
-    assert gradcheck(lambda gg: call("avg_pool2d_backward", gg, input_shape=xs, **attrs), (g,))
+    g = _t(tuple(bind("avg_pool2d", _t(xs), **attrs).shape), grad=True)
+    assert gradcheck(lambda gg: bind("avg_pool2d_backward", gg, input_shape=xs, **attrs), (g,))
 
 
 def test_lenet_shapes_forward_backward():
@@ -260,10 +260,10 @@ CONV_ERRORS = [
     (lambda: conv(_t((1, 1, 5, 5)), _t((1, 1, 3, 3)), dilation=(1, 0)), r"conv2d: dilation should be greater than"),
     (lambda: conv(_t((1, 1, 5, 5)), _t((1, 1, 3, 3)), groups=0), r"conv2d: non-positive groups is not supported"),
     (lambda: conv(_t((1, 1, 5, 5)), _t((1, 1, 3, 3)), stride=1), r"conv2d: stride must be a tuple of 2 ints, got 1"),
-    (lambda: call("conv2d_input_grad", _t((1, 1, 2, 2)), _t((1, 1, 3, 3)), input_shape=(1, 1, 5, 5), stride=(1, 1),
+    (lambda: bind("conv2d_input_grad", _t((1, 1, 2, 2)), _t((1, 1, 3, 3)), input_shape=(1, 1, 5, 5), stride=(1, 1),
                   padding=(0, 0), dilation=(1, 1), groups=1),
      r"conv2d_input_grad: grad_output shape \(1, 1, 2, 2\) does not match the conv2d output shape \(1, 1, 3, 3\)"),
-    (lambda: call("conv2d_weight_grad", _t((1, 1, 5, 5)), _t((1, 1, 2, 2)), weight_shape=(1, 1, 3, 3), stride=(1, 1),
+    (lambda: bind("conv2d_weight_grad", _t((1, 1, 5, 5)), _t((1, 1, 2, 2)), weight_shape=(1, 1, 3, 3), stride=(1, 1),
                   padding=(0, 0), dilation=(1, 1), groups=1), r"conv2d_weight_grad: grad_output shape \(1, 1, 2, 2\)"),
 ]
 
@@ -286,9 +286,9 @@ POOL_ERRORS = [
     (lambda: avg_pool(_t((1, 1, 6, 6)), (2, 2), divisor_override=0), r"avg_pool2d: divisor must be not zero"),
     (lambda: avg_pool(_t((1, 1, 6, 6)), (3, 3), (1, 1), (2, 2)), r"avg_pool2d: pad should be at most half"),
     (lambda: avg_pool(_t((1, 1, 2, 2)), (3, 3), (1, 1)), r"avg_pool2d: Given input size: \(1x2x2\)"),
-    (lambda: call("max_pool2d_backward", _t((1, 1, 2, 2)), torch.zeros(1, 1, 3, 3, dtype=torch.int64),
+    (lambda: bind("max_pool2d_backward", _t((1, 1, 2, 2)), torch.zeros(1, 1, 3, 3, dtype=torch.int64),
                   input_shape=(1, 1, 4, 4)), r"max_pool2d_backward: grad_output \(1, 1, 2, 2\) and indices"),
-    (lambda: call("avg_pool2d_backward", _t((1, 1, 3, 3)), input_shape=(1, 1, 4, 4), kernel_size=(2, 2),
+    (lambda: bind("avg_pool2d_backward", _t((1, 1, 3, 3)), input_shape=(1, 1, 4, 4), kernel_size=(2, 2),
                   stride=(2, 2), padding=(0, 0)),
      r"avg_pool2d_backward: grad_output shape \(1, 1, 3, 3\) does not match the pooled shape \(1, 1, 2, 2\)"),
 ]

@@ -8,7 +8,7 @@ from scipy.special import logsumexp, softmax
 import graphnet as torch
 import graphnet.nn.functional as F
 from graphnet.autograd import gradcheck
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
 from graphnet.ir.ops import OPS
 
 RNG = np.random.default_rng(3)
@@ -46,10 +46,10 @@ def test_rows_and_their_gradient_match_the_reference(dtype, tol):
     x, t = _case()
     g = RNG.standard_normal(len(t))
     xt, tt = torch.tensor(x.astype(dtype)), torch.tensor(t)
-    loss = call("cross_entropy_rows", xt, tt, ignore_index=IGNORE)
+    loss = bind("cross_entropy_rows", xt, tt, ignore_index=IGNORE)
     assert loss.dtype.np == dtype
     np.testing.assert_allclose(loss.numpy(), _ref_loss(x.astype(dtype), t), rtol=tol, atol=tol)
-    dx = call("cross_entropy_rows_backward", torch.tensor(g.astype(dtype)), xt, tt, ignore_index=IGNORE)
+    dx = bind("cross_entropy_rows_backward", torch.tensor(g.astype(dtype)), xt, tt, ignore_index=IGNORE)
     np.testing.assert_allclose(dx.numpy(), _ref_grad(g, x.astype(dtype), t), rtol=tol, atol=tol)
     assert not dx.numpy()[2].any()
 
@@ -57,23 +57,23 @@ def test_rows_and_their_gradient_match_the_reference(dtype, tol):
 def test_infinite_logits_give_pytorch_values():
     x = np.array([[-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 1.0], [np.inf, 0.0, 0.0], [np.nan, 0.0, 0.0]])
     t = np.array([0, 1, 1, IGNORE])
-    loss = call("cross_entropy_rows", torch.tensor(x), torch.tensor(t), ignore_index=IGNORE).numpy()
+    loss = bind("cross_entropy_rows", torch.tensor(x), torch.tensor(t), ignore_index=IGNORE).numpy()
     # a row holding +inf is NaN, as PyTorch 2.13 gives (its log_softmax computes inf - inf there)
     assert np.isnan(loss[0]) and loss[1] == np.inf and np.isnan(loss[2]) and loss[3] == 0.0
 
 
 def test_an_in_range_ignore_index_drops_its_rows():
     x, t = RNG.standard_normal((5, 3)), np.array([0, 1, 2, 1, 0])
-    loss = call("cross_entropy_rows", torch.tensor(x), torch.tensor(t), ignore_index=1).numpy()
+    loss = bind("cross_entropy_rows", torch.tensor(x), torch.tensor(t), ignore_index=1).numpy()
     np.testing.assert_allclose(loss, _ref_loss(x, t, 1), rtol=1e-12)
     assert loss[1] == loss[3] == 0.0
 
 
 def test_eager_op_refuses_a_target_out_of_range():
     with pytest.raises(IndexError, match=r"Target 3 is out of bounds\. \(cross_entropy: input has 3 classes.*\[0, 2\]"):
-        call("cross_entropy_rows", torch.randn(2, 3), torch.tensor([0, 3]), ignore_index=IGNORE)
+        bind("cross_entropy_rows", torch.randn(2, 3), torch.tensor([0, 3]), ignore_index=IGNORE)
     with pytest.raises(IndexError, match="Target -1 is out of bounds"):
-        call("cross_entropy_rows_backward", torch.ones(2), torch.randn(2, 3), torch.tensor([-1, 0]),
+        bind("cross_entropy_rows_backward", torch.ones(2), torch.randn(2, 3), torch.tensor([-1, 0]),
              ignore_index=IGNORE)
 
 
@@ -98,8 +98,8 @@ def test_gradients_of_both_primitives_match_finite_differences():
     x[1] = RNG.standard_normal(4)
     xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(t)
     g = torch.tensor(RNG.standard_normal(5), requires_grad=True)
-    assert gradcheck(lambda a: call("cross_entropy_rows", a, tt, ignore_index=IGNORE), (xt,))
-    assert gradcheck(lambda gg, a: call("cross_entropy_rows_backward", gg, a, tt, ignore_index=IGNORE), (g, xt))
+    assert gradcheck(lambda a: bind("cross_entropy_rows", a, tt, ignore_index=IGNORE), (xt,))
+    assert gradcheck(lambda gg, a: bind("cross_entropy_rows_backward", gg, a, tt, ignore_index=IGNORE), (g, xt))
 
 
 def test_double_backward_through_create_graph_matches_finite_differences():

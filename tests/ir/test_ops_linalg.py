@@ -5,7 +5,7 @@ import pytest
 
 import graphnet as torch
 from graphnet.autograd import gradcheck
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
 from graphnet.ir.ops import OpError
 
 MATMUL_SHAPES = [
@@ -108,7 +108,7 @@ ERRORS = [
      r"matmul: batch dimensions \(2,\) and \(3,\) cannot be broadcast together"),
     (lambda: torch.matmul(_t((2, 2)), 3), TypeError, r"matmul\(\): argument 'other' \(position 2\) must be Tensor, "
                                                      r"not int"),
-    (lambda: call("matmul", _t((3,)), _t((3, 2))), OpError, r"matmul: the primitive needs operands with >= 2 dims"),
+    (lambda: bind("matmul", _t((3,)), _t((3, 2))), OpError, r"matmul: the primitive needs operands with >= 2 dims"),
     (lambda: torch.mm(_t((3,)), _t((3, 2))), RuntimeError, r"mm: input must be a 2-D tensor, got shape \(3,\)"),
     (lambda: torch.mm(_t((2, 3)), _t((2, 3))), OpError, r"mm: cannot multiply \(2x3\) and \(2x3\)"),
     (lambda: torch.bmm(_t((2, 3)), _t((3, 2))), RuntimeError, r"bmm: input must be a 3-D tensor"),

@@ -5,10 +5,10 @@ import pytest
 from scipy import stats
 
 import graphnet as torch
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.ops import OpError, get_op
-from graphnet.ir.types import TensorType
 from graphnet.passes.cse import cse
 from graphnet.passes.fold import fold
 
@@ -18,12 +18,12 @@ def _state(seed, offset=0):
 
 
 def _uniform(state, shape=(1000,), dtype=torch.float32):
-    return call("rand_uniform", state, shape=shape, dtype=dtype).numpy()
+    return bind("rand_uniform", state, shape=shape, dtype=dtype).numpy()
 
 
 def test_uniform_is_philox_keyed_by_seed_with_offset_in_the_second_counter_word():
     want = np.random.Generator(np.random.Philox(key=7, counter=[0, 3, 0, 0])).random((4, 5))
-    got = call("rand_uniform", _state(7, 3), shape=(4, 5), dtype=torch.float64).numpy()
+    got = bind("rand_uniform", _state(7, 3), shape=(4, 5), dtype=torch.float64).numpy()
     np.testing.assert_array_equal(got, want)
 
 
@@ -44,20 +44,20 @@ def test_uniform_is_in_unit_interval_and_uniform_in_law(dtype):
 
 
 def test_normal_draws_are_standard_normal_in_law():
-    z = call("rand_normal", _state(3, 9), shape=(200, 100), dtype=torch.float64).numpy()
+    z = bind("rand_normal", _state(3, 9), shape=(200, 100), dtype=torch.float64).numpy()
     assert z.shape == (200, 100)
     assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
 
 
 def test_rng_advance_moves_the_offset_only_and_leaves_its_input_alone():
     s = _state(-5, 40)
-    out = call("rng_advance", s, n=17)
+    out = bind("rng_advance", s, n=17)
     assert out.tolist() == [-5, 57] and s.tolist() == [-5, 40]
 
 
 def test_negative_seeds_wrap_like_uint64():
     want = np.random.Generator(np.random.Philox(key=2**64 - 1, counter=0)).random(6)
-    np.testing.assert_array_equal(call("rand_uniform", _state(-1), shape=(6,), dtype=torch.float64).numpy(), want)
+    np.testing.assert_array_equal(bind("rand_uniform", _state(-1), shape=(6,), dtype=torch.float64).numpy(), want)
 
 
 @pytest.mark.parametrize("state, attrs, match", [
@@ -71,12 +71,12 @@ def test_negative_seeds_wrap_like_uint64():
 ])
 def test_draw_errors_name_the_op_and_the_problem(state, attrs, match):
     with pytest.raises(OpError, match=match):
-        call("rand_uniform", state, **attrs)
+        bind("rand_uniform", state, **attrs)
 
 
 def test_rng_advance_rejects_a_negative_count():
     with pytest.raises(OpError, match="rng_advance: n must be a non-negative integer, got -3"):
-        call("rng_advance", torch.zeros(2, dtype=torch.int64), n=-3)
+        bind("rng_advance", torch.zeros(2, dtype=torch.int64), n=-3)
 
 
 def test_random_ops_have_no_gradient_and_are_creation_ops():

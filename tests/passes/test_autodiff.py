@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import graphnet as torch
-from graphnet.frontend.dispatch import call
+from graphnet.core.bind import bind
 from graphnet.ir.interpreter import interpret
 from graphnet.ir.ops import OPS
 from graphnet.ir.verify import verify
@@ -11,11 +11,11 @@ from graphnet.passes import autodiff, split
 
 
 def _unary(name):
-    return lambda a: call(name, a)
+    return lambda a: bind(name, a)
 
 
 def _reduce(name):
-    return lambda a: call(name, a, dims=(1,), keepdim=False)
+    return lambda a: bind(name, a, dims=(1,), keepdim=False)
 
 
 def _nnf(fn_name, *args, **kwargs):
@@ -38,24 +38,24 @@ CASES = {
     **{n: (_unary(n), [(3, 4)], False) for n in ("neg", "abs", "sign", "exp", "sin", "cos", "tanh", "sigmoid",
                                                    "relu", "floor", "trunc", "copy")},
     **{n: (_unary(n), [(3, 4)], True) for n in ("log", "sqrt", "rsqrt")},
-    **{n: (lambda a, b, n=n: call(n, a, b), [(3, 4), (4,)], False) for n in ("add", "sub", "mul", "maximum",
+    **{n: (lambda a, b, n=n: bind(n, a, b), [(3, 4), (4,)], False) for n in ("add", "sub", "mul", "maximum",
                                                                               "minimum")},
-    "div": (lambda a, b: call("div", a, b), [(3, 4), (3, 1)], True),
-    "pow": (lambda a, b: call("pow", a, b), [(3, 4), (4,)], True),
-    "where": (lambda a, b: call("where", call("gt", a, 0.0), a, b), [(3, 4), (3, 4)], False),
-    "cast": (lambda a: call("cast", a, dtype=torch.float32), [(3, 4)], False),
-    "clamp": (lambda a: call("clamp", a, min=-0.5, max=0.5), [(3, 4)], False),
-    "reshape": (lambda a: call("reshape", a, shape=(2, 6)), [(3, 4)], False),
-    "permute": (lambda a: call("permute", a, dims=(2, 0, 1)), [(2, 3, 4)], False),
-    "expand": (lambda a: call("expand", a, shape=(2, 3, 4)), [(3, 1)], False),
+    "div": (lambda a, b: bind("div", a, b), [(3, 4), (3, 1)], True),
+    "pow": (lambda a, b: bind("pow", a, b), [(3, 4), (4,)], True),
+    "where": (lambda a, b: bind("where", bind("gt", a, 0.0), a, b), [(3, 4), (3, 4)], False),
+    "cast": (lambda a: bind("cast", a, dtype=torch.float32), [(3, 4)], False),
+    "clamp": (lambda a: bind("clamp", a, min=-0.5, max=0.5), [(3, 4)], False),
+    "reshape": (lambda a: bind("reshape", a, shape=(2, 6)), [(3, 4)], False),
+    "permute": (lambda a: bind("permute", a, dims=(2, 0, 1)), [(2, 3, 4)], False),
+    "expand": (lambda a: bind("expand", a, shape=(2, 3, 4)), [(3, 1)], False),
     "flip": (lambda a: a.flip(0), [(3, 4)], False),
     "cat": (lambda a, b: torch.cat([a, b], 1), [(3, 2), (3, 4)], False),
     "getitem": (lambda a: a[1:3, ::2], [(4, 5)], False),
     "index": (lambda a: a[_idx(0, 2, 2)], [(4, 5)], False),
     "gather": (lambda a: torch.gather(a, 1, torch.tensor([[0, 0], [1, 0], [2, 1]])), [(3, 4)], False),
-    "matmul": (lambda a, b: call("matmul", a, b), [(3, 4), (4, 2)], False),
+    "matmul": (lambda a, b: bind("matmul", a, b), [(3, 4), (4, 2)], False),
     **{n: (_reduce(n), [(3, 4)], n == "prod") for n in ("sum", "mean", "prod", "amax", "amin")},
-    "sum_to": (lambda a: call("sum_to", a, shape=(1, 4)), [(3, 4)], False),
+    "sum_to": (lambda a: bind("sum_to", a, shape=(1, 4)), [(3, 4)], False),
     "pad": (_nnf("pad", (1, 2)), [(3, 4)], False),
     "conv2d": (_nnf("conv2d", padding=1), [(1, 2, 5, 5), (3, 2, 3, 3)], False),
     "max_pool2d": (_nnf("max_pool2d", 2), [(1, 2, 4, 4)], False),
@@ -114,7 +114,7 @@ def test_core_op_families_are_covered():
 
 
 def _mm(a, b):
-    return call("matmul", a, b) if "matmul" in OPS else (a.unsqueeze(2) * b.unsqueeze(0)).sum(1)
+    return bind("matmul", a, b) if "matmul" in OPS else (a.unsqueeze(2) * b.unsqueeze(0)).sum(1)
 
 
 def mlp_loss(x, w1, b1, w2):

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 from passcheck import run_checked
 
-from graphnet.ir.dtype import float32, float64
+from graphnet.core.dtype import float32, float64
+from graphnet.core.opdef import OpDef
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.ops import OPS
-from graphnet.ir.ops.registry import OpDef
-from graphnet.ir.types import TensorType
 from graphnet.ir.verify import verify
 from graphnet.passes import cse
 from graphnet.passes.cse import freeze

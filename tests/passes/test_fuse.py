@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphnet.codegen import cpu
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
-from graphnet.ir.types import TensorType
 from graphnet.ir.verify import verify
 from graphnet.passes.fuse import fuse
 

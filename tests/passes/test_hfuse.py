@@ -12,12 +12,12 @@ import graphnet as torch
 import graphnet.nn as nn
 import graphnet.nn.functional as F
 import graphnet.optim as optim
-from graphnet.codegen.kernel import HorizontalKernel
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.frontend.tracer import trace
-from graphnet.ir.dtype import float32
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
-from graphnet.ir.types import TensorType
+from graphnet.ir.kernel import HorizontalKernel
 from graphnet.passes.fuse import fuse
 from graphnet.passes.hfuse import hfuse
 from graphnet.passes.pipeline import DEFAULT_PASSES, run_pipeline

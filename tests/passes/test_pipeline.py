@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphnet as torch
-from graphnet.ir.dtype import float64
+from graphnet.core.dtype import float64
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
-from graphnet.ir.types import TensorType
 from graphnet.ir.verify import VerifyError
 from graphnet.passes import autodiff
 from graphnet.passes.pipeline import DEFAULT_PASSES, format_bytes, format_report, run_pipeline

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from test_fuse import random_graphs
 
 from graphnet.codegen import driver
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
 from graphnet.ir.interpreter import interpret
-from graphnet.ir.types import TensorType
 from graphnet.ir.verify import verify
 from graphnet.passes.fuse import fuse
 from graphnet.passes.plan_memory import plan_memory

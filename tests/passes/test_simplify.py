@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from passcheck import run_checked
 
-from graphnet.ir.dtype import float32, float64, int32
+from graphnet.core.dtype import float32, float64, int32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
-from graphnet.ir.types import TensorType
 from graphnet.passes import simplify
 
 RNG = np.random.default_rng(2)

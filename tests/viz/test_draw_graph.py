@@ -8,9 +8,9 @@ import pytest
 
 import graphnet
 import graphnet.nn as nn
-from graphnet.ir.dtype import float32
+from graphnet.core.dtype import float32
+from graphnet.core.types import TensorType
 from graphnet.ir.graph import Graph
-from graphnet.ir.types import TensorType
 from graphnet.passes import autodiff, dce, prune_grads
 from graphnet.passes.fuse import fuse
 from graphnet.viz import draw_graph, render

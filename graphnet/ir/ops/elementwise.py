@@ -1,8 +1,9 @@
 """Elementwise primitives: one row each (NumPy impl, scalar template for fusion, gradient rule written with ops)."""
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import broadcast_shapes, unbroadcast
 
 _FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "div"}

@@ -3,7 +3,7 @@
 attrs: `subgraph` (the group's nodes as a Graph, so the NumPy interpreter stays the oracle) and `kernel` (the
 backend-neutral LoopKernel the code generators render). Its outputs vary per node (n_outputs=0 means variadic).
 """
-from .registry import OpDef, register
+from ...core.opdef import OpDef, register
 
 
 def _infer(*types, subgraph, kernel):

@@ -6,8 +6,9 @@ the basic spec selects (so integers are applied first, as PyTorch does, and NumP
 """
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape, norm_dim, unbroadcast
 
 _FULL = slice(None)

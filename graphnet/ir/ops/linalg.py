@@ -1,8 +1,9 @@
 """Linear-algebra primitive: batched matmul (NumPy semantics for >= 2-D operands; 1-D cases live in the API)."""
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import broadcast_shapes, fmt_shape, unbroadcast
 
 

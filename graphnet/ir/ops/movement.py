@@ -1,7 +1,8 @@
 """Movement primitives: reshape, permute, expand (views where NumPy can), cat, pad, flip, and their gradients."""
 import numpy as np
 
-from .registry import OpDef, OpError, op, register
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape, norm_dim, norm_dims
 
 

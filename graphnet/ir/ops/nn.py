@@ -7,8 +7,9 @@ exact (conv2d / conv2d_*_grad / avg_pool2d); max_pool2d_backward has none (its a
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape
 
 # ---- shared geometry ---------------------------------------------------------------------------------------------

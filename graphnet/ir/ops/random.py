@@ -8,8 +8,8 @@ with a write-back, so a compiled graph draws fresh values on every call and stay
 """
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, register
+from ...core import dtype as dt
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape
 
 _U64 = (1 << 64) - 1

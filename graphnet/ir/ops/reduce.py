@@ -1,8 +1,9 @@
 """Reduction primitives: sum, mean, prod, amax/amin, argmax/argmin, and sum_to (the adjoint of broadcasting)."""
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape, norm_dim, norm_dims
 
 

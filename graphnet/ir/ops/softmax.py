@@ -3,8 +3,9 @@ gradient is written with ops: g - exp(out) * sum(g). Cross-entropy over class in
 (loss rows, and their gradient), each one pass over the (N, C) logits and one library kernel."""
 import numpy as np
 
-from .. import dtype as dt
-from .registry import OpDef, OpError, op, register
+from ...core import dtype as dt
+from ...core.bind import op
+from ...core.opdef import OpDef, OpError, register
 from .util import fmt_shape, norm_dim
 
 

@@ -1,5 +1,6 @@
 """Shape helpers shared by the op rules: broadcasting, dim normalisation, and un-broadcasting of gradients."""
-from .registry import OpError, op
+from ...core.bind import op
+from ...core.opdef import OpError
 
 
 def fmt_shape(shape):

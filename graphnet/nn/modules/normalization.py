@@ -1,7 +1,7 @@
 """BatchNorm1d/2d, LayerNorm, GroupNorm."""
+from ...core import dtype as dt
 from ...frontend.autograd import no_grad
 from ...frontend.creation import empty, ones, tensor, zeros
-from ...ir import dtype as dt
 from .. import functional as F
 from .. import init
 from ..module import Module

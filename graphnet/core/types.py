@@ -1,7 +1,7 @@
 """TensorType: what the IR knows about a value before it exists (shape, dtype, device)."""
 from typing import NamedTuple
 
-from ..runtime.device import CPU, device
+from .device import CPU, device
 from .dtype import DType
 
 

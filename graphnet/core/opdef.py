@@ -11,7 +11,7 @@ class OpDef:
 
     infer(*types, **attrs) -> TensorType | tuple   shapes/dtypes of the outputs; raises OpError on bad input
     impl(*arrays, **attrs) -> ndarray | tuple      NumPy reference implementation (eager CPU, test oracle)
-    grad(ctx, *grads) -> tuple                     gradient rule written with ops (`op.<name>(...)`), one entry
+    grad(ctx, *grads) -> tuple                     gradient rule written with ops (`op.<name>(...)`: bind), one entry
                                                    per input, None where no gradient flows
     save_inputs / save_outputs                     which inputs/outputs the gradient rule reads (kept alive);
                                                    save_inputs may be a function of needs_input_grad
@@ -64,6 +64,7 @@ OPS = {}
 
 
 def register(opdef):
+    """Add `opdef` to the registry (each primitive is defined once)."""
     if opdef.name in OPS:
         raise ValueError(f"op {opdef.name!r} registered twice")
     OPS[opdef.name] = opdef
@@ -71,27 +72,11 @@ def register(opdef):
 
 
 def get_op(name):
+    """The OpDef registered as `name`; a KeyError naming it otherwise."""
     try:
         return OPS[name]
     except KeyError:
         raise KeyError(f"no op named {name!r} in the registry") from None
-
-
-class _OpNamespace:
-    """`op.mul(a, b)` calls the registered primitive through the dispatcher (eager or traced alike)."""
-
-    def __getattr__(self, name):
-        get_op(name)
-        from ...frontend.dispatch import call
-
-        def bound(*args, **attrs):
-            return call(name, *args, **attrs)
-
-        bound.__name__ = name
-        return bound
-
-
-op = _OpNamespace()
 
 
 @dataclass
