@@ -130,7 +130,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, np.ndarray) and (dtype is None or dt.as_dtype(dtype).np == data.dtype):
         return _finish(data, dtype, device, False)
     if hasattr(data, "__cuda_array_interface__"):
-        from ..runtime.storage import from_cuda_array
+        from .interop import from_cuda_array
         return from_cuda_array(data)
     return tensor(data, dtype=dtype, device=device)
 

@@ -7,6 +7,8 @@ np.from_dlpack(t) (or torch.from_dlpack) view a CPU tensor's storage.
 import numpy as np
 
 from ..core import dtype as dt
+from ..core.device import device
+from ..runtime.storage import as_device_array
 from .api import export
 from .tensor import Tensor
 
@@ -19,8 +21,6 @@ def from_dlpack(ext_tensor):
     if isinstance(ext_tensor, Tensor):
         return ext_tensor
     if hasattr(ext_tensor, "__cuda_array_interface__"):
-        from ..runtime.storage import from_cuda_array
-
         return from_cuda_array(ext_tensor)
     if not hasattr(ext_tensor, "__dlpack__"):
         raise TypeError(f"from_dlpack(): expected an object implementing __dlpack__ (a NumPy array, a CPU tensor of "
@@ -33,6 +33,15 @@ def from_dlpack(ext_tensor):
                            "GPU memory pass an object exposing __cuda_array_interface__ (e.g. a CuPy array)")
     arr = np.from_dlpack(ext_tensor)
     return Tensor._wrap(arr, dt.as_dtype(arr.dtype))
+
+
+def from_cuda_array(obj):
+    """graphnet.as_tensor on an object exposing __cuda_array_interface__: a CUDA tensor sharing its memory."""
+    arr = as_device_array(obj)
+    if not arr.is_c_contiguous():
+        raise RuntimeError(f"as_tensor: only C-contiguous CUDA arrays can be shared (got strides {arr.strides}); "
+                           "make a contiguous copy first")
+    return Tensor._wrap(arr, dt.as_dtype(np.dtype(arr.dtype)), device("cuda", 0))
 
 
 @export("__dlpack__", function=False)

@@ -190,16 +190,3 @@ def as_device_array(obj):
 
         return FakeCUDAArray(np.asarray(_HostView(desc, obj)))
     return cuda.from_cuda_array_interface(desc, owner=obj)
-
-
-def from_cuda_array(obj):
-    """graphnet.as_tensor on an object exposing __cuda_array_interface__: a CUDA tensor sharing its memory."""
-    from ..core import dtype as dt
-    from ..core.device import device
-    from ..frontend.tensor import Tensor
-
-    arr = as_device_array(obj)
-    if not arr.is_c_contiguous():
-        raise RuntimeError(f"as_tensor: only C-contiguous CUDA arrays can be shared (got strides {arr.strides}); "
-                           "make a contiguous copy first")
-    return Tensor._wrap(arr, dt.as_dtype(np.dtype(arr.dtype)), device("cuda", 0))
