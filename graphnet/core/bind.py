@@ -83,13 +83,17 @@ def promote(opdef, args, interpreter):
     operand = interpreter.operand
     if opdef.check is not None:
         opdef.check(*(_operand_dtype(opdef, i, args[i], operand) for i in opdef.promote))
-    picked = [args[i] for i in opdef.promote]
-    first = picked[0]
-    if isinstance(first, operand):
+    first = args[opdef.promote[0]]
+    if isinstance(first, operand):  # the common case, operands already of one dtype, costs one loop
         d = first.dtype
-        if all(isinstance(a, operand) and a.dtype is d for a in picked) and (
-                d.is_floating_point or not opdef.float_compute):
-            return args
+        for i in opdef.promote:
+            a = args[i]
+            if not isinstance(a, operand) or a.dtype is not d:
+                break
+        else:
+            if d.is_floating_point or not opdef.float_compute:
+                return args
+    picked = [args[i] for i in opdef.promote]
     for i, a in zip(opdef.promote, picked):
         _operand_dtype(opdef, i, a, operand)
     common = dt.result_type(*picked)

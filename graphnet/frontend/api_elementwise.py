@@ -200,9 +200,7 @@ def clone(input):
 
 
 def _binary_operator(fn, reflected=False):
-    if reflected:
-        return lambda self, other: fn(other, self)
-    return lambda self, other: fn(self, other)
+    return (lambda self, other: fn(other, self)) if reflected else fn
 
 
 def _bitwise(name):

@@ -210,13 +210,16 @@ class Function(Node):
 
 def record(opdef, tensors, attrs, out_types, outputs):
     """Attach a Function to `outputs` when grad mode is on and some input requires grad (volatile wins)."""
+    wanted = False
+    for t in tensors:
+        if t._volatile:
+            for o in outputs:
+                o._volatile = True
+            return
+        wanted = wanted or t._requires_grad
+    if not wanted or opdef.grad is None or not is_grad_enabled():
+        return
     needs = tuple(t._requires_grad for t in tensors)
-    if any(t._volatile for t in tensors):
-        for o in outputs:
-            o._volatile = True
-        return
-    if not any(needs) or opdef.grad is None or not is_grad_enabled():
-        return
     fn = Function(opdef, attrs, [t._type() for t in tensors], out_types, needs)
     fn.next_functions = tuple(gradient_edge(t) if t.requires_grad else (None, 0) for t in tensors)
     for i in opdef.saved_inputs(needs):

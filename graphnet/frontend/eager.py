@@ -17,7 +17,8 @@ class Eager(Interpreter):
         if opdef.promote:
             args = promote(opdef, args, self)
         dev = common_device(opdef, args)
-        out_types = infer(opdef, args, attrs)
+        out = opdef.infer(*[t._type() for t in args], **attrs)
+        out_types = [out] if isinstance(out, TensorType) else list(out)
         backend = BACKENDS.get(dev.type)
         if backend is None:
             raise RuntimeError(f"{opdef.name}: no backend for device {dev}")
@@ -42,7 +43,10 @@ def infer(opdef, tensors, attrs):
 def common_device(opdef, tensors):
     """The device the op runs on; a 0-d operand may join from another device (a CPU scalar with GPU tensors)."""
     dev = tensors[0]._device if tensors else None
-    if all(t._device is dev for t in tensors):
+    for t in tensors:
+        if t._device is not dev:
+            break
+    else:
         return dev
     dimensioned = [t for t in tensors if t.ndim > 0] or tensors
     dev = dimensioned[0]._device if dimensioned else None

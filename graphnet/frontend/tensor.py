@@ -66,7 +66,8 @@ class Tensor:
         return t if device is None or device == CPU else t.to(device)
 
     def _type(self):
-        return TensorType(tuple(self._data.shape), self._dtype, self._device)  # tuple(): the CUDA simulator's FakeShape
+        # tuple(): the CUDA simulator's FakeShape; tuple.__new__: TensorType's own __new__ is a Python function
+        return tuple.__new__(TensorType, (tuple(self._data.shape), self._dtype, self._device))
 
     # ---- attributes ---------------------------------------------------------------------------------------------
     @property

@@ -112,3 +112,28 @@ def test_broadcast_mismatch_names_op_and_shapes():
 def test_non_number_operand_is_a_type_error():
     with pytest.raises(TypeError, match="argument 1 must be a Tensor or a number, not str"):
         torch.ones(2) + "a"
+
+
+def test_floating_point_errors_are_ieee_results_without_warnings_in_every_thread():
+    """Eager ops give inf/nan as PyTorch does, silently; NumPy's own error state outside graphnet is untouched."""
+    import threading
+    import warnings
+
+    big = torch.tensor([3e38, 1.0], dtype=torch.float32)
+    results = {}
+
+    def run(key):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results[key] = ((big + big).tolist(), (big / 0.0).tolist(), torch.log(-big).tolist())
+
+    run("main")
+    worker = threading.Thread(target=run, args=("thread",))
+    worker.start()
+    worker.join()
+    inf = float("inf")
+    for key in ("main", "thread"):
+        assert results[key][:2] == ([inf, 2.0], [inf, inf]), key
+        assert all(v != v for v in results[key][2]), key  # log of negatives is NaN
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        np.add(np.float32(3e38), np.float32(3e38))

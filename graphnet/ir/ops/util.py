@@ -12,8 +12,12 @@ _OPERAND_NAMES = {0: "a", 1: "b"}
 
 def broadcast_shapes(opname, *shapes):
     """NumPy broadcasting, with PyTorch's message naming the op and both shapes on a mismatch."""
-    if all(s == shapes[0] for s in shapes):
-        return tuple(shapes[0])
+    first = shapes[0]
+    for s in shapes:
+        if s != first:
+            break
+    else:
+        return tuple(first)
     ndim = max((len(s) for s in shapes), default=0)
     out, owner = [1] * ndim, [0] * ndim
     for idx, s in enumerate(shapes):
