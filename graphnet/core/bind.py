@@ -115,5 +115,6 @@ def _operand_dtype(opdef, i, a, operand):
     if isinstance(a, operand):
         return a.dtype
     if not isinstance(a, (int, float, bool, np.number, np.bool_)):
-        raise TypeError(f"{opdef.name}(): argument {i} must be a Tensor or a number, not {type(a).__name__}")
+        raise TypeError(f"{opdef.name}(): argument {i} must be a {operand.__name__} or a number, not "
+                        f"{type(a).__name__}")
     return dt.scalar_dtype(a)

@@ -23,7 +23,7 @@ class GraphBuilder(Interpreter):
             args = promote(opdef, args, self)
         for i, a in enumerate(args):
             if not isinstance(a, Value):
-                raise TypeError(f"{opdef.name}(): argument {i} must be a graph Value, not {type(a).__name__}")
+                raise TypeError(f"{opdef.name}(): argument {i} must be a Value, not {type(a).__name__}")
         out = opdef.infer(*(v.type for v in args), **attrs)
         types = [out] if isinstance(out, TensorType) else list(out)
         outs = self.graph.add_node(opdef.name, list(args), attrs, types, meta=self.meta).outputs
