@@ -13,11 +13,16 @@ class Backend(NamedTuple):
     aliases: Callable  # (opdef, output buffer, input 0's buffer) -> whether the output views the input's memory
 
 
+# Host kernels that are not the op's NumPy reference: `to_device`'s reference is a host copy, the kernel moves it.
+HOST_KERNELS = {"to_device": lambda arrays, attrs: [storage.transfer(arrays[0], attrs["device"])]}
+
+
 def run_cpu(opdef, arrays, attrs, out_types):
-    """The op's NumPy reference implementation, results coerced to the inferred dtypes; `to_device` moves the
-    buffer (its reference impl is a host copy)."""
-    if opdef.name == "to_device":
-        return [storage.transfer(arrays[0], attrs["device"])]
+    """The op's NumPy reference implementation (or its HOST_KERNELS entry), results coerced to the inferred
+    dtypes."""
+    kernel = HOST_KERNELS.get(opdef.name)
+    if kernel is not None:
+        return kernel(arrays, attrs)
     result = opdef.impl(*arrays, **attrs)
     results = (result,) if opdef.n_outputs == 1 else result
     outputs = []

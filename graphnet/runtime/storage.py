@@ -126,6 +126,16 @@ def alias(arr, base):
     return arr
 
 
+def may_share_memory(a, b):
+    """Whether two device arrays' byte ranges overlap (a view and its base do), as np.may_share_memory."""
+    ranges = []
+    for arr in (a, b):
+        start = cuda_array_interface(arr)["data"][0]
+        ranges.append((start, start + arr.size * np.dtype(arr.dtype).itemsize))
+    (a0, a1), (b0, b1) = ranges
+    return a0 < b1 and b0 < a1
+
+
 def flat(arr):
     """A 1-D view of a C-contiguous device array (kernels index flat buffers)."""
     return arr.reshape(arr.size) if arr.ndim != 1 else arr
