@@ -2,8 +2,9 @@
 
 Elementwise ops run a single-op kernel rendered from the op's `expr` template (compiled once per op, dtypes, rank
 and attrs; sizes/strides are arguments); movement ops are strided copies through the same kernel ('copy');
-reductions, matmul, conv and pooling use codegen/cuda.py and the hand-written templates. Any other op falls back
-to its NumPy impl on the host (copy in, run, copy out), counted in FALLBACKS and warned once per op.
+reductions use codegen/cuda.py, and matmul, conv, pooling, cross-entropy rows, indexing and the random ops the
+hand-written kernels of codegen/templates/cuda_*.py through their launchers in runtime/cuda_kernels/. Any other op
+falls back to its NumPy impl on the host (copy in, run, copy out), counted in FALLBACKS and warned once per op.
 """
 import warnings
 
@@ -187,7 +188,7 @@ def reduce_array(x, axes, reduce_op, out_type, mean=False):
 
 
 def _matmul(arrays, attrs, types):
-    from ..codegen.templates.cuda_gemm import gemm_strided
+    from .cuda_kernels.gemm import gemm_strided
 
     shape = types[0].shape
     batch, (m, n), k = shape[:-2], shape[-2:], arrays[0].shape[arrays[0].ndim - 1]
@@ -209,7 +210,7 @@ def _template(module, fn):
     def run(arrays, attrs, types):
         import importlib
 
-        mod = importlib.import_module(f"graphnet.codegen.templates.{module}")
+        mod = importlib.import_module(f"graphnet.runtime.cuda_kernels.{module}")
         out = getattr(mod, fn)(*arrays, **_template_attrs(fn, attrs, types))
         return list(out) if isinstance(out, tuple) else [out]
 
@@ -261,34 +262,32 @@ HANDLERS = {
     "sum": _reduce("sum"), "sum_to": _reduce("sum"), "mean": _reduce("sum", mean=True), "prod": _reduce("prod"),
     "amax": _reduce("max"), "amin": _reduce("min"), "matmul": _matmul, "to_device": _to_device,
     "log_softmax": _log_softmax,
-    "cross_entropy_rows": _template("cuda_softmax", "cross_entropy_rows"),
-    "cross_entropy_rows_backward": _template("cuda_softmax", "cross_entropy_rows_backward"),
-    "check_targets": _template("cuda_softmax", "check_targets"),
-    "conv2d": _template("cuda_conv", "conv2d"), "conv2d_input_grad": _template("cuda_conv", "conv2d_input_grad"),
-    "conv2d_weight_grad": _template("cuda_conv", "conv2d_weight_grad"),
-    "max_pool2d": _template("cuda_pool", "max_pool2d"),
-    "max_pool2d_backward": _template("cuda_pool", "max_pool2d_backward"),
-    "avg_pool2d": _template("cuda_pool", "avg_pool2d"),
-    "avg_pool2d_backward": _template("cuda_pool", "avg_pool2d_backward"),
+    "cross_entropy_rows": _template("softmax", "cross_entropy_rows"),
+    "cross_entropy_rows_backward": _template("softmax", "cross_entropy_rows_backward"),
+    "check_targets": _template("softmax", "check_targets"),
+    "conv2d": _template("conv", "conv2d"), "conv2d_input_grad": _template("conv", "conv2d_input_grad"),
+    "conv2d_weight_grad": _template("conv", "conv2d_weight_grad"),
+    "max_pool2d": _template("pool", "max_pool2d"),
+    "max_pool2d_backward": _template("pool", "max_pool2d_backward"),
+    "avg_pool2d": _template("pool", "avg_pool2d"),
+    "avg_pool2d_backward": _template("pool", "avg_pool2d_backward"),
     **{name: _view_op(view) for name, view in _VIEWS.items()},
 }
 
 
 def _module_handler(module, name):
-    """A handler with the backend's own signature, defined in codegen/templates/<module>.py (imported on first use)."""
+    """A handler with the backend's own signature, from runtime/cuda_kernels/<module>.py (imported on first use)."""
     def run(arrays, attrs, types):
         import importlib
 
-        return importlib.import_module(f"graphnet.codegen.templates.{module}").HANDLERS[name](arrays, attrs, types)
+        return importlib.import_module(f"graphnet.runtime.cuda_kernels.{module}").HANDLERS[name](arrays, attrs, types)
 
     return run
 
 
-HANDLERS.update({name: _module_handler("cuda_index", name) for name in ("index", "index_backward", "index_put",
-                                                                        "gather", "gather_backward", "argmax",
-                                                                        "argmin")})
-HANDLERS.update({name: _module_handler("cuda_random", name) for name in ("rand_uniform", "rand_normal",
-                                                                         "rng_advance")})
+HANDLERS.update({name: _module_handler("index", name) for name in ("index", "index_backward", "index_put", "gather",
+                                                                   "gather_backward", "argmax", "argmin")})
+HANDLERS.update({name: _module_handler("random", name) for name in ("rand_uniform", "rand_normal", "rng_advance")})
 
 
 def _handler(opdef):

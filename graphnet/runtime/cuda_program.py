@@ -12,11 +12,11 @@ import time
 import numpy as np
 
 from ..codegen import cuda as cg
-from ..codegen.templates import cuda_gemm
 from ..core.device import device as make_device
 from ..core.types import TensorType
 from . import cuda_backend, storage
 from .bounds import InputChecks
+from .cuda_kernels.gemm import gemm_strided
 from .library import bias_relu_epilogue
 
 # steps whose output may share a buffer the program does not own (check_targets hands back its input)
@@ -179,9 +179,9 @@ class _Gemm:
         k = a.shape[0] if ta else a.shape[1]
         out = storage.empty((m, n), a.dtype)
         bias = None if self.bias is None else storage.flat(env[self.bias])
-        cuda_gemm.gemm_strided(storage.flat(a), storage.flat(b), storage.flat(out), m, n, k, (1, 1),
-                               (0, 0, 1, m) if ta else (0, 0, k, 1), (0, 0, 1, k) if tb else (0, 0, n, 1),
-                               bias=bias, bias_mode=int(bias is not None), relu=self.relu)
+        gemm_strided(storage.flat(a), storage.flat(b), storage.flat(out), m, n, k, (1, 1),
+                     (0, 0, 1, m) if ta else (0, 0, k, 1), (0, 0, 1, k) if tb else (0, 0, n, 1),
+                     bias=bias, bias_mode=int(bias is not None), relu=self.relu)
         env[self.out] = out
 
 

@@ -235,7 +235,7 @@ def test_manual_seed_reproduces_cuda_rand_and_dropout():
 
 
 def test_cuda_dropout_draws_its_mask_on_the_device(monkeypatch):
-    from graphnet.codegen.templates import cuda_random
+    from graphnet.runtime.cuda_kernels import random as cuda_random
 
     calls = []
     draw = cuda_random.HANDLERS["rand_uniform"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import graphnet
-from graphnet.codegen.templates import cuda_gemm
 from graphnet.ir.ops import OPS
 from graphnet.runtime import cuda_backend, storage
+from graphnet.runtime.cuda_kernels import gemm
 
 pytestmark = pytest.mark.cuda
 RNG = np.random.default_rng(0)
@@ -76,9 +76,9 @@ def test_integer_sum_and_sum_to():
 @pytest.mark.parametrize("m, k, n", [(1, 1, 1), (5, 3, 7), (17, 9, 11), (4, 20, 3)])
 def test_gemm_odd_sizes_with_bias_relu_epilogue(m, k, n):
     a, b, bias = _rand(m, k), _rand(k, n), _rand(n)
-    out = cuda_gemm.matmul2d(storage.to_device(a), storage.to_device(b), storage.to_device(bias), relu=True)
+    out = gemm.matmul2d(storage.to_device(a), storage.to_device(b), storage.to_device(bias), relu=True)
     np.testing.assert_allclose(storage.to_host(out), np.maximum(a @ b + bias, 0), rtol=1e-5, atol=1e-5)
-    plain = cuda_gemm.matmul2d(storage.to_device(a), storage.to_device(b))
+    plain = gemm.matmul2d(storage.to_device(a), storage.to_device(b))
     np.testing.assert_allclose(storage.to_host(plain), a @ b, rtol=1e-5, atol=1e-5)
 
 

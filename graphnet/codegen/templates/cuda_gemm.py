@@ -3,12 +3,10 @@
 C[b, m, n] = act(sum_k A[b, m, k] * B[b, k, n] + bias), b = (b1, b2) with b2 fastest. Operands are flat 1-D device
 buffers read through element strides, so transposes (A^T, B^T) and broadcast batches (stride 0) cost no copies.
 bias_mode: 0 none, 1 per column (Linear's bias[n]), 2 per row (conv's bias[m]). One kernel per dtype and tile.
+The launch (grid, bias buffer) is runtime/cuda_kernels/gemm.py's.
 """
 import functools
 
-import numpy as np
-
-from ...runtime import storage
 from ..cpu import NP_TYPES, NUMBA_TYPES
 from ..cuda import load
 
@@ -54,34 +52,5 @@ def tile_size():
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(dtype_name, tile):
+def kernel(dtype_name, tile):
     return load(SOURCE.format(tile=tile, nt=NUMBA_TYPES[dtype_name], npt=NP_TYPES[dtype_name]))
-
-
-@functools.lru_cache(maxsize=None)
-def _no_bias(dtype_name):
-    return storage.to_device(np.zeros(1, dtype_name))
-
-
-def gemm_strided(a, b, out, m, n, k, batch, a_strides, b_strides, bias=None, bias_mode=0, relu=False):
-    """Launch the GEMM over flat buffers: batch = (nb1, nb2); a_strides = (s1, s2, sm, sk); b_strides likewise."""
-    dtype = np.dtype(out.dtype).name
-    if m * n * batch[0] * batch[1] == 0:
-        return out
-    tile = tile_size()
-    grid = (-(-n // tile), -(-m // tile), batch[0] * batch[1])
-    if bias is None:
-        bias, bias_mode = _no_bias(dtype), 0
-    _kernel(dtype, tile)[grid, (tile, tile)](a, b, out, bias, m, n, k, batch[1], *a_strides, *b_strides, bias_mode,
-                                             int(bool(relu)))
-    return out
-
-
-def matmul2d(a, b, bias=None, relu=False):
-    """relu?(a @ b + bias) for contiguous 2-D device arrays a (M, K), b (K, N), bias (N,): a new (M, N) array."""
-    (m, k), n = a.shape, b.shape[1]
-    out = storage.empty((m, n), a.dtype)
-    flat = storage.flat(out)
-    gemm_strided(storage.flat(a), storage.flat(b), flat, m, n, k, (1, 1), (0, 0, k, 1), (0, 0, n, 1),
-                 bias=None if bias is None else storage.flat(bias), bias_mode=1 if bias is not None else 0, relu=relu)
-    return out

@@ -5,14 +5,12 @@ v // P, lane v % P, with P values per block: 4 float32 uniforms (24-bit mantissa
 4 float32 or 2 float64 normals (Box-Muller on pairs of those uniforms). The key is the 64-bit seed, the counter the
 block number, so a draw depends only on the state and consecutive draws continue one stream: draw(off, n) followed
 by draw(off + n, m) equals draw(off, n + m), and rng_advance moves the offset by n exactly as the CPU op does. The
-state is read on the device (no host sync); the stream differs from the CPU's, as PyTorch's GPU stream does.
+state is read on the device (no host sync); the stream differs from the CPU's, as PyTorch's GPU stream does. This is
+the kernel source; the launches are runtime/cuda_kernels/random.py's.
 """
 import functools
 
-import numpy as np
-
-from ...runtime import storage
-from ..cuda import grid_for, load
+from ..cuda import load
 
 SOURCE = '''import math
 
@@ -97,36 +95,10 @@ def advance(state, out, n):
         out[1] = state[1] + n
 '''
 # (values per Philox block, lanes kind) by (op, dtype)
-_KINDS = {("rand_uniform", "float32"): (4, 0), ("rand_uniform", "float64"): (2, 1),
-          ("rand_normal", "float32"): (4, 2), ("rand_normal", "float64"): (2, 3)}
+KINDS = {("rand_uniform", "float32"): (4, 0), ("rand_uniform", "float64"): (2, 1),
+         ("rand_normal", "float32"): (4, 2), ("rand_normal", "float64"): (2, 3)}
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(name):
+def kernel(name):
     return load(SOURCE, name)
-
-
-def _draw(name):
-    def run(arrays, attrs, types):
-        out = storage.empty(types[0].shape, types[0].dtype.np)
-        per, kind = _KINDS.get((name, types[0].dtype.name), (None, None))
-        if per is None:  # float16: no device store path; the host op draws it
-            from ...ir.ops import OPS
-            from ...runtime.cuda_backend import _fallback
-
-            return _fallback(OPS[name], arrays, attrs, types)
-        if out.size:
-            _kernel("draw")[grid_for(-(-out.size // per) + 1)](storage.flat(arrays[0]), storage.flat(out), out.size,
-                                                                per, kind)
-        return [out]
-
-    return run
-
-
-def rng_advance(arrays, attrs, types):
-    out = storage.empty((2,), np.int64)
-    _kernel("advance")[1, 1](arrays[0], out, int(attrs["n"]))
-    return [out]
-
-
-HANDLERS = {"rand_uniform": _draw("rand_uniform"), "rand_normal": _draw("rand_normal"), "rng_advance": rng_advance}

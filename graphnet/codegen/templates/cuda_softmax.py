@@ -1,11 +1,10 @@
 """Cross-entropy over class indices on the GPU, one thread per row of the (N, C) logits (C is small), matching the
 CPU kernels: ignored rows give 0 (zero gradient rows), a target out of [0, C) gives NaN (a kernel cannot raise; a
-traced loss checks its targets first, with check_targets)."""
+traced loss checks its targets first, with check_targets). This is the kernel source; the launches are
+runtime/cuda_kernels/softmax.py's."""
 import functools
 
-from ...runtime import storage
-from ..cuda import grid_for, load
-from .cuda_index import error_flag, raise_if_flagged
+from ..cuda import load
 
 SOURCE = '''import math
 
@@ -64,34 +63,5 @@ def rows_bwd(g, x, target, dx, n, k, ignore_index, zero):
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(name):
+def kernel(name):
     return load(SOURCE, name)
-
-
-def cross_entropy_rows(x, target, ignore_index):
-    """(N,) losses of contiguous (N, C) device logits and (N,) int64 device targets."""
-    n, k = x.shape
-    loss = storage.empty((n,), x.dtype)
-    if n:
-        _kernel("rows_fwd")[grid_for(n)](storage.flat(x), target, loss, n, k, ignore_index, x.dtype.type(0))
-    return loss
-
-
-def cross_entropy_rows_backward(g, x, target, ignore_index):
-    """(N, C) gradient of the row losses: (softmax(x) - onehot(target)) * g per row."""
-    n, k = x.shape
-    dx = storage.empty((n, k), x.dtype)
-    if n:
-        _kernel("rows_bwd")[grid_for(n)](g, storage.flat(x), target, storage.flat(dx), n, k, ignore_index,
-                                         x.dtype.type(0))
-    return dx
-
-
-def check_targets(target, n_classes, ignore_index, loss):
-    """The device targets, unchanged, once a kernel found them all in [0, n_classes) or equal to ignore_index; a bad
-    one raises the CPU's error (read back from the error flag)."""
-    if target.size:
-        _kernel("targets_check")[grid_for(target.size)](storage.flat(target), target.size, n_classes, ignore_index,
-                                                        error_flag())
-        raise_if_flagged("check_targets", [target], dict(n_classes=n_classes, ignore_index=ignore_index, loss=loss))
-    return target
