@@ -1,27 +1,25 @@
-"""graphnet: PyTorch's API, traced into an IR graph, optimized by passes and compiled with Numba."""
-from .core import dtype as _dt
+"""graphnet: PyTorch's API, traced into an IR graph, optimized by passes and compiled with Numba.
+
+The public names are listed in `__all__`: PyTorch's (dtypes, Tensor, the op functions, grad modes, ...), graphnet's
+own `trace`, `compile` and `GraphBreak`, and the public subpackages.
+"""
 from .core.dtype import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32,  # noqa: A004
                          int64, promote_types, set_default_dtype, uint8)
 from .core.dtype import DType as dtype
 from .frontend.tensor import Size, Tensor
-from .frontend import api_elementwise, api_reduce, api_movement, api_convert  # noqa: F401  (publish the ops)
-from .frontend import api_indexing  # noqa: F401
-from .frontend import api_linalg  # noqa: F401
-from .frontend import api_random  # noqa: F401
-from .frontend import interop  # noqa: F401  (from_dlpack, Tensor.__dlpack__)
-from .frontend.api_reduce import return_types  # noqa: F401
-from .frontend.api import FUNCTIONS as _FUNCTIONS
-from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,  # noqa: F401
+from .frontend.public import FUNCTIONS as _FUNCTIONS
+from .frontend.api_reduce import return_types
+from .frontend.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator, IntTensor,
                                 LongTensor, default_generator, manual_seed)
-from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
+from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                                 no_grad, set_grad_enabled)
 from .core.device import device
-from .frontend.tracer import GraphBreak, trace  # noqa: F401
-from .frontend.compile import compile  # noqa: F401,A004
-from . import autograd, cuda, optim  # noqa: F401
-from . import nn  # noqa: F401,E402
-from .serialization import load, save  # noqa: F401
-from . import data, utils  # noqa: F401
+from .frontend.tracer import GraphBreak, trace
+from .frontend.compile import compile  # noqa: A004
+from . import autograd, cuda, optim
+from . import nn  # noqa: E402
+from .serialization import load, save
+from . import data, utils
 
 float = float32  # noqa: A001
 double = float64
@@ -42,3 +40,23 @@ def numel(input):
 
 
 __version__ = "0.1.0"
+
+__all__ = [
+    # dtypes
+    "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64",
+    "float", "double", "half", "long", "int", "short", "get_default_dtype", "set_default_dtype", "promote_types",
+    # tensors, devices, generators
+    "Tensor", "Size", "device", "is_tensor", "numel", "return_types",
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor",
+    "Generator", "default_generator", "manual_seed",
+    # grad modes
+    "enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "no_grad", "set_grad_enabled",
+    # tracing and compiling (graphnet's own)
+    "GraphBreak", "trace", "compile",
+    # checkpoints
+    "load", "save",
+    # subpackages
+    "autograd", "cuda", "data", "nn", "optim", "serialization", "utils",
+    # the op functions (graphnet.<name> = frontend/api_*.py's @export)
+    *sorted(_FUNCTIONS),
+]

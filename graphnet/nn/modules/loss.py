@@ -1,13 +1,13 @@
 """Loss modules: each stores its options and calls the matching nn.functional loss."""
 from .. import functional as F
-from ..functional_loss import _legacy_reduction
+from .._functional.loss import legacy_reduction
 from ..module import Module
 
 
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = _legacy_reduction(size_average, reduce, reduction)
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
 
 
 class _WeightedLoss(_Loss):

@@ -3,13 +3,14 @@ import warnings
 
 import numpy as np
 
-from ..core import dtype as dt
-from ..core.bind import bind
-from ..frontend.tensor import Tensor
-from ..ir.ops.softmax import check_targets
+from ...core import dtype as dt
+from ...core.bind import bind
+from ...frontend.tensor import Tensor
+from ...ir.ops.softmax import check_targets
+from .activation import softplus_stable
 
 
-def _legacy_reduction(size_average, reduce, reduction):
+def legacy_reduction(size_average, reduce, reduction):
     """Map the deprecated size_average/reduce flags onto `reduction`, as PyTorch does."""
     if size_average is None and reduce is None:
         return reduction
@@ -35,22 +36,16 @@ def _check_same_size(name, input, target):
                       "they have the same size.", stacklevel=3)
 
 
-def softplus_stable(x):
-    """log(1 + exp(x)) with no overflow and the exact derivative sigmoid(x) everywhere, 0 included."""
-    ax = x.abs()
-    return (ax + x) * 0.5 + ((-ax).exp() + 1.0).log()
-
-
 # ---- regression -------------------------------------------------------------------------------------------------
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     _check_same_size("mse_loss", input, target)
     diff = input - target
-    return _reduce(diff * diff, _legacy_reduction(size_average, reduce, reduction))
+    return _reduce(diff * diff, legacy_reduction(size_average, reduce, reduction))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     _check_same_size("l1_loss", input, target)
-    return _reduce((input - target).abs(), _legacy_reduction(size_average, reduce, reduction))
+    return _reduce((input - target).abs(), legacy_reduction(size_average, reduce, reduction))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -60,7 +55,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _check_same_size("smooth_l1_loss", input, target)
     d = (input - target).abs()
     loss = d if beta == 0 else bind("where", d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
-    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction))
+    return _reduce(loss, legacy_reduction(size_average, reduce, reduction))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -83,7 +78,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                            "first, or use binary_cross_entropy_with_logits on the raw scores)")
     loss = -(target * input.log().clamp(min=-100.0) + (1.0 - target) * (1.0 - input).log().clamp(min=-100.0))
     loss = loss if weight is None else loss * weight
-    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction))
+    return _reduce(loss, legacy_reduction(size_average, reduce, reduction))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -94,7 +89,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
     loss = (1.0 - target) * input + log_weight * softplus_stable(-input)
     loss = loss if weight is None else loss * weight
-    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction))
+    return _reduce(loss, legacy_reduction(size_average, reduce, reduction))
 
 
 # ---- multi-class classification ---------------------------------------------------------------------------------
@@ -156,7 +151,7 @@ def _reduce_weighted(loss, weights, reduction):
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """-input[target] per element (input holds log-probabilities); 'mean' divides by the summed target weights."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     target = _check_index_target("nll_loss", input, target, ignore_index)
     loss, weights = _weighted_nll(input, target, weight, ignore_index)
     return _reduce_weighted(loss, weights, reduction)
@@ -183,7 +178,7 @@ def _rows_cross_entropy(input, target, ignore_index, reduction):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """log_softmax over the class dim + NLL; targets are class indices or class probabilities (input's shape)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
@@ -215,7 +210,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """target * (log target - input) with input as log-probabilities; reduction may be 'batchmean'."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if log_target:
         loss = target.exp() * (target - input)
     else:

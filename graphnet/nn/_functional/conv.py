@@ -2,8 +2,8 @@
 primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
 import numpy as np
 
-from ..core.bind import bind
-from ..frontend.tensor import Tensor
+from ...core.bind import bind
+from ...frontend.tensor import Tensor
 
 
 def _pair(v, name="argument"):

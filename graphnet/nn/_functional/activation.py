@@ -1,0 +1,131 @@
+"""nn.functional activations: ReLU family, ELU/SELU, GELU (with the erf/erfc it needs), sigmoid/tanh, SiLU,
+softplus and log-sigmoid, Mish, the hard approximations, and softmax/softmin/log_softmax."""
+import math
+import warnings
+
+from ...core.bind import bind
+from .common import maybe_inplace
+
+
+def softplus_stable(x):
+    """log(1 + exp(x)) with no overflow and the exact derivative sigmoid(x) everywhere, 0 included."""
+    ax = x.abs()
+    return (ax + x) * 0.5 + ((-ax).exp() + 1.0).log()
+
+
+def relu(input, inplace=False):
+    return maybe_inplace(input, bind("relu", input), inplace)
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return maybe_inplace(input, input.clamp(min_val, max_val), inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return maybe_inplace(input, bind("where", input > 0, input, input * negative_slope), inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise (exp of the clamped input, so large x never overflows)."""
+    negative = (input.clamp(max=0.0).exp() - 1.0) * alpha
+    return maybe_inplace(input, bind("where", input > 0, input, negative), inplace)
+
+
+def selu(input, inplace=False):
+    scaled = elu(input, 1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
+    return maybe_inplace(input, scaled, inplace)
+
+
+_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+                -0.82215223, 0.17087277)
+
+
+def erfc(input):
+    """1 - erf(x) by the Chebyshev fit of Numerical Recipes' erfcc (relative error < 1.2e-7 everywhere, tails
+    included), built from elementwise ops since graphnet has no erf primitive."""
+    z = input.abs()
+    t = 1.0 / (z * 0.5 + 1.0)
+    poly = t * _ERFC_COEFFS[-1]
+    for c in reversed(_ERFC_COEFFS[1:-1]):
+        poly = (poly + c) * t
+    tail = t * (poly + _ERFC_COEFFS[0] - z * z).exp()
+    return bind("where", input >= 0, tail, 2.0 - tail)
+
+
+def erf(input):
+    return 1.0 - erfc(input)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x); approximate='tanh' uses PyTorch's tanh formula, 'none' the erf form (erfc to ~1.2e-7 relative)."""
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (inner.tanh() + 1.0)
+    if approximate != "none":
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    return input * 0.5 * erfc(input * (-1.0 / math.sqrt(2.0)))
+
+
+def sigmoid(input):
+    return bind("sigmoid", input)
+
+
+def tanh(input):
+    return bind("tanh", input)
+
+
+def silu(input, inplace=False):
+    return maybe_inplace(input, input * bind("sigmoid", input), inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear above `threshold` (as PyTorch) and computed stably below it."""
+    bx = input * beta
+    return bind("where", bx > threshold, input, softplus_stable(bx) / beta)
+
+
+def logsigmoid(input):
+    return -softplus(-input)
+
+
+def mish(input, inplace=False):
+    return maybe_inplace(input, input * softplus(input).tanh(), inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return maybe_inplace(input, (input / 6.0 + 0.5).clamp(0.0, 1.0), inplace)
+
+
+def hardswish(input, inplace=False):
+    return maybe_inplace(input, input * (input / 6.0 + 0.5).clamp(0.0, 1.0), inplace)
+
+
+def _softmax_dim(name, ndim, dim):
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an "
+                  "argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    x = input if dtype is None else input.to(dtype)
+    return x.softmax(_softmax_dim("softmax", x.ndim, dim))
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return softmax(-input, _softmax_dim("softmin", input.ndim, dim), dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    x = input if dtype is None else input.to(dtype)
+    return x.log_softmax(_softmax_dim("log_softmax", x.ndim, dim))
+

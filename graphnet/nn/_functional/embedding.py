@@ -1,0 +1,47 @@
+"""nn.functional on integer indices: embedding (row lookup) and one_hot, with PyTorch's index checks."""
+import numpy as np
+
+from ...core import dtype as dt
+from ...core.bind import bind
+from ...frontend.tensor import Tensor
+from ...ir.ops.softmax import one_hot_error
+from .common import concrete
+
+
+def _check_index_dtype(name, t):
+    if not isinstance(t, Tensor) or t.dtype not in (dt.int64, dt.int32):
+        got = t.type() if isinstance(t, Tensor) else type(t).__name__
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {got} instead (while checking arguments for {name})")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """Rows of `weight` picked by the integer `input`; rows at padding_idx get no gradient."""
+    _check_index_dtype("embedding", input)
+    if concrete(input) and input.numel() and (input._host().min() < 0 or input._host().max() >= weight.shape[0]):
+        raise IndexError(f"embedding: index out of range in self (indices must be in [0, {weight.shape[0] - 1}], got "
+                         f"values in [{input._host().min()}, {input._host().max()}])")
+    out = weight[input]
+    if padding_idx is None:
+        return out
+    padding_idx = padding_idx % weight.shape[0]
+    return bind("where", (input != padding_idx).unsqueeze(-1), out, out.detach())
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 class indices -> int64 one-hot vectors in a new last dim (num_classes=-1: max + 1)."""
+    if not isinstance(tensor, Tensor) or tensor.dtype is not dt.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if concrete(tensor) and tensor.numel():
+        vals = tensor._host()
+        num_classes = int(vals.max()) + 1 if num_classes == -1 else num_classes
+        error = one_hot_error(vals, num_classes)
+        if error is not None:
+            raise error
+    elif not concrete(tensor) and num_classes > 0:  # checked in the compiled step; 0, a class, ignores nothing
+        tensor = bind("check_targets", tensor, n_classes=num_classes, ignore_index=0, loss="one_hot")
+    if num_classes < 0:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    classes = Tensor._wrap(np.arange(num_classes, dtype=np.int64), dt.int64).to(tensor.device)
+    return bind("cast", bind("eq", tensor.unsqueeze(-1), classes), dtype=dt.int64)
+

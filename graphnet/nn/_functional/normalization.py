@@ -1,0 +1,68 @@
+"""nn.functional normalisation: batch_norm (running statistics), layer_norm, group_norm and Lp normalize."""
+from ...frontend.autograd import no_grad
+
+
+def _channel_view(t, ndim):
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _affine(out, weight, bias, view):
+    out = out if weight is None else out * view(weight)
+    return out if bias is None else out + view(bias)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalise over every dim but the channel dim 1; in training, batch stats (running stats updated with
+    the unbiased variance under no_grad), otherwise the running stats."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected 2D or higher input (got {input.ndim}D input)")
+    dims = (0,) + tuple(range(2, input.ndim))
+    count = input.numel() // input.shape[1]
+    view = lambda t: _channel_view(t, input.ndim)  # noqa: E731
+    if training:
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        mean = input.mean(dims)
+        centred = input - view(mean)
+        var = (centred * centred).mean(dims)
+        if running_mean is not None:
+            with no_grad():
+                running_mean.mul_(1.0 - momentum).add_(mean.detach() * momentum)
+                running_var.mul_(1.0 - momentum).add_(var.detach() * (momentum * count / (count - 1)))
+        out = centred * view((var + eps).rsqrt())
+    else:
+        if running_mean is None:
+            raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+        out = (input - view(running_mean)) * view((running_var + eps).rsqrt())
+    return _affine(out, weight, bias, view)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing `normalized_shape` dims (biased variance), then scale and shift."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape or len(shape) > input.ndim:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+                           f"{', '.join(map(str, shape))}], but got input of size{list(input.shape)}")
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    centred = input - input.mean(dims, keepdim=True)
+    out = centred * ((centred * centred).mean(dims, keepdim=True) + eps).rsqrt()
+    return _affine(out, weight, bias, lambda t: t)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"group_norm: Expected number of channels in input ({c}) to be divisible by num_groups "
+                           f"({num_groups})")
+    grouped = input.reshape(n, num_groups, -1)
+    centred = grouped - grouped.mean(-1, keepdim=True)
+    out = (centred * ((centred * centred).mean(-1, keepdim=True) + eps).rsqrt()).reshape(tuple(input.shape))
+    return _affine(out, weight, bias, lambda t: _channel_view(t, input.ndim))
+
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p along dim, eps)."""
+    norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
+    return input / norm.clamp(min=eps)
+
