@@ -19,7 +19,7 @@ from ..core.bind import Interpreter, promote
 from ..core.device import CPU
 from ..ir.graph import Graph
 from . import autograd
-from .eager import infer
+from .eager import Eager, infer
 from .tensor import Tensor
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -160,8 +160,7 @@ class Tracer(Interpreter):
         autograd.record(opdef, args, attrs, out_types, outs)
         return outs[0] if opdef.n_outputs == 1 else tuple(outs)
 
-    def scalar(self, value, dtype, like):
-        return Tensor._scalar(value, dtype, like._device if like is not None else None)
+    scalar = Eager.scalar  # a Python number becomes a 0-d tensor, which the trace lifts to a constant
 
     def assign(self, dst, src):
         """dst <- src, functionally: dst's cell now holds src's Value (a concrete dst becomes a 'state' input)."""
