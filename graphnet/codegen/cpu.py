@@ -7,6 +7,7 @@ code, so a second process compiles nothing.
 import importlib.util
 import math
 import os
+import re
 import sys
 
 from ..ir.kernel import contiguous_strides
@@ -129,8 +130,8 @@ def _index(strides, ivars, ext, offset=0):
     return " + ".join(terms) or "0"
 
 
-def _signature(kernel, scalar_types):
-    args = [f"{NUMBA_TYPES[kernel.dtypes[b]]}[::1]" for b in (*kernel.inputs, *kernel.outputs)]
+def _signature(buffers, dtypes, scalar_types):
+    args = [f"{NUMBA_TYPES[dtypes[b]]}[::1]" for b in buffers]
     return f"void({', '.join(args + scalar_types)})"
 
 
@@ -140,24 +141,30 @@ def render(kernel, parallel=None):
     return render_generic(kernel, parallel, generic=False)[0]
 
 
-def render_generic(kernel, parallel=None, generic=True):
+def render_generic(kernel, parallel=None, generic=True, inplace=None):
     """(source, extents): a module defining `kernel(*inputs, *outputs, *extents)`: one loop nest per member (a
     HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more. Generic, the
-    sizes and constants are the trailing parameters, whose values for this kernel are `extents`."""
+    sizes and constants are the trailing parameters, whose values for this kernel are `extents`. `inplace` maps
+    an output to the input it overwrites: that output is no parameter, its stores go to the input. Passed as two
+    arguments, the same array would make LLVM's overlap check pick the scalar loop (5x slower with an exp)."""
+    inplace = inplace or {}
     flags = [math.prod(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
     ext = Extents(generic)
     body = [line for m, par in zip(kernel.members, flags)
             for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par, ext)]
+    for out, target in inplace.items():
+        body = [re.sub(rf"\b{out}\[", f"{target}[", line) for line in body]
+    params = [*kernel.inputs, *(b for b in kernel.outputs if b not in inplace)]
     parallel = any(flags)
     dtypes = sorted({*kernel.dtypes.values()} - {"bool"}) or ["float32"]
     consts = [f"zero_{t} = {NP_TYPES[t]}(0)\none_{t} = {NP_TYPES[t]}(1)" for t in dtypes]
     head = [f"# graphnet kernel; fastmath {SOURCE_DIGEST} (Numba's cache only tracks this file)",
             "import math", "import numpy as np", "from numba import njit, prange",
-            "from graphnet.codegen.fastmath import fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
+            "from graphnet.codegen.fastmath import fast_erf, fast_exp, fast_log, fast_sigmoid, fast_tanh  # noqa: F401",
             "", *consts, "", "",
-            f"@njit({_signature(kernel, ext.types)!r}, cache=True, parallel={parallel}, error_model='numpy'"
-            f"{REASSOC if kernel.is_reduction else ''})",
-            f"def kernel({', '.join((*kernel.inputs, *kernel.outputs, *(f'n{k}' for k in range(len(ext)))))}):"]
+            f"@njit({_signature(params, kernel.dtypes, ext.types)!r}, cache=True, parallel={parallel}, "
+            f"error_model='numpy'{REASSOC if kernel.is_reduction else ''})",
+            f"def kernel({', '.join((*params, *(f'n{k}' for k in range(len(ext)))))}):"]
     return "\n".join(head + body) + "\n", list(ext)
 
 
@@ -205,6 +212,8 @@ def _render_elementwise(kernel, parallel, ext):
 def _render_reduction(kernel, parallel, ext):
     keep = [d for d in range(len(kernel.domain)) if d not in kernel.reduce_axes]
     red = list(kernel.reduce_axes)
+    if kernel.reduce_op == "sum" and keep and red and max(red) < min(keep) and not parallel:
+        return _render_column_sum(kernel, keep, red, ext)
     out_st = contiguous_strides(tuple(kernel.domain[d] for d in keep))
     dims_k, sets_k = _collapse([kernel.domain[d] for d in keep], [[a.strides[d] for d in keep] for a in
                                                                   kernel.reads] + [list(out_st)])
@@ -227,6 +236,29 @@ def _render_reduction(kernel, parallel, ext):
     return lines
 
 
+def _render_column_sum(kernel, keep, red, ext):
+    """A sum over leading dims (a bias gradient: (B, T, C) -> (C,)) as rows added into the output: the inner loop
+    runs along the kept, contiguous dims and vectorises, where one accumulator per output would stride over rows."""
+    dims_k, sets_k = _collapse([kernel.domain[d] for d in keep], [[a.strides[d] for d in keep] for a in
+                                                                  kernel.reads] + [list(contiguous_strides(
+                                                                      tuple(kernel.domain[d] for d in keep)))])
+    dims_r, sets_r = _collapse([kernel.domain[d] for d in red], [[a.strides[d] for d in red] for a in kernel.reads])
+    ik, ir = [f"i{k}" for k in range(len(dims_k))], [f"r{k}" for k in range(len(dims_r))]
+    out, dtype = kernel.outputs[0], kernel.dtypes[kernel.outputs[0]]
+    at = f"{out}[{_index(sets_k[-1], ik, ext)}]"
+    pad_k = "    " * (len(dims_k) + 1)
+    lines = _nest(dims_k, ik, False, ext) + [pad_k + f"{at} = zero_{dtype}"]
+    hoisted, body = _loads(kernel, [sr + sk for sk, sr in zip(sets_k[:-1], sets_r)], ir + ik, ext)
+    lines += _nest(dims_r, ir, False, ext) + _nest(dims_k, ik, False, ext, depth=len(dims_r) + 1)
+    inner = "    " * (len(dims_r) + len(dims_k) + 1)
+    lines += [inner + line for line in body] + [inner + f"{at} += {kernel.results[0]}"]
+    if kernel.post:
+        final = kernel.post[-1].var
+        lines += _nest(dims_k, ik, False, ext) + [pad_k + f"acc = {at}"]
+        lines += [pad_k + line for line in post_lines(kernel, dtype, ext)] + [pad_k + f"{at} = {final}"]
+    return ["    " + line for line in hoisted] + lines
+
+
 def post_lines(kernel, dtype, ext=str, expr=scalar_expr):
     """A reduction's `post` statements on its reduced value `acc` (scalar templates from `expr`: the CUDA renderer
     passes its own), after `count` (how many elements each output reduced: a mean divides by it) is defined."""
@@ -241,10 +273,16 @@ def post_lines(kernel, dtype, ext=str, expr=scalar_expr):
 def load(source, attr="kernel"):
     """Import `source` from its content-hashed file (written once; rewritten, with a warning, if found damaged) and
     return `attr`."""
+    key = load_source_file(source)
+    return load_digest(key, attr)
+
+
+def load_source_file(source):
+    """Write `source` to its content-hashed file unless a sound copy is there; return its digest."""
     key = digest(source)
     if _module_name(key) not in sys.modules and disk_cache.read(_path(key), key) is None:
         disk_cache.write(_path(key), source)
-    return load_digest(key, attr)
+    return key
 
 
 def source_path(source):

@@ -12,9 +12,9 @@ from numba import njit
 
 from graphnet.codegen.calls import call_compiled, flat
 from graphnet.codegen.cpu import load_digest
-from graphnet.codegen.templates import conv, gemm, pool, softmax
+from graphnet.codegen.templates import conv, embedding, gemm, pool, softmax
 """
-_LIBRARY_MODULES = {"conv", "gemm", "pool", "softmax"}
+_LIBRARY_MODULES = {"conv", "embedding", "gemm", "pool", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees
@@ -29,6 +29,7 @@ class Driver:
         self.generic = generic  # sizes are parameters, not literals (a shape-generic Program's driver)
         self.contiguous = set(contiguous)  # slots statically known to be C-contiguous arrays
         self.transposed = {}  # slot -> the C-contiguous 2-d slot it is the transpose of
+        self.batch_transposed = {}  # slot -> the C-contiguous N-d slot it swaps the last two dims of
         self.reads, self.defined = [], set()
         self.bound, self._bound_ids = [], {}
         self.kernels, self.lines = {}, []

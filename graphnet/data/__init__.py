@@ -1,5 +1,5 @@
 """graphnet.data: datasets, samplers, DataLoader and transforms (torch.utils.data + the torchvision parts we need)."""
-from . import datasets, transforms
+from . import datasets, text, transforms
 from ._worker import WorkerInfo, get_worker_info
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
@@ -8,4 +8,4 @@ from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, Su
 
 __all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler",
            "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "WorkerInfo", "datasets",
-           "default_collate", "default_convert", "get_worker_info", "random_split", "transforms"]
+           "default_collate", "default_convert", "get_worker_info", "random_split", "text", "transforms"]

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from ..codegen import driver
-from ..codegen.templates import conv, gemm, pool, softmax
+from ..codegen.templates import conv, embedding, gemm, pool, softmax
 from ..ir.kernel import contiguous_strides
 from .steps import Alias, resolve, write_outputs
 
@@ -49,12 +49,21 @@ class Source(str):
 
 
 class Matmul:
-    """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (2-d float32).
-    A following fused bias(+ReLU) over its output may be absorbed as its epilogue (attrs["epilogue"])."""
+    """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (float32: 2-d, an
+    N-d operand times a 2-d one as one GEMM over its rows, or equal batch dims as a loop of GEMMs). A following
+    fused bias(+ReLU) over its output may be absorbed as its epilogue (attrs["epilogue"])."""
 
     def __init__(self, node, ins, outs, bufs):
         self.ins, self.out, self.buf = list(ins), outs[0], bufs[0]
-        self.lowers = all(v.type.ndim == 2 and v.type.dtype.name == "float32" for v in node.inputs)
+        a, b = (v.type for v in node.inputs[:2])
+        self.shapes = (a.shape, b.shape, node.outputs[0].type.shape)
+        float32 = all(v.type.dtype.name == "float32" for v in node.inputs)
+        self.form = None
+        if float32 and a.ndim >= 2 and b.ndim == 2:
+            self.form = "rows"
+        elif float32 and a.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:
+            self.form = "batched"
+        self.lowers = self.form == "rows"  # an epilogue can be absorbed (bias along the last dim of a 2-d GEMM)
         self.attrs = {"epilogue": (False, False)}
 
     def __call__(self, env):
@@ -62,19 +71,42 @@ class Matmul:
         np.matmul(env[self.ins[0]], env[self.ins[1]], out=dst)
         has_bias, relu = self.attrs["epilogue"]
         if has_bias or relu:
-            gemm.bias_relu(dst, env[self.ins[2]] if has_bias else _NO_BIAS, has_bias, relu)
+            n = dst.shape[-1]
+            gemm.bias_relu(dst.reshape(-1, n), env[self.ins[2]] if has_bias else _NO_BIAS, has_bias, relu)
         env[self.out] = dst
 
     def lower(self, d):
-        if not self.lowers:
-            raise driver.NoDriverForm("matmul other than 2-d float32")
-        operands = [(d.var(d.transposed[s]), True) if s in d.transposed else (d.dense(s), False) for s in self.ins[:2]]
+        if self.form is None:
+            raise driver.NoDriverForm("matmul other than float32 2-d, N-d @ 2-d or equal batch dims")
         (out,) = write_outputs(d, [self.out], [self.buf])
-        (a, ta), (b, tb) = operands
+        a_shape, b_shape, c_shape = self.shapes
+        if self.form == "batched":
+            batch = int(np.prod(c_shape[:-2]))
+            operands = [self._batched_operand(d, s, shape, batch) for s, shape in zip(self.ins, (a_shape, b_shape))]
+            c3 = f"{out}.reshape({d.literal((batch,) + tuple(c_shape[-2:]))})"
+            (a3, ta), (b3, tb) = operands
+            d.call(d.function(gemm.gemm_batched), [a3, b3, c3, d.value(ta), d.value(tb), d.bind(_NO_BIAS)])
+            return
+        if len(a_shape) == 2:
+            a, ta = (d.var(d.transposed[self.ins[0]]), True) if self.ins[0] in d.transposed \
+                else (d.dense(self.ins[0]), False)
+        else:
+            a, ta = f"{d.dense(self.ins[0])}.reshape({d.literal((-1, a_shape[-1]))})", False
+            out = f"{out}.reshape({d.literal((-1, c_shape[-1]))})"
+        b, tb = (d.var(d.transposed[self.ins[1]]), True) if self.ins[1] in d.transposed else (d.dense(self.ins[1]),
+                                                                                             False)
         has_bias, relu = self.attrs["epilogue"]
         bias = d.var(self.ins[2]) if has_bias else d.bind(_NO_BIAS)
         flags = [d.value(f) for f in (ta, tb, has_bias, relu)]
         d.call(d.function(gemm.gemm), [a, b, out, *flags[:2], bias, *flags[2:]])
+
+    @staticmethod
+    def _batched_operand(d, slot, shape, batch):
+        """(3-d contiguous source, transpose flag): a view swapping the last two dims of a contiguous array is
+        read as that array with the flag set (no copy)."""
+        if slot in d.batch_transposed:
+            return f"{d.var(d.batch_transposed[slot])}.reshape({d.literal((batch, shape[-1], shape[-2]))})", True
+        return f"{d.dense(slot)}.reshape({d.literal((batch,) + tuple(shape[-2:]))})", False
 
 
 def _matmul_step(node, ins, outs, bufs, shared):
@@ -355,6 +387,20 @@ def _check_step(node, ins, outs, bufs, shared):
     return Template(node, ins, outs, bufs, (softmax.check_targets, _check_args, None))
 
 
+def _embedding_args(ins, outs, a, s):
+    return lambda h, k: (ins[0].reshape(-1, a["dim"]), ins[1].reshape(-1), outs[0].reshape(-1, a["dim"]))
+
+
+def _embedding_step(fn):
+    """A row lookup / row scatter-add step: fn(table or grads, flat ids, out) as 2-d (rows, dim) views."""
+    def build(node, ins, outs, bufs, shared):
+        step = Template(node, ins, outs, bufs, (fn, _embedding_args, None))
+        step.attrs["dim"] = node.outputs[0].type.shape[-1]
+        return step
+
+    return build
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
     "gemm": _matmul_step,
@@ -367,4 +413,6 @@ LIBRARY_STEPS = {
     "cross_entropy_rows": _rows_step(softmax.cross_entropy_rows),
     "cross_entropy_rows_backward": _rows_step(softmax.cross_entropy_rows_backward),
     "check_targets": _check_step,
+    "embedding": _embedding_step(embedding.embedding_rows),
+    "embedding_backward": _embedding_step(embedding.embedding_rows_backward),
 }

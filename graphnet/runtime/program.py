@@ -10,11 +10,16 @@ import time
 import numpy as np
 
 from ..codegen import cpu, driver
+from ..codegen.precompile import precompile
 from ..codegen.templates.softmax import KernelIndexError
 from ..passes.fuse import VIEW_OPS
 from .bounds import InputChecks, raise_eager_error
 from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
+from . import steps
 from .steps import Const, Fused, Impl
+
+MAX_DRIVER_STEPS = 200  # Numba's compile time grows faster than linearly in a function's size: a 4-layer GPT's
+# training step (721 steps, 89 kB of driver source) took 135 s to compile as one driver, for 20% less run time
 
 
 class Program:
@@ -36,6 +41,7 @@ class Program:
                 self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]))
             elif node.op not in ("input", "output"):
                 self.steps.append(self._step(node))
+        self._load_kernels()
         self.outputs = [self._slot(v) for v in graph.outputs]
         self.single_blas = own_threads(graph)
         seen = set()
@@ -53,6 +59,8 @@ class Program:
         run from Python). A step that splits its batch over two threads has none (Numba threads only in parfors, and
         a parallel driver measured 21-25 s of cold compile for LeNet's training step instead of 10-13 s); training
         steps never split (library.batch_threads), so a compiled training step is one driver call."""
+        if len(self.steps) > MAX_DRIVER_STEPS:
+            return None
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
         d = driver.Driver(set(self.slots.values()) - views, self.generic)
         if not all(d.lower(step) for step in self.steps):
@@ -64,6 +72,15 @@ class Program:
     def render_kernel(self, kernel):
         """The source this Program generates for a fused kernel."""
         return cpu.render_generic(kernel, generic=self.generic)[0]
+
+    def _load_kernels(self):
+        """Compile the fused kernels not cached yet on all cores, then load every one."""
+        t0 = time.perf_counter()
+        fused = [step for step in self.steps if isinstance(step, steps.Fused)]
+        precompile([step.source for step in fused])
+        for step in fused:
+            step.load()
+        self.compile_seconds["fused"] = self.compile_seconds.get("fused", 0.0) + time.perf_counter() - t0
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))

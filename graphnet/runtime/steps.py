@@ -41,14 +41,22 @@ class Impl:
                 env[slot] = dst
 
     def lower(self, d):
-        """Views lower to their NumPy-in-Numba forms; any other op has no njit form here."""
+        """Views lower to their NumPy-in-Numba forms, a slice's adjoint to two assignments; any other op has no njit
+        form here."""
+        if self.op == "getitem_backward" and self.bufs is not None and self.bufs[0][0] != "input":
+            (out,) = write_outputs(d, self.outs, self.bufs)
+            for line in _getitem_backward_lines(d, self.ins[0], out, self.attrs, *self.shapes):
+                d.emit(line)
+            return
         if self.bufs is not None or self.op not in _VIEW_SOURCE:
             raise driver.NoDriverForm(self.op)
         (x,), (out,) = self.ins, self.outs
         expr, contiguous = _VIEW_SOURCE[self.op](d, x, self.attrs, *self.shapes)
         d.define(out, expr, contiguous)
-        if self.op == "permute" and tuple(self.attrs["dims"]) == (1, 0) and x in d.contiguous:
-            d.transposed[out] = x
+        dims = tuple(self.attrs.get("dims", ()))
+        if self.op == "permute" and x in d.contiguous and len(dims) >= 2 and \
+                dims == tuple(range(len(dims) - 2)) + (len(dims) - 1, len(dims) - 2):
+            (d.transposed if len(dims) == 2 else d.batch_transposed)[out] = x
 
 
 def _permute_source(d, x, attrs, in_shape, shape):
@@ -60,14 +68,23 @@ def _permute_source(d, x, attrs, in_shape, shape):
     return f"np.transpose({d.var(x)}, {dims})", False
 
 
-def _getitem_source(d, x, attrs, in_shape, shape):
-    """Basic indexing with concrete bounds; None (new axes) and 0-d results stay in Python."""
+def _basic_index_source(d, attrs, in_shape, shape):
+    """`[...]` source of a basic index with concrete bounds; None (new axes) and 0-d results stay in Python."""
     index, _ = basic_index(in_shape, attrs["index"])
     if any(i is None for i in index) or not shape:
         raise driver.NoDriverForm("getitem")
     parts = [d.literal(i % in_shape[k]) if isinstance(i, int) else ":".join(map(d.literal, i.indices(in_shape[k])))
              for k, i in enumerate(i for i in index if i is not Ellipsis)]
-    return f"{d.var(x)}[{', '.join(parts)}]", False
+    return f"[{', '.join(parts)}]"
+
+
+def _getitem_source(d, x, attrs, in_shape, shape):
+    return f"{d.var(x)}{_basic_index_source(d, attrs, in_shape, shape)}", False
+
+
+def _getitem_backward_lines(d, g, out, attrs, g_shape, shape):
+    """The adjoint of a slice: zeros, and the gradient written into the slice (a split's backward)."""
+    return [f"{out}[...] = 0", f"{out}{_basic_index_source(d, attrs, tuple(shape), g_shape)} = {d.var(g)}"]
 
 
 _VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, in shape, out shape) -> (expression, statically contiguous)
@@ -109,13 +126,20 @@ class Fused:
     kernel takes its sizes as arguments (cpu.render_generic), so it is compiled once for every size."""
 
     def __init__(self, node, ins, outs, bufs, generic=False):
-        self.source, self.extents = cpu.render_generic(node.attrs["kernel"], generic=generic)
-        self.fn = cpu.load(self.source)
+        kernel = node.attrs["kernel"]
+        inplace = {kernel.outputs[k]: kernel.inputs[ins.index(ref)] for k, (kind, ref) in enumerate(bufs)
+                   if kind == "input"}
+        self.source, self.extents = cpu.render_generic(kernel, generic=generic, inplace=inplace)
+        self.fn = None  # load(): after the Program has its kernels compiled together (codegen/precompile.py)
         self.ins, self.outs, self.bufs = ins, outs, bufs
+        self.passed = [k for k, (kind, _) in enumerate(bufs) if kind != "input"]  # outputs that are parameters
         self.fixed = all(kind == "arena" for kind, _ in bufs)
         if self.fixed:
             self.flat_dsts = [ref.reshape(-1) for _, ref in bufs]
             self.results = list(zip(outs, (ref for _, ref in bufs)))
+
+    def load(self):
+        self.fn = cpu.load(self.source)
 
     def __call__(self, env):
         if self.fixed:
@@ -124,13 +148,13 @@ class Fused:
                 env[slot] = d
             return
         dsts = [resolve(b, env) for b in self.bufs]
-        self.fn(*(env[i].reshape(-1) for i in self.ins), *(d.reshape(-1) for d in dsts), *self.extents)
+        self.fn(*(env[i].reshape(-1) for i in self.ins), *(dsts[k].reshape(-1) for k in self.passed), *self.extents)
         for slot, d in zip(self.outs, dsts):
             env[slot] = d
 
     def lower(self, d):
         outs = write_outputs(d, self.outs, self.bufs)
-        args = [f"flat({d.dense(i)})" for i in self.ins] + [f"flat({o})" for o in outs]
+        args = [f"flat({d.dense(i)})" for i in self.ins] + [f"flat({outs[k]})" for k in self.passed]
         d.call(d.kernel(self.source), args + [d.value(n) for n in self.extents])
 
 

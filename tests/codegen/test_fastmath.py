@@ -194,6 +194,7 @@ def test_python_level_calls_and_expr_table():
         "log": "fast_log(x)",
         "tanh": "fast_tanh(x)",
         "sigmoid": "fast_sigmoid(x)",
+        "erf": "fast_erf(x)",
     }
 
 

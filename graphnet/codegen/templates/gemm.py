@@ -43,3 +43,11 @@ def gemm(a, b, c, ta, tb, bias, has_bias, relu):
                a.ctypes, _pitch(a), alpha_beta[1:].ctypes, c.ctypes, _pitch(c))
     if has_bias or relu:
         bias_relu(c, bias, has_bias, relu)
+
+
+@njit(cache=True, nogil=True)
+def gemm_batched(a, b, c, ta, tb, no_bias):
+    """c[i] = op(a[i]) @ op(b[i]) for every i of the leading dim (attention's q @ k^T and att @ v, per batch*head),
+    each a row-contiguous 2-d GEMM."""
+    for i in range(c.shape[0]):
+        gemm(a[i], b[i], c[i], ta, tb, no_bias, False, False)

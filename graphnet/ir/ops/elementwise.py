@@ -3,6 +3,7 @@ import contextvars
 import threading
 
 import numpy as np
+from scipy import special
 
 from ...core import dtype as dt
 from ...core.bind import op
@@ -10,7 +11,7 @@ from ...core.opdef import OpDef, OpError, register
 from ...core.types import TensorType
 from .util import broadcast_shapes, unbroadcast
 
-_FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "div"}
+_FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "erfc", "div"}
 # Unary ops PyTorch refuses on bool tensors: (exception class, PyTorch's message)
 _NO_BOOL = {
     "neg": (OpError, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
@@ -98,6 +99,11 @@ def _zero_grad(c, g):
     return (op.where(op.eq(zero, 0.0), zero, 0.0),)
 
 
+def _erf_slope(x):
+    """d erf / dx = 2 / sqrt(pi) * exp(-x^2)."""
+    return op.mul(op.exp(op.neg(op.mul(x, x))), 1.1283791670955126)
+
+
 # ---- unary ------------------------------------------------------------------------------------------------------
 _define("neg", np.negative, "(-{0})", lambda c, g: (op.neg(g),))
 _define("abs", np.abs, "abs({0})", lambda c, g: (op.mul(g, op.sign(c.inputs[0])),), save_inputs=(0,))
@@ -115,6 +121,10 @@ _define("tanh", np.tanh, "math.tanh({0})",
 _define("sigmoid", _safe(lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)),
         "(1.0 / (1.0 + math.exp(-{0})))",
         lambda c, g: (op.mul(op.mul(g, c.outputs[0]), op.sub(1.0, c.outputs[0])),), save_outputs=(0,))
+_define("erf", _safe(special.erf), "math.erf({0})", lambda c, g: (op.mul(g, _erf_slope(c.inputs[0])),),
+        save_inputs=(0,))
+_define("erfc", _safe(special.erfc), "math.erfc({0})", lambda c, g: (op.neg(op.mul(g, _erf_slope(c.inputs[0]))),),
+        save_inputs=(0,))
 _define("relu", lambda x: np.where(x < 0, x.dtype.type(0), x), "max({0}, 0)",
         lambda c, g: (op.where(op.le(c.outputs[0], 0), 0.0, g),), save_outputs=(0,))  # NaN passes g, as in PyTorch
 _define("floor", np.floor, "math.floor({0})", _zero_grad)

@@ -225,3 +225,41 @@ register(OpDef("gather", "movement", _gather_infer, lambda x, idx, dim: x[_gathe
 register(OpDef("gather_backward", "movement", lambda g, idx, shape, dim: g.with_(shape=tuple(shape)),
                _gather_backward_impl, lambda c, g: (op.gather(g, c.inputs[1], dim=c.attrs["dim"]), None),
                save_inputs=(1,), bounds=(1, lambda idx, in_shapes, shape, dim: check_gather_index(idx, shape, dim))))
+
+
+# ---- embedding: rows of a (num_embeddings, dim) table picked by int64 ids, and the row scatter-add adjoint --------
+def check_embedding_index(idx, in_shapes, **attrs):
+    """PyTorch's embedding error for the first id outside [0, num_embeddings) (no negative wrap-around)."""
+    n = in_shapes[0][0] if "num_weights" not in attrs else attrs["num_weights"]
+    if not idx.size or (idx.min() >= 0 and idx.max() < n):
+        return
+    bad = int(idx[(idx < 0) | (idx >= n)].flat[0])
+    raise IndexError(f"index out of range in self (embedding: id {bad} is not in [0, {n}) for a table of {n} rows)")
+
+
+def _embedding_infer(w, idx):
+    _check_index_dtype("embedding", idx)
+    if w.ndim != 2:
+        raise OpError(f"embedding: expected a 2-d weight (num_embeddings, embedding_dim), got {fmt_shape(w.shape)}")
+    return w.with_(shape=tuple(idx.shape) + (w.shape[1],))
+
+
+def _embedding_impl(w, idx):
+    check_embedding_index(idx, [w.shape])
+    return w[idx]
+
+
+def _embedding_backward_impl(g, idx, num_weights):
+    check_embedding_index(idx, None, num_weights=num_weights)
+    z = np.zeros((num_weights, g.shape[-1]), g.dtype)
+    np.add.at(z, idx.reshape(-1), g.reshape(-1, g.shape[-1]))
+    return z
+
+
+register(OpDef("embedding", "movement", _embedding_infer, _embedding_impl,
+               lambda c, g: (op.embedding_backward(g, c.inputs[1], num_weights=c.in_types[0].shape[0]), None),
+               save_inputs=(1,), kernel="embedding", bounds=(1, check_embedding_index)))
+register(OpDef("embedding_backward", "movement",
+               lambda g, idx, num_weights: g.with_(shape=(num_weights, g.shape[-1])), _embedding_backward_impl,
+               lambda c, g: (op.embedding(g, c.inputs[1]), None), save_inputs=(1,), kernel="embedding_backward",
+               bounds=(1, check_embedding_index)))

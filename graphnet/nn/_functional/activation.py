@@ -1,4 +1,4 @@
-"""nn.functional activations: ReLU family, ELU/SELU, GELU (with the erf/erfc it needs), sigmoid/tanh, SiLU,
+"""nn.functional activations: ReLU family, ELU/SELU, GELU, sigmoid/tanh, SiLU,
 softplus and log-sigmoid, Mish, the hard approximations, and softmax/softmin/log_softmax."""
 import math
 import warnings
@@ -44,34 +44,22 @@ def selu(input, inplace=False):
     return maybe_inplace(input, scaled, inplace)
 
 
-_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
-                -0.82215223, 0.17087277)
-
-
 def erfc(input):
-    """1 - erf(x) by the Chebyshev fit of Numerical Recipes' erfcc (relative error < 1.2e-7 everywhere, tails
-    included), built from elementwise ops since graphnet has no erf primitive."""
-    z = input.abs()
-    t = 1.0 / (z * 0.5 + 1.0)
-    poly = t * _ERFC_COEFFS[-1]
-    for c in reversed(_ERFC_COEFFS[1:-1]):
-        poly = (poly + c) * t
-    tail = t * (poly + _ERFC_COEFFS[0] - z * z).exp()
-    return bind("where", input >= 0, tail, 2.0 - tail)
+    return bind("erfc", input)
 
 
 def erf(input):
-    return 1.0 - erfc(input)
+    return bind("erf", input)
 
 
 def gelu(input, approximate="none"):
-    """x * Phi(x); approximate='tanh' uses PyTorch's tanh formula, 'none' the erf form (erfc to ~1.2e-7 relative)."""
+    """x * Phi(x); approximate='tanh' uses PyTorch's tanh formula, 'none' the erf form."""
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
         return input * 0.5 * (inner.tanh() + 1.0)
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
-    return input * 0.5 * erfc(input * (-1.0 / math.sqrt(2.0)))
+    return input * 0.5 * (bind("erf", input * (1.0 / math.sqrt(2.0))) + 1.0)
 
 
 def sigmoid(input):

@@ -16,12 +16,11 @@ def _check_index_dtype(name, t):
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
-    """Rows of `weight` picked by the integer `input`; rows at padding_idx get no gradient."""
+    """Rows of `weight` picked by the integer `input` (one graph op, so it compiles; a bad id raises IndexError in
+    eager and compiled mode); rows at padding_idx get no gradient."""
     _check_index_dtype("embedding", input)
-    if concrete(input) and input.numel() and (input._host().min() < 0 or input._host().max() >= weight.shape[0]):
-        raise IndexError(f"embedding: index out of range in self (indices must be in [0, {weight.shape[0] - 1}], got "
-                         f"values in [{input._host().min()}, {input._host().max()}])")
-    out = weight[input]
+    ids = input if input.dtype is dt.int64 else bind("cast", input, dtype=dt.int64)
+    out = bind("embedding", weight, ids)
     if padding_idx is None:
         return out
     padding_idx = padding_idx % weight.shape[0]

@@ -18,7 +18,7 @@ def _tup(values, pad):
 
 
 # ---- the mapping: result element -> buffer offset ---------------------------------------------------------------
-def _index_mapping(shape, index, idx_shape, dims):
+def _index_mapping(shape, index, idx_shape, dims, wrap=True):
     """(result shape, mapping args) of view[advanced] for view = buffer[basic `index`], NumPy's placement rule."""
     base, vstrides, vshape = cuda_backend._geometry(shape, lambda v: v[basic_index(v.shape, index)[0]])
     rest = [(vshape[d], vstrides[d], 0) for d in range(len(vshape)) if d not in dims]
@@ -27,7 +27,7 @@ def _index_mapping(shape, index, idx_shape, dims):
     lo = min(dims, default=0)
     at = lo if sorted(dims) == list(range(lo, lo + len(dims))) else 0
     rows = [(vstrides[d], vshape[d]) for d in dims]
-    return _pack(rest[:at] + block + rest[at:], base, int(np.prod(bshape, dtype=np.int64)), rows, True)
+    return _pack(rest[:at] + block + rest[at:], base, int(np.prod(bshape, dtype=np.int64)), rows, wrap)
 
 
 def _gather_mapping(shape, idx_shape, dim):
@@ -134,6 +134,26 @@ def index_put(arrays, attrs, types):
     return _scatter("index_put", out, v, vstrides, idx, mapping, accumulate, arrays, attrs)
 
 
+def _rows_mapping(table_shape, ids):
+    """weight[ids] as an index mapping: one advanced row over dim 0, no negative wrap-around (embedding)."""
+    return _index_mapping(tuple(table_shape), (), (1,) + tuple(ids.shape), (0,), wrap=False)
+
+
+def embedding(arrays, attrs, types):
+    w, ids = arrays
+    return _take("embedding", w, ids, _rows_mapping(w.shape, ids), arrays, attrs)
+
+
+def embedding_backward(arrays, attrs, types):
+    g, ids = arrays
+    if np.dtype(g.dtype).name not in ATOMIC:
+        return _host_if_no_atomics("embedding_backward", arrays, attrs, types)
+    shape = (attrs["num_weights"], g.shape[-1])
+    out = _zeros(shape, g.dtype)
+    return _scatter("embedding_backward", out, g, cuda_backend._strides(g.shape), ids, _rows_mapping(shape, ids),
+                    True, arrays, attrs)
+
+
 def _arg(is_max):
     def run(arrays, attrs, types):
         x, dim = arrays[0], attrs.get("dim")
@@ -157,4 +177,5 @@ def _arg(is_max):
 
 argmax, argmin = _arg(True), _arg(False)
 HANDLERS = {"index": index, "index_backward": index_backward, "index_put": index_put, "gather": gather,
-            "gather_backward": gather_backward, "argmax": argmax, "argmin": argmin}
+            "gather_backward": gather_backward, "embedding": embedding, "embedding_backward": embedding_backward,
+            "argmax": argmax, "argmin": argmin}
