@@ -35,8 +35,10 @@ def reverse_cumsum(t, dim):
 def _cumprod_grad(c, g):
     """d out_j / d x_k = prod_{i <= j, i != k} x_i. Before the row's first zero: reverse_cumsum(g * out) / x (PyTorch's
     formula); at the first zero: reverse_cumsum(g * cumprod(x with that zero set to 1)), exact for any number of
-    zeros; after it every product holds that zero, so 0."""
-    x, out, dim = c.inputs[0], c.outputs[0], c.attrs["dim"]
+    zeros; after it every product holds that zero, so 0. The output is recomputed from the input rather than saved:
+    a saved output is detached, and double backward must see it depend on x."""
+    x, dim = c.inputs[0], c.attrs["dim"]
+    out = op.cumprod(x, dim=dim)
     zero = op.eq(x, 0.0)
     zeros_so_far = op.cumsum(zero, dim=dim)
     first = op.logical_and(zero, op.eq(zeros_so_far, 1))
@@ -48,4 +50,4 @@ def _cumprod_grad(c, g):
 register(OpDef("cumsum", "opaque", _scan_infer("cumsum"), _scan_impl(np.cumsum),
                lambda c, g: (reverse_cumsum(g, c.attrs["dim"]),)))
 register(OpDef("cumprod", "opaque", _scan_infer("cumprod"), _scan_impl(np.cumprod), _cumprod_grad,
-               save_inputs=(0,), save_outputs=(0,)))
+               save_inputs=(0,)))
