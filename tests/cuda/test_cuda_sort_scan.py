@@ -82,3 +82,14 @@ def test_multinomial_on_device_is_seeded(replacement):
     rows = a.cpu().numpy()
     assert 1 not in rows[0]
     assert set(rows[1]) <= {0, 1} and (replacement or len(set(rows[1])) == 2)
+
+
+def test_compiled_scans_and_triangles_on_device():
+    before = _fallbacks("cumsum", "cumprod")
+    x = graphnet.tensor(A[0]).cuda()
+    f = graphnet.compile(lambda t: (graphnet.cumsum(t, 1) / 8 + graphnet.tril(t)).cumprod(0))
+    for _ in range(2):
+        out = f(x)
+    assert out.is_cuda and f.stats()["programs"] == 1
+    np.testing.assert_allclose(out.cpu().numpy(), np.cumprod(np.cumsum(A[0], 1) / 8 + np.tril(A[0]), 0), rtol=1e-5)
+    assert _fallbacks("cumsum", "cumprod") == before
