@@ -1,5 +1,5 @@
 """Shape functions: view/reshape, permute/transpose, expand, squeeze/unsqueeze, flatten, contiguous, and joining /
-splitting: cat, stack, split, chunk, unbind, narrow, flip, repeat, pad."""
+splitting: cat, stack, split, chunk, unbind, narrow, flip, repeat, pad; and the triangles tril/triu."""
 import numpy as np
 
 from ..core import dtype as dt
@@ -7,6 +7,7 @@ from ..core.bind import bind
 from ..ir.ops.util import broadcast_shapes as _broadcast
 from ..ir.ops.util import norm_dim
 from .api import export
+from .creation import arange
 from .tensor import Size, Tensor
 
 
@@ -278,3 +279,24 @@ def pad(input, pad, mode="constant", value=None):
     if mode != "constant":
         raise NotImplementedError(f"pad(): mode={mode!r} is not supported yet; only 'constant' is")
     return _constant_pad(input, pad, value)
+
+
+def _triangle(name, input, diagonal, lower):
+    """input where column - row <= diagonal (lower) or >= diagonal (upper), else 0: a `where` against a mask of
+    arange comparisons, so it fuses, runs on every device and its gradient is the same mask."""
+    if input.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+    n, m = input.shape[-2:]
+    offset = bind("sub", arange(m, device=input.device), bind("reshape", arange(n, device=input.device), shape=(n, 1)))
+    keep = bind("le" if lower else "ge", offset, int(diagonal))
+    return bind("where", keep, input, False if input.dtype is dt.bool_ else 0)
+
+
+@export("tril", inplace=True, out=True)
+def tril(input, diagonal=0):
+    return _triangle("tril", input, diagonal, lower=True)
+
+
+@export("triu", inplace=True, out=True)
+def triu(input, diagonal=0):
+    return _triangle("triu", input, diagonal, lower=False)

@@ -4,6 +4,8 @@ and traced, so compiled graphs draw fresh values per call and replay exactly aft
 `draw` reads the generator's (seed, offset) state tensor, samples, and advances the offset in place; while tracing,
 the state tensor becomes a 'state' graph input whose advance is a write-back.
 """
+import numpy as np
+
 from ..core import dtype as dt
 from ..core.bind import bind
 from ..core.device import CPU, as_device
@@ -73,3 +75,47 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 Tensor.bernoulli_ = bernoulli_
+
+
+def _check_distribution(probs, num_samples, replacement):
+    """PyTorch's multinomial checks: shapes and counts always, the probabilities' values when they are concrete (a
+    traced input's values are unknown until it runs)."""
+    if probs.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not probs.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{probs.dtype.legacy_name[:-6]}")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > probs.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    if probs._proxy is None:
+        p = probs._host()
+        if not np.isfinite(p).all() or (p < 0).any():
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if p.size == 0 or (p.reshape(-1, p.shape[-1]).sum(-1) <= 0).any():
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+
+
+@export("multinomial")
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """Category indices (int64) drawn from rows of unnormalised weights with the counter-based uniform op, so a
+    seed replays them. With replacement: the count of normalised-CDF entries <= u (zero-weight categories own an
+    empty interval). Without: PyTorch's exponential race, the top `num_samples` of p / E with E ~ Exp(1);
+    zero-weight categories come last, in index order."""
+    num_samples = int(num_samples)
+    _check_distribution(input, num_samples, replacement)
+    rows, n = (1, input.shape[0]) if input.ndim == 1 else tuple(input.shape)
+    p = bind("reshape", input.detach(), shape=(rows, n))
+    if replacement:
+        cdf = bind("cumsum", p, dim=1)
+        cdf = bind("div", cdf, bind("getitem", cdf, index=(("slice", None, None, None), ("slice", n - 1, n, 1))))
+        u = uniform((rows, num_samples, 1), input.dtype, generator, input.device)
+        out = bind("sum", bind("le", bind("reshape", cdf, shape=(rows, 1, n)), u), dims=(2,))
+    else:
+        u = uniform((rows, n), input.dtype, generator, input.device)
+        race = bind("div", p, bind("neg", bind("log", bind("sub", 1.0, u))))
+        keys = bind("where", bind("gt", p, 0.0), race, 0.0)
+        out = bind("argsort", keys, dim=1, descending=True)
+        out = bind("getitem", out, index=(("slice", None, None, None), ("slice", 0, num_samples, 1)))
+    return bind("reshape", out, shape=(num_samples,) if input.ndim == 1 else (rows, num_samples))

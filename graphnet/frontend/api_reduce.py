@@ -1,5 +1,6 @@
 """Reductions with PyTorch's signatures: sum, mean, prod, amax/amin, max/min (values, indices), argmax/argmin,
-var/std, norm, all/any, logsumexp, and the numerically stable softmax / log_softmax composites."""
+var/std, norm, all/any, logsumexp, the numerically stable softmax / log_softmax composites, and the cumsum /
+cumprod scans."""
 import builtins
 import math
 from collections import namedtuple
@@ -22,7 +23,7 @@ def _return_type(name):
     return type(name, (namedtuple(name, ["values", "indices"]),), {"__slots__": (), "__repr__": __repr__})
 
 
-return_types = SimpleNamespace(max=_return_type("max"), min=_return_type("min"))
+return_types = SimpleNamespace(**{name: _return_type(name) for name in ("max", "min", "sort", "topk")})
 
 
 def _dims(dim):
@@ -257,3 +258,15 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     if not dims:  # a 0-d input: one element, seen as a 1-element slice
         return bind("reshape", bind("log_softmax", bind("reshape", x, shape=(1,)), dim=0), shape=())
     return bind("log_softmax", x, dim=dims[0])
+
+
+@export("cumsum", inplace=True, out=True)
+def cumsum(input, dim, *, dtype=None):
+    """Running sums along `dim`; integer and bool inputs give int64 (unless `dtype` says otherwise)."""
+    return bind("cumsum", _cast(input, dtype), dim=dim)
+
+
+@export("cumprod", inplace=True, out=True)
+def cumprod(input, dim, *, dtype=None):
+    """Running products along `dim`; the gradient is exact where the input has zeros."""
+    return bind("cumprod", _cast(input, dtype), dim=dim)

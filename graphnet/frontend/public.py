@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (imported for their @export side effect)
     api_movement,
     api_random,
     api_reduce,
+    api_sort,
     creation,  # tensor, zeros, arange, ...
     interop,  # from_dlpack, Tensor.__dlpack__
 )
