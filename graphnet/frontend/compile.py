@@ -250,11 +250,13 @@ class _Compiled:
         return out
 
     def stats(self):
-        """Kernel counts, fusion groups, planned memory and compile times of the last compiled entry."""
+        """Kernel counts (steps run, and distinct generated kernels: identical layers share theirs), fusion groups,
+        planned memory and compile times of the last compiled entry."""
         if self._last is None or self._last.programs is None:
             return {}
         progs = self._last.programs
         return {"programs": len(progs), "kernels": sum(len(p.steps) for p in progs),
+                "distinct_kernels": len({src for p in progs for src in p.kernel_sources()}),
                 "fused_groups": sum(p.graph.meta.get("fuse", {}).get("groups", 0) for p in progs),
                 "planned_peak_bytes": sum(p.graph.meta.get("plan_memory", {}).get("peak_bytes_after", 0)
                                           for p in progs),

@@ -88,6 +88,10 @@ class CudaProgram:
         self.absorbed[fused] = outs[0]
         return _Gemm(operands, outs[0], (m, n), None if bias is None else self._slot(bias), relu)
 
+    def kernel_sources(self):
+        """The source of every generated kernel the steps launch (repeats included)."""
+        return [step.source for step in self.steps if isinstance(step, _Fused)]
+
     def render_kernel(self, kernel):
         """The CUDA source of a fused LoopKernel (what compile(...).kernels() shows)."""
         return cg.render(kernel, threads=cg.launch_limits()[0])
@@ -222,7 +226,8 @@ class _Fused:
                 self.combine = cg.load(cg.render_partials(kernel, self.parts))
         else:
             self.grid = cg.grid_for(work) if work else None
-        self.fn = cg.load(cg.render(kernel, threads=threads, parts=self.parts))
+        self.source = cg.render(kernel, threads=threads, parts=self.parts)
+        self.fn = cg.load(self.source)
 
     def __call__(self, env):
         dsts = [storage.empty(t.shape, t.dtype.np, self.index) if target is None else env[target]

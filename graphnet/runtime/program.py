@@ -77,10 +77,14 @@ class Program:
         """Compile the fused kernels not cached yet on all cores, then load every one."""
         t0 = time.perf_counter()
         fused = [step for step in self.steps if isinstance(step, steps.Fused)]
-        precompile([step.source for step in fused])
+        precompile(self.kernel_sources())
         for step in fused:
             step.load()
         self.compile_seconds["fused"] = self.compile_seconds.get("fused", 0.0) + time.perf_counter() - t0
+
+    def kernel_sources(self):
+        """The source of every generated kernel the steps call (repeats included)."""
+        return [step.source for step in self.steps if isinstance(step, steps.Fused)]
 
     def _slot(self, v):
         return self.slots.setdefault(v, len(self.slots))

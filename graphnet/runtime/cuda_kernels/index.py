@@ -148,7 +148,7 @@ def embedding_backward(arrays, attrs, types):
     g, ids = arrays
     if np.dtype(g.dtype).name not in ATOMIC:
         return _host_if_no_atomics("embedding_backward", arrays, attrs, types)
-    shape = (attrs["num_weights"], g.shape[-1])
+    shape = (attrs["num_weights"], tuple(g.shape)[-1])  # (the simulator's shapes take no negative index)
     out = _zeros(shape, g.dtype)
     return _scatter("embedding_backward", out, g, cuda_backend._strides(g.shape), ids, _rows_mapping(shape, ids),
                     True, arrays, attrs)
