@@ -272,7 +272,8 @@ def scatter_add(input, dim, index, src):
 def index_add(input, dim, index, source, *, alpha=1):
     """out = input.clone(); out.select(dim, index[i]) += alpha * source.select(dim, i) (repeats add up)."""
     if index.dtype.category != 1:
-        raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: {index.dtype.legacy_name[:-6]}")
+        raise RuntimeError("index_add_(): Expected dtype int32/int64 for index but got: "
+                           f"{index.dtype.legacy_name[:-6]}")
     if index.ndim > 1:
         raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} with type: "
                          f"{index.dtype.legacy_name[:-6]} and size: {list(index.shape)}")

@@ -183,7 +183,8 @@ ERRORS = [
     (lambda: _g(X).scatter(1, _g([[0]]), graphnet.ones(1, 1, dtype=graphnet.float64)),
      "scatter(): Expected self.dtype to be equal to src.dtype"),
     (lambda: _g(X).scatter(1, _g([[0]]), 1.0, reduce="sum"), "reduce argument must be either add or multiply."),
-    (lambda: _g(X).scatter(5, _g([[0]]), 1.0), "Dimension out of range (expected to be in range of [-2, 1], but got 5)"),
+    (lambda: _g(X).scatter(5, _g([[0]]), 1.0),
+     "Dimension out of range (expected to be in range of [-2, 1], but got 5)"),
     (lambda: _g(X).scatter_add(1, _g([[4]]), graphnet.ones(1, 1)), "index 4 is out of bounds for dimension 1"),
     (lambda: _g(X).scatter_add(1, _g([[0]]), 2.0), "scatter_add(): argument 'src' (position 3) must be Tensor, not "
                                                    "float"),
