@@ -116,7 +116,7 @@ class Tracer(Interpreter):
             return hit[1].value if isinstance(hit[1], Proxy) else hit[1]
         if t.requires_grad and t.grad_fn is None:
             return self.bind(t, f"captured{len(self._bound)}", "param")
-        v = self.graph.add_constant(t._host(), meta={"source": user_location()})
+        v = self.graph.add_constant(t._host(), meta={"source": user_location()}, dtype=t.dtype)
         self._lifted[id(t._data)] = (t._data, v)
         return v
 
