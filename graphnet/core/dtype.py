@@ -63,6 +63,7 @@ ALL = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, floa
 _LEGACY = {"bool": "BoolTensor", "uint8": "ByteTensor", "int8": "CharTensor", "int16": "ShortTensor",
            "int32": "IntTensor", "int64": "LongTensor", "float16": "HalfTensor", "bfloat16": "BFloat16Tensor",
            "float32": "FloatTensor", "float64": "DoubleTensor"}
+HALF = (float16, bfloat16)  # eager-only: Numba's CPU kernels have no float16, and none round to bfloat16
 _BY_NP = {d.np: d for d in ALL if d.round is None}  # a float32 array is float32, never bfloat16
 _BY_NAME = {d.name: d for d in ALL}
 ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64,

@@ -154,6 +154,9 @@ class Tracer(Interpreter):
         if opdef.promote:
             args = promote(opdef, args, self)
         out_types = infer(opdef, args, attrs)
+        if any(t.dtype in dt.HALF for t in out_types):
+            raise GraphBreak(f"{opdef.name} gives a {out_types[0].dtype.name} result at {user_location()}: float16 "
+                             "and bfloat16 run eagerly only (the compiled kernels have no half-precision types yet)")
         ins = [self.value(t) for t in args]
         node = self.graph.add_node(opdef.name, ins, attrs, out_types, meta={"source": user_location()})
         outs = [self.symbolic(v) for v in node.outputs]

@@ -87,3 +87,15 @@ def test_mixed_precision_and_gradients():
     ta = torch.tensor([1.5, 2.25], dtype=torch.bfloat16, requires_grad=True)
     (ta * ta * 1.01).sum().backward()
     np.testing.assert_array_equal(a.grad.float().numpy(), ta.grad.float().numpy())
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_compile_runs_half_precision_eagerly_with_a_warning(name):
+    ours, ref = _low(name)
+    x = RNG.standard_normal(50).astype(np.float32)
+    fn = graphnet.compile(lambda a: (a * a + 1.1).sum())
+    with pytest.warns(UserWarning, match=f"falling back to eager: mul gives a {name} result .* run eagerly only"):
+        for _ in range(2):
+            got = fn(graphnet.tensor(x).to(ours))
+    assert got.dtype is ours
+    np.testing.assert_array_equal(got.float().numpy(), (torch.tensor(x).to(ref) ** 2 + 1.1).sum().float().numpy())
