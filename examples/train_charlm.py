@@ -149,8 +149,9 @@ def main(argv=None):
     model.eval()
     val = estimate_loss(forward, Batches(val_ids, args.block_size, args.batch_size, 0, device), args.eval_iters)
     steady = max(1, args.iters - warm)
-    print(f"validation loss {val:.4f} after {args.iters} iterations; training {tokens * steady / max(t_train, 1e-9):,.0f} "
-          f"tokens/s ({t_train / steady * 1e3:.1f} ms/iteration; first {warm} iterations, tracing and compiling "
+    rate = tokens * steady / max(t_train, 1e-9)
+    print(f"validation loss {val:.4f} after {args.iters} iterations; training {rate:,.0f} tokens/s "
+          f"({t_train / steady * 1e3:.1f} ms/iteration; first {warm} iterations, tracing and compiling "
           f"included: {t_compile:.1f} s)")
 
     path = os.path.join(args.out, f"charlm_{args.model}.pth")

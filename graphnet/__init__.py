@@ -3,8 +3,8 @@
 The public names are listed in `__all__`: PyTorch's (dtypes, Tensor, the op functions, grad modes, ...), graphnet's
 own `trace`, `compile` and `GraphBreak`, and the public subpackages.
 """
-from .core.dtype import (bool_ as bool, float16, float32, float64, get_default_dtype, int8, int16, int32,  # noqa: A004
-                         int64, promote_types, set_default_dtype, uint8)
+from .core.dtype import (bfloat16, bool_ as bool, float16, float32, float64, get_default_dtype, int8,  # noqa: A004
+                         int16, int32, int64, promote_types, set_default_dtype, uint8)
 from .core.dtype import DType as dtype
 from .frontend.tensor import Size, Tensor
 from .frontend.public import FUNCTIONS as _FUNCTIONS
@@ -43,7 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # dtypes
-    "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64",
+    "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64",
     "float", "double", "half", "long", "int", "short", "get_default_dtype", "set_default_dtype", "promote_types",
     # tensors, devices, generators
     "Tensor", "Size", "device", "is_tensor", "numel", "return_types",

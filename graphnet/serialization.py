@@ -71,6 +71,8 @@ def _record(obj, arr, kind):
     rec = {"kind": kind, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if isinstance(obj, Tensor):
         rec.update(requires_grad=obj.requires_grad, device=str(obj.device))
+        if obj.dtype.round is not None:  # bfloat16: the .npy holds its float32 storage
+            rec["graphnet_dtype"] = obj.dtype.name
     return rec
 
 
@@ -311,7 +313,9 @@ def _read_payload(zf):
     arrays = [_read_npy(zf, zf.getinfo(f"{PREFIX}tensors/{i}.npy"), rec) for i, rec in enumerate(records)]
     for rec in records:
         if rec["kind"] != "ndarray":
-            rec["dtype"], rec["device"] = dt.as_dtype(np.dtype(rec["dtype"])), as_device(rec["device"])
+            rec["dtype"] = dt.bfloat16 if rec.get("graphnet_dtype") == "bfloat16" else dt.as_dtype(
+                np.dtype(rec["dtype"]))
+            rec["device"] = as_device(rec["device"])
             rec["requires_grad"] = bool(rec["requires_grad"])
     return data, arrays, (zf.read(OBJECTS) if data["objects"] else None)
 

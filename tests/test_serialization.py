@@ -39,7 +39,7 @@ def _sample_tensor(d, shape):
     arr = np.asarray(rng.standard_normal(shape) * 100).astype(d.np)
     if d.is_floating_point and arr.size:
         arr.flat[0] = np.nan
-    return graphnet.from_numpy(arr)
+    return graphnet.from_numpy(arr) if d.round is None else graphnet.tensor(arr, dtype=d)
 
 
 @pytest.mark.parametrize("d", dt.ALL, ids=lambda d: d.name)

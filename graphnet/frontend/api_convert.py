@@ -1,4 +1,4 @@
-"""dtype and device conversion: to(), float()/double()/long()/int()/bool()/half(), cpu(), cuda(), type()."""
+"""dtype and device conversion: to(), float()/double()/long()/int()/bool()/half()/bfloat16(), cpu(), cuda(), type()."""
 from ..core import dtype as dt
 from ..core.bind import bind
 from ..core.device import as_device, device
@@ -36,7 +36,8 @@ def _caster(d):
     return lambda self, memory_format=None: to(self, d)
 
 
-for _name, _d in (("float", dt.float32), ("double", dt.float64), ("half", dt.float16), ("long", dt.int64),
+for _name, _d in (("float", dt.float32), ("double", dt.float64), ("half", dt.float16), ("bfloat16", dt.bfloat16),
+                  ("long", dt.int64),
                   ("int", dt.int32), ("short", dt.int16), ("bool", dt.bool_), ("byte", dt.uint8), ("char", dt.int8)):
     setattr(Tensor, _name, _caster(_d))
 

@@ -1,4 +1,5 @@
 """Elementwise functions, methods, in-place forms and Python operators (all thin calls into the dispatcher)."""
+from ..core import dtype as dt
 from ..core.bind import bind
 from .api import export
 from .tensor import Tensor
@@ -138,8 +139,25 @@ def where(condition, input, other):
     return bind("where", condition, input, other)
 
 
+# the C++ type names PyTorch's messages print
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+              "uint8": "unsigned char"}
+
+
 @export("masked_fill", inplace=True)
 def masked_fill(input, mask, value):
+    """input where mask is false, `value` (a Number or 0-d tensor, cast to input's dtype) where it is true."""
+    if mask.dtype is not dt.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{_CPP_NAMES[mask.dtype.name]}")
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value if value.dtype is input.dtype else bind("cast", value, dtype=input.dtype)
+    else:
+        value = Tensor._scalar(value, input.dtype, input.device)
     return bind("where", mask, value, input)
 
 

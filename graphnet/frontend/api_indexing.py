@@ -10,7 +10,7 @@ import numpy as np
 from ..core import dtype as dt
 from ..core.bind import bind
 from ..ir.ops import OPS
-from ..ir.ops.indexing import put_into
+from ..ir.ops.indexing import REDUCES, put_into
 from ..ir.ops.util import norm_dim
 from . import autograd
 from .api import export
@@ -205,8 +205,7 @@ def index_select(input, dim, index):
 @export("gather", out=True)
 def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j] = input[index[i][j]][j] for dim=0 (and so on): picks one element per index along `dim`."""
-    if index.dtype is not dt.int64:
-        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype.name}")
+    index = _int_index("gather", index)
     if input.ndim == 0:
         return bind("gather", input.reshape(1), index.reshape(1), dim=0).reshape(())
     return bind("gather", input, index, dim=dim)
@@ -219,3 +218,70 @@ def masked_select(input, mask):
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {mask.dtype.name}")
     x, m = broadcast_tensors(input, mask)
     return _getitem(x, m)
+
+
+def _int_index(opname, index):
+    """An int32/int64 index tensor as int64 (the index ops take int64), with PyTorch's error for other dtypes."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{opname}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index.dtype is dt.int64:
+        return index
+    if index.dtype is not dt.int32:
+        raise RuntimeError(f"{opname}(): Expected dtype int32/int64 for index")
+    return bind("cast", index, dtype=dt.int64)
+
+
+def _scatter(opname, input, dim, index, src, reduce):
+    """scatter with a tensor `src` or a Number `src` (a 0-d operand of input's dtype: PyTorch's `value`)."""
+    if reduce not in REDUCES:
+        raise RuntimeError("reduce argument must be either add or multiply.")
+    index = _int_index(opname, index)
+    if isinstance(src, Tensor):
+        if src.ndim == 0 and index.ndim:
+            raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+        if src.dtype is not input.dtype:  # checked here: the op promotes (its gradient rule passes a Python 0.0)
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    else:
+        src = Tensor._scalar(src, input.dtype, input.device)
+    if input.ndim == 0:
+        one = (1,) if index.ndim == 0 else tuple(index.shape)
+        out = _scatter(opname, input.reshape(1), dim, index.reshape(one), src.reshape(1) if src.ndim == 0 and
+                       index.ndim == 0 else src, reduce)
+        return out.reshape(())
+    return bind("scatter", input, index, src, dim=dim, reduce=reduce)
+
+
+@export("scatter", inplace=True)
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """out = input.clone(); out[index[i][j]][j] = src[i][j] for dim=0 (and so on); `src` may be a Number (value)."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter() received an invalid combination of arguments: pass exactly one of src (a Tensor) "
+                        "or value (a Number)")
+    return _scatter("scatter", input, dim, index, value if src is None else src, reduce)
+
+
+@export("scatter_add", inplace=True)
+def scatter_add(input, dim, index, src):
+    """out = input.clone(); out[index[i][j]][j] += src[i][j] for dim=0 (repeated indices add up)."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add(): argument 'src' (position 3) must be Tensor, not {type(src).__name__}")
+    return _scatter("scatter_add", input, dim, index, src, "add")
+
+
+@export("index_add", inplace=True)
+def index_add(input, dim, index, source, *, alpha=1):
+    """out = input.clone(); out.select(dim, index[i]) += alpha * source.select(dim, i) (repeats add up)."""
+    if index.dtype.category != 1:
+        raise RuntimeError("index_add_(): Expected dtype int32/int64 for index but got: "
+                           f"{index.dtype.legacy_name[:-6]}")
+    if index.ndim > 1:
+        raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} with type: "
+                         f"{index.dtype.legacy_name[:-6]} and size: {list(index.shape)}")
+    index = _int_index("index_add_", index)
+    if source.dtype is not input.dtype:
+        raise RuntimeError(f"index_add_(): self ({input.dtype.legacy_name[:-6]}) and source "
+                           f"({source.dtype.legacy_name[:-6]}) must have the same scalar type")
+    if input.ndim == 0:
+        return index_add(input.reshape(1), 0 if dim in (0, -1) else dim, index.reshape(-1), source.reshape(-1),
+                         alpha=alpha).reshape(())
+    return bind("index_add", input, index, source, dim=dim, alpha=alpha)

@@ -1,9 +1,11 @@
 """Shape functions: view/reshape, permute/transpose, expand, squeeze/unsqueeze, flatten, contiguous, and joining /
-splitting: cat, stack, split, chunk, unbind, narrow, flip, repeat, pad; and the triangles tril/triu."""
+splitting: cat, stack, split, chunk, unbind, narrow, flip, roll, repeat, repeat_interleave, unflatten, pad; and the
+triangles tril/triu."""
 import numpy as np
 
 from ..core import dtype as dt
 from ..core.bind import bind
+from ..core.device import CPU
 from ..ir.ops.util import broadcast_shapes as _broadcast
 from ..ir.ops.util import norm_dim
 from .api import export
@@ -300,3 +302,89 @@ def tril(input, diagonal=0):
 @export("triu", inplace=True, out=True)
 def triu(input, diagonal=0):
     return _triangle("triu", input, diagonal, lower=False)
+
+
+@export("unflatten")
+def unflatten(input, dim, sizes):
+    """Split dim `dim` into `sizes` (one entry may be -1), a view: the inverse of flatten."""
+    if input.ndim == 0:
+        raise IndexError(f"unflatten: Dimension specified as {dim} but tensor has no dimensions")
+    d = norm_dim("unflatten", dim, input.ndim)
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise RuntimeError("unflatten: only one dimension can be inferred")
+    size, known = input.shape[d], int(np.prod([s for s in sizes if s != -1]))
+    if (-1 in sizes and (known == 0 or size % known)) or (-1 not in sizes and known != size):
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} ({size}) "
+                           "in the input tensor")
+    sizes = tuple(size // known if s == -1 else s for s in sizes)
+    return bind("reshape", input, shape=tuple(input.shape[:d]) + sizes + tuple(input.shape[d + 1:]))
+
+
+@export("roll")
+def roll(input, shifts, dims=None):
+    """Rotate elements along `dims` by `shifts` (dims=None: over the flattened tensor), as two slices and a cat."""
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+        return reshape(roll(flatten(input), shifts, 0), *input.shape)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    out = input
+    for s, dim in zip(shifts, dims):
+        d = norm_dim("roll", dim, input.ndim)
+        size = input.shape[d] if input.ndim else 1
+        s = s % size if size else 0
+        if s:
+            out = cat([_along(out, d, size - s, size), _along(out, d, 0, size - s)], d)
+    return out if out is not input else bind("copy", input)
+
+
+@export("repeat_interleave")
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element (each slice along `dim`; dim=None flattens) `repeats` times: an int or a 1-d tensor.
+    `repeat_interleave(repeats)` alone gives indices repeated by the counts in `repeats`, as in PyTorch."""
+    if repeats is None:
+        return repeat_interleave(Tensor._wrap(np.arange(input.shape[0] if input.ndim else 1), dt.int64, CPU).to(
+            input.device), input, 0, output_size=output_size)
+    x = flatten(input) if dim is None else input
+    d = 0 if dim is None else norm_dim("repeat_interleave", dim, x.ndim)
+    x = reshape(x, 1) if x.ndim == 0 else x
+    counts = _repeat_counts(repeats, x.shape[d], d)
+    total = int(counts.sum()) if isinstance(counts, np.ndarray) else counts * x.shape[d]
+    if output_size is not None and output_size != total:
+        if isinstance(counts, np.ndarray):
+            raise RuntimeError("allocated size does not match required size")
+        raise RuntimeError(f"repeat_interleave: Invalid output_size, expected {total} but got {output_size}")
+    if isinstance(counts, np.ndarray):
+        picks = Tensor._wrap(np.repeat(np.arange(x.shape[d]), counts), dt.int64, CPU).to(x.device)
+        return x.index_select(d, picks)
+    shape = tuple(x.shape)
+    wide = expand(unsqueeze(x, d + 1), *(shape[:d + 1] + (counts,) + shape[d + 1:]))
+    return reshape(bind("copy", wide), *(shape[:d] + (total,) + shape[d + 1:]))
+
+
+def _repeat_counts(repeats, size, d):
+    """An int count for every slice, or a NumPy array of per-slice counts (read on the host), with PyTorch's errors."""
+    if isinstance(repeats, Tensor):
+        if repeats.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if repeats.dtype.category != 1:
+            raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for "
+                                      f"'{repeats.dtype.legacy_name[:-6]}'")
+        counts = repeats._host().reshape(-1)
+        if counts.size != 1:
+            if counts.size != size:
+                raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                                   f"{counts.size} and input.size({d}) = {size}")
+            if (counts < 0).any():
+                raise RuntimeError("repeats can not be negative")
+            return counts.astype(np.int64)
+        repeats = int(counts[0])
+    if repeats < 0:
+        raise RuntimeError("Repeats must be non-negative")
+    return int(repeats)

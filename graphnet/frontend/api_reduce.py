@@ -243,8 +243,12 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     _no_integer_kernel("softmax", x, dims)
     if not x.dtype.is_floating_point:
         return bind("copy", x)
+    low = x.dtype.element_size < 4  # float16/bfloat16: one float32 computation rounded once, as PyTorch's kernel
+    if low:
+        x = bind("cast", x, dtype=dt.float32)
     e = bind("exp", bind("sub", x, _stable_max(x, dims, shift_inf=False)))
-    return bind("div", e, bind("sum", e, dims=dims, keepdim=True))
+    out = bind("div", e, bind("sum", e, dims=dims, keepdim=True))
+    return bind("cast", out, dtype=input.dtype if dtype is None else dt.as_dtype(dtype)) if low else out
 
 
 @export("log_softmax")

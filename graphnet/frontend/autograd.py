@@ -46,13 +46,22 @@ class _GradMode:
         return False
 
 
-class no_grad(_GradMode):  # noqa: N801
+class _NoParamGradMode(_GradMode):
+    """A grad mode that also decorates when used bare, as PyTorch's: `@no_grad` as well as `@no_grad()`."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamGradMode):  # noqa: N801
     """Ops record no graph inside; results do not require grad."""
 
     _mode = False
 
 
-class enable_grad(_GradMode):  # noqa: N801
+class enable_grad(_NoParamGradMode):  # noqa: N801
     _mode = True
 
 
@@ -69,6 +78,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
 
 class inference_mode(_GradMode):  # noqa: N801
     """Like no_grad, and flags the results as inference tensors (nothing is ever saved for backward)."""
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)  # bare @inference_mode on a function
 
     def __init__(self, mode=True):
         self._mode = not mode

@@ -75,9 +75,7 @@ def default_rng(generator=None):
 
 def _finish(arr, dtype, device, requires_grad):
     d = dt.as_dtype(dtype) if dtype is not None else dt.as_dtype(arr.dtype)
-    if arr.dtype != d.np:
-        arr = arr.astype(d.np)
-    t = Tensor._wrap(arr, d)
+    t = Tensor._wrap(dt.to_storage(arr, d), d)
     dev = as_device(device)
     if dev != CPU:
         t = t.to(dev)

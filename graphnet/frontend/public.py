@@ -2,6 +2,7 @@
 `api.export` publishes graphnet.<name> functions (and Tensor methods), so FUNCTIONS is complete."""
 from . import (  # noqa: F401  (imported for their @export side effect)
     api_convert,
+    api_einsum,
     api_elementwise,
     api_indexing,
     api_linalg,

@@ -62,7 +62,8 @@ class Tensor:
 
     @classmethod
     def _scalar(cls, value, dtype, device=None):
-        t = cls._wrap(np.asarray(value, dtype=dtype.np), dtype)
+        arr = np.asarray(value, dtype=dtype.np)
+        t = cls._wrap(arr if dtype.round is None else dtype.round(arr), dtype)  # a bfloat16 scalar is rounded
         return t if device is None or device == CPU else t.to(device)
 
     def _type(self):
@@ -108,7 +109,7 @@ class Tensor:
     nelement = numel
 
     def element_size(self):
-        return self._dtype.itemsize
+        return self._dtype.element_size
 
     def is_floating_point(self):
         return self._dtype.is_floating_point

@@ -116,7 +116,7 @@ class Tracer(Interpreter):
             return hit[1].value if isinstance(hit[1], Proxy) else hit[1]
         if t.requires_grad and t.grad_fn is None:
             return self.bind(t, f"captured{len(self._bound)}", "param")
-        v = self.graph.add_constant(t._host(), meta={"source": user_location()})
+        v = self.graph.add_constant(t._host(), meta={"source": user_location()}, dtype=t.dtype)
         self._lifted[id(t._data)] = (t._data, v)
         return v
 
@@ -154,6 +154,9 @@ class Tracer(Interpreter):
         if opdef.promote:
             args = promote(opdef, args, self)
         out_types = infer(opdef, args, attrs)
+        if any(t.dtype in dt.HALF for t in out_types):
+            raise GraphBreak(f"{opdef.name} gives a {out_types[0].dtype.name} result at {user_location()}: float16 "
+                             "and bfloat16 run eagerly only (the compiled kernels have no half-precision types yet)")
         ins = [self.value(t) for t in args]
         node = self.graph.add_node(opdef.name, ins, attrs, out_types, meta={"source": user_location()})
         outs = [self.symbolic(v) for v in node.outputs]

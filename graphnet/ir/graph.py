@@ -176,10 +176,11 @@ class Graph:
         self._last_source = node
         return node.outputs[0]
 
-    def add_constant(self, array, name=None, meta=None):
-        """A constant source node holding a NumPy array (its type is read from the array)."""
+    def add_constant(self, array, name=None, meta=None, dtype=None):
+        """A constant source node holding a NumPy array (its type is read from the array unless `dtype` is given:
+        a bfloat16 tensor's storage is float32)."""
         array = np.asarray(array)
-        typ = TensorType(tuple(array.shape), as_dtype(array.dtype))
+        typ = TensorType(tuple(array.shape), dtype or as_dtype(array.dtype))
         node = self._add("constant", (), {"value": array}, [typ], meta, self._last_source, (name or "c",))
         self._last_source = node
         return node.outputs[0]

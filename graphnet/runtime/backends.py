@@ -29,6 +29,8 @@ def run_cpu(opdef, arrays, attrs, out_types):
     for arr, typ in zip(results, out_types):
         if typ.device.type == "cpu" and (not isinstance(arr, np.ndarray) or arr.dtype != typ.dtype.np):
             arr = np.asarray(arr, dtype=typ.dtype.np)
+        if typ.dtype.round is not None and not opdef.is_view:  # bfloat16: computed in float32, stored rounded
+            arr = typ.dtype.round(arr)
         if tuple(arr.shape) != typ.shape:  # tuple(): a device array (to_device) may have its own shape type
             raise OpError(f"{opdef.name}: internal error, impl gave shape {arr.shape} but infer said {typ.shape}")
         outputs.append(arr)

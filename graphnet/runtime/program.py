@@ -13,9 +13,9 @@ from ..codegen import cpu, driver
 from ..codegen.precompile import precompile
 from ..codegen.templates.softmax import KernelIndexError
 from ..passes.fuse import VIEW_OPS
+from . import steps
 from .bounds import InputChecks, raise_eager_error
 from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
-from . import steps
 from .steps import Const, Fused, Impl
 
 MAX_DRIVER_STEPS = 200  # Numba's compile time grows faster than linearly in a function's size: a 4-layer GPT's

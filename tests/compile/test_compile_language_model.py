@@ -175,8 +175,9 @@ def test_batched_and_nd_matmuls_and_split_adjoints_run_in_one_driver():
 # ---- kernels ---------------------------------------------------------------------------------------------------------
 def _column_kernel(post=()):
     """sum over dims (0, 1) of a (3, 4, 5) input (a bias gradient), optional post statements."""
-    return LoopKernel(name="k", domain=(3, 4, 5), inputs=["in0"], outputs=["out0"], dtypes={"in0": "float32", "out0": "float32"},
-                      reads=[Access("in0", (20, 5, 1), 0)], body=[Stmt("v0", "load", (0,)), Stmt("v1", "exp", ("v0",))],
+    return LoopKernel(name="k", domain=(3, 4, 5), inputs=["in0"], outputs=["out0"],
+                      dtypes={"in0": "float32", "out0": "float32"}, reads=[Access("in0", (20, 5, 1), 0)],
+                      body=[Stmt("v0", "load", (0,)), Stmt("v1", "exp", ("v0",))],
                       results=["v1"], reduce_axes=(0, 1), reduce_op="sum", post=list(post))
 
 

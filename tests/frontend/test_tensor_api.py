@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import graphnet
 import graphnet as torch
 
 
@@ -138,3 +139,86 @@ def test_creation_out_and_size_keywords():
     assert torch.ones(size=(2, 1)).shape == (2, 1) and torch.rand(size=(4,)).shape == (4,)
     with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
         torch.ones(3, out=t)
+
+
+# ---- PyTorch API pieces: int32 indices, grad-mode decorators, new_*/like creation, masked_fill ----------------------
+def test_int32_and_int64_indices_are_accepted_everywhere():
+    torch = pytest.importorskip("torch")
+    x = np.arange(12.0).reshape(3, 4)
+    for dtype in ("int32", "int64"):
+        idx = np.array([2, 0], dtype=dtype)
+        ours, ref = graphnet.tensor(x), torch.tensor(x)
+        np.testing.assert_array_equal(ours.index_select(1, graphnet.tensor(idx)).numpy(),
+                                      ref.index_select(1, torch.tensor(idx)).numpy())
+        np.testing.assert_array_equal(ours[graphnet.tensor(idx)].numpy(), ref[torch.tensor(idx)].numpy())
+        np.testing.assert_array_equal(ours.gather(1, graphnet.tensor(idx.reshape(1, 2))).numpy(),
+                                      ref.gather(1, torch.tensor(idx.reshape(1, 2))).numpy())
+        np.testing.assert_array_equal(graphnet.nn.functional.embedding(graphnet.tensor(idx), ours).numpy(),
+                                      torch.nn.functional.embedding(torch.tensor(idx), ref).numpy())
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "enable_grad", "inference_mode"])
+def test_grad_modes_decorate_with_and_without_the_call(mode):
+    a = graphnet.ones(2, requires_grad=True)
+    ctx = getattr(graphnet, mode)
+
+    @ctx()
+    def called(t):
+        return t * 2
+
+    @ctx
+    def bare(t):
+        """kept by functools.wraps"""
+        return t * 2
+
+    expected = mode == "enable_grad"
+    assert called(a).requires_grad is expected and bare(a).requires_grad is expected
+    assert bare.__doc__ == "kept by functools.wraps"
+    with graphnet.inference_mode(False):
+        assert (a * 2).requires_grad
+
+
+def test_creation_helpers_match_torch():
+    torch = pytest.importorskip("torch")
+    for mod in (graphnet, torch):
+        x = mod.arange(6.0, device="cpu").reshape(2, 3)
+        i = mod.arange(3)
+        got = [x.new_zeros(2, 3), x.new_ones((2,)), x.new_full((2,), 3), i.new_full((2,), 3.5), x.new_empty(4),
+               x.new_tensor([1, 2]), i.new_tensor([1.5]), i.type_as(x), mod.full_like(i, 7.9), mod.full_like(x, 2),
+               mod.zeros_like(x, dtype=mod.int64), mod.ones_like(i, dtype=mod.bfloat16)]
+        if mod is graphnet:
+            ours = got
+        else:
+            for a, b in zip(ours, got):
+                assert a.dtype.name == str(b.dtype).split(".")[1] and tuple(a.shape) == tuple(b.shape)
+                if a is not ours[4]:  # new_empty: uninitialised
+                    np.testing.assert_array_equal(a.float().numpy(), b.float().numpy())
+    x = graphnet.arange(6.0).reshape(2, 3)
+    assert x.size(-1) == 3 and x.size(-2) == 2 and x.numel() == 6 == graphnet.numel(x)
+    assert isinstance(graphnet.manual_seed(3), graphnet.Generator)
+    assert graphnet.manual_seed(3).initial_seed() == 3
+
+
+def test_masked_fill_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.arange(6.0).reshape(2, 3)
+    for mod in (graphnet, torch):
+        t, i = mod.tensor(x), mod.arange(3)
+        got = [t.masked_fill(t > 2, -1.0), i.masked_fill(mod.tensor([True, False, True]), 1.5),
+               t.masked_fill(t > 2, mod.tensor(7.0, dtype=mod.float64)), t.clone().masked_fill_(t < 1, 9)]
+        if mod is graphnet:
+            ours = got
+    for a, b in zip(ours, got):
+        assert a.dtype.name == str(b.dtype).split(".")[1]
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    v = graphnet.tensor(2.0, requires_grad=True)
+    graphnet.zeros(3).masked_fill(graphnet.tensor([True, False, True]), v).sum().backward()
+    assert v.grad.item() == 2.0
+    t = graphnet.tensor(x)
+    with pytest.raises(RuntimeError, match="masked_fill_ only supports boolean masks, but got mask with dtype float"):
+        t.masked_fill(t.float(), 1.0)
+    with pytest.raises(RuntimeError, match="only supports boolean masks, but got mask with dtype long int"):
+        t.masked_fill(t.long(), 1.0)
+    with pytest.raises(RuntimeError, match=r"only supports a 0-dimensional value tensor, but got tensor with 1 "
+                                           r"dimension\(s\)."):
+        t.masked_fill(t > 2, graphnet.tensor([1.0]))

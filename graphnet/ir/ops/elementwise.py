@@ -133,8 +133,19 @@ _define("copy", lambda x: np.copy(x, order="C"), "{0}", lambda c, g: (g,))
 _define("logical_not", np.logical_not, "(not {0})", result=dt.bool_)
 
 
+def _narrow(x, np_dtype):
+    """float64 reaches float16 through float32, as PyTorch's double -> half (the same double rounding)."""
+    if x.dtype == np.float64 and np_dtype == np.float16:
+        x = x.astype(np.float32)
+    return x.astype(np_dtype, copy=False)
+
+
+_quiet_narrow = _safe(_narrow)
+
+
 def _cast_impl(x, dtype):
-    return x.astype(dtype.np, copy=False)
+    """Overflow to inf is IEEE's answer (as PyTorch), so no warning; bfloat16 is rounded by the backend."""
+    return _quiet_narrow(x, dtype.np)
 
 
 def _cast_infer(t, dtype):

@@ -194,19 +194,24 @@ def _gather_infer(t, idx, dim):
     return t.with_(shape=idx.shape)
 
 
-def check_gather_index(idx, shape, dim):
+def check_index_along(idx, shape, dim, prefix=""):
     """Raise the eager error for the first entry of `idx` outside [0, size) along `dim` of a tensor of `shape`
-    (PyTorch's gather takes no negative index, unlike x[idx])."""
-    d = norm_dim("gather", dim, len(shape))
+    (gather, scatter and index_add take no negative index, unlike x[idx])."""
+    d = norm_dim("index", dim, len(shape))
     if not idx.size or (idx.min() >= 0 and idx.max() < shape[d]):
         return
     bad = (idx < 0) | (idx >= shape[d])
-    raise OpError(f"gather(): index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size {shape[d]}")
+    raise OpError(f"{prefix}index {int(idx[bad].flat[0])} is out of bounds for dimension {d} with size {shape[d]}")
 
 
-def _gather_index(shape, idx, dim):
+def check_gather_index(idx, shape, dim):
+    check_index_along(idx, shape, dim, "gather(): ")
+
+
+def _gather_index(shape, idx, dim, check=True):
     """The full NumPy index for gather: `idx` along `dim`, broadcast aranges elsewhere."""
-    check_gather_index(idx, shape, dim)
+    if check:
+        check_gather_index(idx, shape, dim)
     d = norm_dim("gather", dim, len(shape))
     return tuple(idx if k == d else np.arange(n).reshape((-1,) + (1,) * (idx.ndim - k - 1))
                  for k, n in enumerate(idx.shape))
@@ -263,3 +268,110 @@ register(OpDef("embedding_backward", "movement",
                lambda g, idx, num_weights: g.with_(shape=(num_weights, g.shape[-1])), _embedding_backward_impl,
                lambda c, g: (op.embedding(g, c.inputs[1]), None), save_inputs=(1,), kernel="embedding_backward",
                bounds=(1, check_embedding_index)))
+
+
+# ---- scatter along one dim (torch.scatter / scatter_add, reduce='add' / 'multiply') -------------------------------
+REDUCES = (None, "add", "multiply")
+
+
+def check_scatter_shapes(idx_shape, self_shape, src_shape, d):
+    """PyTorch's size rule: index no larger than self apart from `d`, and no larger than src (None: a scalar value)."""
+    small_self = all(a <= b for k, (a, b) in enumerate(zip(idx_shape, self_shape)) if k != d)
+    small_src = src_shape is None or all(a <= b for a, b in zip(idx_shape, src_shape))
+    if not (small_self and small_src):
+        tail = "" if src_shape is None else f" and to be no larger size than src {list(src_shape)}"
+        raise OpError(f"Expected index {list(idx_shape)} to be no larger than self {list(self_shape)} apart from "
+                      f"dimension {d}{tail}")
+
+
+def _scatter_infer(t, idx, src, dim, reduce=None):
+    _check_index_dtype("scatter", idx)
+    d = norm_dim("scatter", dim, t.ndim)
+    if reduce not in REDUCES:
+        raise OpError("reduce argument must be either add or multiply.")
+    if idx.ndim != t.ndim:
+        raise OpError("Index tensor must have the same number of dimensions as self tensor")
+    if src.ndim and idx.ndim != src.ndim:
+        raise OpError("Index tensor must have the same number of dimensions as src tensor")
+    check_scatter_shapes(idx.shape, t.shape, src.shape if src.ndim else None, d)
+    return t
+
+
+def _scatter_impl(x, idx, src, dim, reduce=None):
+    """out = x.copy(); out[..idx..] = src (a 0-d src is a scalar value), or += / *= with repeated indices adding up."""
+    check_index_along(idx, x.shape, dim)
+    out = x.copy()
+    full = _gather_index(x.shape, idx, dim, check=False)
+    part = src if src.ndim == 0 else src[tuple(slice(0, n) for n in idx.shape)]
+    if reduce is None:
+        out[full] = part
+    else:
+        (np.add if reduce == "add" else np.multiply).at(out, full, np.broadcast_to(part, idx.shape))
+    return out
+
+
+def _fit(t, shape):
+    """Zero-pad `t` at the end of each dim up to `shape` (a src larger than the index gets no gradient there)."""
+    widths = tuple(w for a, b in zip(reversed(t.shape), reversed(shape)) for w in (0, b - a))
+    return t if not any(widths) else op.pad(t, pad=widths, value=0.0)
+
+
+def _scatter_grad(c, g):
+    dim, reduce = c.attrs["dim"], c.attrs.get("reduce")
+    if reduce == "multiply":
+        raise RuntimeError("derivative for aten::scatter is not implemented (reduce='multiply')")
+    idx, src_type = c.inputs[1], c.in_types[2]
+    gx = gs = None
+    if c.needs_input_grad[0]:
+        gx = g if reduce == "add" else op.scatter(g, idx, 0.0, dim=dim)
+    if c.needs_input_grad[2] and src_type.ndim:
+        gs = _fit(op.gather(g, idx, dim=dim), src_type.shape)
+    return gx, None, gs
+
+
+register(OpDef("scatter", "movement", _scatter_infer, _scatter_impl, _scatter_grad, save_inputs=(1,),
+               promote=(0, 2),
+               bounds=(1, lambda idx, in_shapes, dim, reduce=None: check_index_along(idx, in_shapes[0], dim))))
+
+
+# ---- index_add along one dim ----------------------------------------------------------------------------------
+def _index_add_infer(t, idx, src, dim, alpha=1):
+    _check_index_dtype("index_add_()", idx)
+    d = norm_dim("index_add_()", dim, t.ndim)
+    if idx.ndim > 1:
+        raise OpError(f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: Long and "
+                      f"size: {list(idx.shape)}")
+    if src.ndim and d >= src.ndim:
+        raise OpError(f"index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim {src.ndim}")
+    n = idx.shape[0] if idx.ndim else 1
+    if src.ndim and n != src.shape[d]:
+        raise OpError(f"index_add_(): Number of indices ({n}) should be equal to source.size(dim): "
+                      f"({src.shape[d]}), for dim: {d}")
+    if src.ndim != t.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, src.shape)) if k != d):
+        raise OpError("source tensor shape must match self tensor shape, excluding the specified dimension. Got "
+                      f"self.shape = {list(t.shape)} source.shape = {list(src.shape)}")
+    return t
+
+
+def _index_add_impl(x, idx, src, dim, alpha=1):
+    check_index_along(idx, x.shape, dim)
+    d = norm_dim("index_add_()", dim, x.ndim)
+    out = x.copy()
+    np.add.at(out, (_FULL,) * d + (idx.reshape(-1),), src if alpha == 1 else (src * alpha).astype(x.dtype))
+    return out
+
+
+def _index_add_grad(c, g):
+    d = norm_dim("index_add_()", c.attrs["dim"], len(c.in_types[0].shape))
+    alpha = c.attrs.get("alpha", 1)
+    gs = None
+    if c.needs_input_grad[2]:
+        rows = op.reshape(c.inputs[1], shape=(1, c.in_types[1].shape[0] if c.in_types[1].ndim else 1))
+        gs = op.index(g, rows, index=(("slice", None, None, None),) * d, dims=(d,))
+        gs = gs if alpha == 1 else op.mul(gs, alpha)
+    return g, None, gs
+
+
+register(OpDef("index_add", "movement", _index_add_infer, _index_add_impl, _index_add_grad, save_inputs=(1,),
+               promote=(0, 2),
+               bounds=(1, lambda idx, in_shapes, dim, alpha=1: check_index_along(idx, in_shapes[0], dim))))
