@@ -274,16 +274,16 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
 
 
 def detect_is_causal_mask(mask, is_causal=None, size=None):
-    """PyTorch's _detect_is_causal_mask: is_causal, or (when None) whether a concrete mask equals the square
-    subsequent mask. A traced mask's values are unknown, so it counts as not causal (the mask is applied as given,
-    which computes the same)."""
+    """PyTorch's _detect_is_causal_mask: is_causal, or (when None) whether the mask equals the square subsequent
+    mask. It is compared on the host, so a traced step never reads a traced value; a mask computed in the trace is
+    unknown and counts as not causal (it is then applied as given, which computes the same)."""
     if is_causal is not None or mask is None:
         return is_causal is True
     sz = size if size is not None else mask.shape[-2]
     if tuple(mask.shape) != (sz, sz) or not concrete(mask):
         return False
-    causal = square_subsequent_mask(sz, device=mask.device, dtype=mask.dtype)
-    return bool((mask == causal).all())
+    causal = np.triu(np.full((sz, sz), -np.inf), 1)
+    return bool(np.array_equal(mask._host(), causal))
 
 
 def square_subsequent_mask(sz, device=None, dtype=None):
