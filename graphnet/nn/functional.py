@@ -2,13 +2,15 @@
 and traces alike).
 
 This module is the public API only: the implementations live in `graphnet.nn._functional`, one module per family
-(activation, conv, dropout, embedding, linear, loss, normalization, shape). Every name here is listed in `__all__`.
+(activation, attention, conv, dropout, embedding, linear, loss, normalization, shape). Every name here is listed in
+`__all__`.
 """
 from ._functional.activation import (
     elu,
     erf,
     erfc,
     gelu,
+    glu,
     hardsigmoid,
     hardswish,
     hardtanh,
@@ -16,6 +18,7 @@ from ._functional.activation import (
     log_softmax,
     logsigmoid,
     mish,
+    prelu,
     relu,
     relu6,
     relu_,
@@ -25,8 +28,10 @@ from ._functional.activation import (
     softmax,
     softmin,
     softplus,
+    softsign,
     tanh,
 )
+from ._functional.attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._functional.conv import (
     adaptive_avg_pool2d,
     avg_pool1d,
@@ -50,13 +55,16 @@ from ._functional.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from ._functional.normalization import batch_norm, group_norm, layer_norm, normalize
+from ._functional.normalization import batch_norm, group_norm, layer_norm, normalize, rms_norm
 from ._functional.shape import flatten, pad
 
 __all__ = [
     # activations
-    "elu", "erf", "erfc", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "log_softmax", "logsigmoid",
-    "mish", "relu", "relu6", "relu_", "selu", "sigmoid", "silu", "softmax", "softmin", "softplus", "tanh",
+    "elu", "erf", "erfc", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "log_softmax",
+    "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu", "sigmoid", "silu", "softmax", "softmin",
+    "softplus", "softsign", "tanh",
+    # attention
+    "multi_head_attention_forward", "scaled_dot_product_attention",
     # convolution and pooling
     "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
     # dropout, embedding, linear
@@ -65,5 +73,5 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
     "mse_loss", "nll_loss", "smooth_l1_loss",
     # normalisation and shape
-    "batch_norm", "group_norm", "layer_norm", "normalize", "flatten", "pad",
+    "batch_norm", "group_norm", "layer_norm", "normalize", "rms_norm", "flatten", "pad",
 ]

@@ -22,7 +22,8 @@ TORCH_FUNCTIONAL = [
     "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "kl_div", "l1_loss", "layer_norm",
     "leaky_relu", "linear", "log_softmax", "logsigmoid", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss",
     "normalize", "one_hot", "pad", "relu", "relu6", "relu_", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
-    "softmin", "softplus", "tanh",
+    "softmin", "softplus", "tanh", "glu", "prelu", "softsign", "rms_norm", "scaled_dot_product_attention",
+    "multi_head_attention_forward",
 ]
 
 # Public names torch.nn.functional does not have (graphnet extras). Add a name here only on purpose.

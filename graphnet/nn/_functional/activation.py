@@ -1,5 +1,5 @@
-"""nn.functional activations: ReLU family, ELU/SELU, GELU, sigmoid/tanh, SiLU,
-softplus and log-sigmoid, Mish, the hard approximations, and softmax/softmin/log_softmax."""
+"""nn.functional activations: ReLU family, ELU/SELU, GELU, sigmoid/tanh, SiLU, softplus and log-sigmoid, Mish, the
+hard approximations, softsign, GLU, PReLU, and softmax/softmin/log_softmax."""
 import math
 import warnings
 
@@ -117,3 +117,35 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return x.log_softmax(_softmax_dim("log_softmax", x.ndim, dim))
 
+
+
+def softsign(input):
+    return input / (input.abs() + 1.0)
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b) for the two halves a, b of `input` along dim."""
+    if input.dim() == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    if not -input.dim() <= dim < input.dim():
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-input.dim()}, {input.dim() - 1}], "
+                         f"but got {dim})")
+    size = input.shape[dim]
+    if size % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim % input.dim()} is size {size}")
+    a, b = input.chunk(2, dim)
+    return a * bind("sigmoid", b)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), with one weight or one per channel (dim 1)."""
+    if input.dim() == 0:
+        raise RuntimeError("Not allow zero-dim input tensor.")
+    if weight.dim() > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.dim()}")
+    channels = input.shape[1] if input.dim() >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != channels:
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{weight.numel()} and channel size = {channels}.")
+    slope = weight.reshape(()) if weight.numel() == 1 else weight.reshape((-1,) + (1,) * (input.dim() - 2))
+    return bind("where", input > 0, input, input * slope)

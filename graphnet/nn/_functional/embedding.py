@@ -1,8 +1,10 @@
-"""nn.functional on integer indices: embedding (row lookup) and one_hot, with PyTorch's index checks."""
+"""nn.functional on integer indices: embedding (row lookup, optional max_norm renormalisation) and one_hot, with
+PyTorch's index checks."""
 import numpy as np
 
 from ...core import dtype as dt
 from ...core.bind import bind
+from ...frontend.autograd import no_grad
 from ...frontend.tensor import Tensor
 from ...ir.ops.softmax import one_hot_error
 from .common import concrete
@@ -15,11 +17,25 @@ def _check_index_dtype(name, t):
                            f"Long, Int; but got {got} instead (while checking arguments for {name})")
 
 
+def _renorm_rows(weight, input, max_norm, norm_type):
+    """Scale (in place, outside autograd) each looked-up row whose norm_type-norm exceeds max_norm down to
+    max_norm / (norm + 1e-7) times itself; a row looked up twice gets the same value both times."""
+    with no_grad():
+        idx = input.reshape(-1)
+        rows = weight[idx]
+        norm = (rows.abs() ** norm_type).sum(-1, keepdim=True) ** (1.0 / norm_type)
+        scale = bind("where", norm > max_norm, max_norm / (norm + 1e-7), 1.0)
+        weight[idx] = rows * scale
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
     """Rows of `weight` picked by the integer `input` (one graph op, so it compiles; a bad id raises IndexError in
-    eager and compiled mode); rows at padding_idx get no gradient."""
+    eager and compiled mode); rows at padding_idx get no gradient. With max_norm, the rows looked up are first
+    renormalised in place (PyTorch's embedding_renorm_)."""
     _check_index_dtype("embedding", input)
     ids = input if input.dtype is dt.int64 else bind("cast", input, dtype=dt.int64)
+    if max_norm is not None:
+        _renorm_rows(weight, ids, max_norm, norm_type)
     out = bind("embedding", weight, ids)
     if padding_idx is None:
         return out

@@ -1,4 +1,7 @@
-"""nn.functional normalisation: batch_norm (running statistics), layer_norm, group_norm and Lp normalize."""
+"""nn.functional normalisation: batch_norm (running statistics), layer_norm, rms_norm, group_norm and Lp
+normalize."""
+import numpy as np
+
 from ...frontend.autograd import no_grad
 
 
@@ -66,3 +69,19 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
     return input / norm.clamp(min=eps)
 
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps=None is the dtype's
+    machine epsilon, as in PyTorch."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) > input.ndim or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*"
+                           f"{', '.join(map(str, shape))}], but got input of size{list(input.shape)}")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got weight of shape "
+                           f"{list(weight.shape)} and normalized_shape = {list(shape)}")
+    eps = float(np.finfo(input.dtype.np).eps) if eps is None else eps
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight

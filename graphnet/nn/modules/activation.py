@@ -1,6 +1,10 @@
-"""Activation layers: thin Modules over nn.functional, generated from one table where they only differ by name."""
+"""Activation layers: thin Modules over nn.functional, generated from one table where they only differ by name;
+PReLU holds its learnt slope."""
+from ...frontend.autograd import no_grad
+from ...frontend.creation import empty
 from .. import functional as F
 from ..module import Module
+from ..parameter import Parameter
 
 
 class _Inplace(Module):
@@ -62,6 +66,41 @@ def _plain(name, fn):
 Sigmoid = _plain("Sigmoid", F.sigmoid)
 Tanh = _plain("Tanh", F.tanh)
 LogSigmoid = _plain("LogSigmoid", F.logsigmoid)
+Softsign = _plain("Softsign", F.softsign)
+
+
+class GLU(Module):
+    """Gated linear unit: first half * sigmoid(second half) along dim."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.glu(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learnt slope: one for all channels or one per channel (num_parameters), starting at init."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        with no_grad():
+            self.weight.fill_(self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class GELU(Module):
