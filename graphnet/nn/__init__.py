@@ -1,5 +1,5 @@
 """graphnet.nn: Module, Parameter, containers, layers, losses; `functional` and `init` as submodules."""
-from . import functional, init  # noqa: F401
+from . import functional, init, utils  # noqa: F401
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F401,F403

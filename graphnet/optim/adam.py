@@ -1,21 +1,22 @@
 """Adam and AdamW (decoupled weight decay), with PyTorch's bias correction, amsgrad and maximize."""
 from ..frontend.api_elementwise import maximum
 from ..frontend.creation import tensor, zeros_like
-from .optimizer import IMPL_DEFAULTS, PerParamOptimizer, addcmul_, check_range, impl_options, lerp_
+from .optimizer import PerParamOptimizer, addcmul_, check_range, lerp_
 
 
 class Adam(PerParamOptimizer):
     """PyTorch's Adam: moment estimates m, v with bias correction; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, decoupled_weight_decay=False, **impl):
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         check_range("learning", lr, label="rate")
         check_range("epsilon", eps)
         for i, beta in enumerate(betas):
             check_range("beta parameter at", beta, high=1.0, label=f"index {i}")
         check_range("weight_decay", weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
-                        **impl_options(type(self).__name__, impl, IMPL_DEFAULTS),
+                        foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
@@ -46,6 +47,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step (default decay 1e-2)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, **impl):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True, **impl)
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
