@@ -1,9 +1,10 @@
-# The two commands a newcomer needs: `make train` (the main job) and `make test`. Each sets itself up.
+# The two commands a newcomer needs: `make train` (the main job) and `make test`; beside them `make train-gpt`
+# (the character-level GPT). Each sets itself up.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train test lint clean
+.PHONY: setup train train-gpt test lint clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -18,6 +19,9 @@ setup: $(VENV)/.installed
 
 train: setup
 	$(BIN)/python examples/train_lenet.py
+
+train-gpt: setup
+	$(BIN)/python examples/train_charlm.py
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -m "not cuda" tests

@@ -1,5 +1,5 @@
-"""The language models of the char-level job: a GPT (pre-norm Transformer decoder, tied embeddings) and a
-multi-layer LSTM, both over token ids (B, T) -> logits (B, T, vocab), written with the PyTorch API."""
+"""The language model of the char-level job: a GPT (pre-norm Transformer decoder, tied embeddings) over token ids
+(B, T) -> logits (B, T, vocab), written with the PyTorch API, plus its loss and a sampler."""
 import math
 from dataclasses import dataclass
 
@@ -70,6 +70,9 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying: one Parameter, gradients summed
         self.apply(self._init)
+        for block in self.blocks:  # GPT-2's scaled init of the projections into the residual stream
+            for proj in (block.attn.proj, block.mlp[2]):
+                nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init(m):
@@ -88,20 +91,6 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))
-
-
-class LSTMLM(nn.Module):
-    """Embedding -> num_layers LSTM -> Linear decoder (the classic recurrent language model)."""
-
-    def __init__(self, vocab_size, emb=128, hidden=256, num_layers=2, dropout=0.0):
-        super().__init__()
-        self.encoder = nn.Embedding(vocab_size, emb)
-        self.rnn = nn.LSTM(emb, hidden, num_layers, dropout=dropout, batch_first=True)
-        self.decoder = nn.Linear(hidden, vocab_size)
-
-    def forward(self, idx):
-        out, _ = self.rnn(self.encoder(idx))
-        return self.decoder(out)
 
 
 def lm_loss(logits, targets):

@@ -1,6 +1,6 @@
-"""The second main job: a character-level GPT (or LSTM) trained, compiled, on tiny Shakespeare.
+"""The second main job: a character-level GPT trained, compiled, on tiny Shakespeare.
 
-    python examples/train_charlm.py [--model gpt|lstm] [--iters 2000] [--device cpu|cuda] [--no-compile]
+    python examples/train_charlm.py [--iters 2000] [--device cpu|cuda] [--no-compile]
                                     [--out DIR] [--eval-iters 100] [--sample-chars 300]
 
 The GPT: 4 layers, 4 heads, 128 wide, context 64, batch 12, AdamW (lr 1e-3, 100 warm-up steps, cosine decay to
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import graphnet as torch  # noqa: E402
-from examples.charlm import GPT, LSTMLM, GPTConfig, lm_loss, sample  # noqa: E402
+from examples.charlm import GPT, GPTConfig, lm_loss, sample  # noqa: E402
 from graphnet.data.text import shakespeare_split  # noqa: E402
 
 
@@ -39,9 +39,7 @@ class Batches:
 
 
 def make_model(args, vocab):
-    if args.model == "gpt":
-        return GPT(GPTConfig(vocab, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout))
-    return LSTMLM(vocab, args.n_embd, args.hidden, num_layers=2, dropout=args.dropout)
+    return GPT(GPTConfig(vocab, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout))
 
 
 def make_optimizer(model, args):
@@ -74,14 +72,12 @@ def estimate_loss(forward, batches, iters):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="gpt", choices=["gpt", "lstm"])
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=12)
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--n-layer", type=int, default=4)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=128)
-    p.add_argument("--hidden", type=int, default=256, help="LSTM hidden size")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-4)
@@ -119,7 +115,7 @@ def main(argv=None):
     train_step = torch.compile(step) if args.compile else step
     forward = torch.compile(model) if args.compile else model
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{args.model.upper()} ({n_params / 1e6:.2f}M parameters) on tiny Shakespeare: {len(train_ids):,} train / "
+    print(f"GPT ({n_params / 1e6:.2f}M parameters) on tiny Shakespeare: {len(train_ids):,} train / "
           f"{len(val_ids):,} validation characters, vocab {len(vocab)}, {args.device}, "
           f"{'compiled' if args.compile else 'eager'}, {args.iters} iterations")
 
@@ -154,7 +150,7 @@ def main(argv=None):
           f"({t_train / steady * 1e3:.1f} ms/iteration; first {warm} iterations, tracing and compiling "
           f"included: {t_compile:.1f} s)")
 
-    path = os.path.join(args.out, f"charlm_{args.model}.pth")
+    path = os.path.join(args.out, "charlm_gpt.pth")
     torch.save({"model": model.state_dict(), "args": vars(args), "chars": vocab.chars}, path)
     fresh = make_model(args, len(vocab)).to(device)
     fresh.load_state_dict(torch.load(path)["model"])

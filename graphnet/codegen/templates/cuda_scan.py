@@ -5,30 +5,20 @@ import functools
 
 from ..cuda import load
 
-SOURCE = '''from numba import cuda
-
+_SCAN = '''
 
 @cuda.jit(cache=True)
-def cumsum_rows(x, out, rows, r, inner):
+def {name}_rows(x, out, rows, r, inner):
     for t in range(cuda.grid(1), rows, cuda.gridsize(1)):
         base = (t // inner) * r * inner + t % inner
         out[base] = x[base]
         acc = out[base]
         for j in range(1, r):
-            acc = acc + x[base + j * inner]
-            out[base + j * inner] = acc
-
-
-@cuda.jit(cache=True)
-def cumprod_rows(x, out, rows, r, inner):
-    for t in range(cuda.grid(1), rows, cuda.gridsize(1)):
-        base = (t // inner) * r * inner + t % inner
-        out[base] = x[base]
-        acc = out[base]
-        for j in range(1, r):
-            acc = acc * x[base + j * inner]
+            acc = acc {op} x[base + j * inner]
             out[base + j * inner] = acc
 '''
+SOURCE = "from numba import cuda\n\n" + "\n".join(_SCAN.format(name=name, op=op)
+                                                  for name, op in (("cumsum", "+"), ("cumprod", "*")))
 
 
 @functools.lru_cache(maxsize=None)
