@@ -248,11 +248,11 @@ class PerParamOptimizer(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    state = self.state[p]
-                    if not state:
-                        state.update(self.init_state(p, group))
+                    state = self.state[p] if p in self.state else self.init_state(p, group)
                     hypers = self.hypers(group)
                     self.update(p, effective_grad(p, group, hypers), state, group, hypers)
+                    if state:  # as PyTorch: no entry for a parameter without state (plain SGD)
+                        self.state[p] = state
         return loss
 
     def init_state(self, p, group):
