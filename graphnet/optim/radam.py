@@ -6,7 +6,8 @@ from .optimizer import PerParamOptimizer, addcmul_, check_adam_family, lerp_
 
 
 class RAdam(PerParamOptimizer):
-    """PyTorch's RAdam: p -= lr * m / (1 - beta1^t) * (r_t * sqrt(1 - beta2^t) / (sqrt(v) + eps) if rho_t > 5 else 1)."""
+    """PyTorch's RAdam: p -= lr * m / (1 - beta1^t) * (r_t * sqrt(1 - beta2^t) / (sqrt(v) + eps) if rho_t > 5
+    else 1)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
                  *, foreach=None, maximize=False, capturable=False, differentiable=False):

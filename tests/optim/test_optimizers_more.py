@@ -93,7 +93,8 @@ def _compare(name, kwargs, groups=None, dtype="float64", steps=5, compiled=False
         expected_out = ref.step(x)
         for run in runs:
             out = run.step(x)
-            _assert_close(run.weights(), ref.weights(), TOL[dtype], f"{name} step {i} compiled={run.fn is not run._step}")
+            compiled_run = run.fn is not run._step
+            _assert_close(run.weights(), ref.weights(), TOL[dtype], f"{name} step {i} compiled={compiled_run}")
             np.testing.assert_allclose(float(out.detach()), float(expected_out.detach()), rtol=1e-5)
             if ref.sched is not None:
                 assert run.sched.get_last_lr() == pytest.approx(ref.sched.get_last_lr(), rel=1e-12)
