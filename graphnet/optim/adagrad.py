@@ -1,14 +1,14 @@
 """Adagrad: per-coordinate learning rates scaled by the accumulated squared gradients."""
 from ..core import dtype as dt
 from ..frontend.creation import full_like, tensor
-from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options
+from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_fused, check_range
 
 
 class Adagrad(PerParamOptimizer):
     """PyTorch's Adagrad: sum += g^2; p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(sum) + eps)."""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False, **impl):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
         check_range("learning", lr, label="rate")
         check_range("lr_decay", lr_decay)
         check_range("weight_decay", weight_decay)
@@ -16,8 +16,9 @@ class Adagrad(PerParamOptimizer):
         check_range("epsilon", eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize,
-                        **impl_options("Adagrad", impl, ("foreach", "differentiable", "fused")))
+                        foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        check_fused(fused, foreach, differentiable)
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p].update(self.init_state(p, group))

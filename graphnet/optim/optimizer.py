@@ -17,16 +17,12 @@ class _RequiredParameter:
 
 required = _RequiredParameter()
 
-# Keyword options PyTorch optimizers accept for its own kernel choices; graphnet stores them and picks its own path.
-IMPL_DEFAULTS = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
-
-
-def impl_options(owner, options, keys):
-    """PyTorch's kernel-choice keywords `keys` (foreach, fused, ...) with their defaults; others are a TypeError."""
-    unknown = sorted(set(options) - set(keys))
-    if unknown:
-        raise TypeError(f"{owner}.__init__() got an unexpected keyword argument '{unknown[0]}'")
-    return {k: options.get(k, IMPL_DEFAULTS[k]) for k in keys}
+def check_fused(fused, foreach, differentiable=False):
+    """PyTorch's checks on its kernel-choice keywords; graphnet stores them in the groups and runs its own path."""
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
 def _typename(obj):
@@ -37,6 +33,15 @@ def check_range(name, value, low=0.0, high=None, label="value"):
     """Raise PyTorch's `ValueError("Invalid <name> <label>: <value>")` when value < low (or >= high when given)."""
     if not low <= value or (high is not None and not value < high):
         raise ValueError(f"Invalid {name} {label}: {value}")
+
+
+def check_adam_family(lr, betas, eps, weight_decay):
+    """PyTorch's argument checks shared by Adam, AdamW, Adamax, NAdam and RAdam, in its order."""
+    check_range("learning", lr, label="rate")
+    check_range("epsilon", eps)
+    for i, beta in enumerate(betas):
+        check_range("beta parameter at", beta, high=1.0, label=f"index {i}")
+    check_range("weight_decay", weight_decay)
 
 
 def _ordered(params):
@@ -243,11 +248,11 @@ class PerParamOptimizer(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    state = self.state[p]
-                    if not state:
-                        state.update(self.init_state(p, group))
+                    state = self.state[p] if p in self.state else self.init_state(p, group)
                     hypers = self.hypers(group)
                     self.update(p, effective_grad(p, group, hypers), state, group, hypers)
+                    if state:  # as PyTorch: no entry for a parameter without state (plain SGD)
+                        self.state[p] = state
         return loss
 
     def init_state(self, p, group):

@@ -1,20 +1,20 @@
 """RMSprop: divide the gradient by a running root-mean-square, optionally centered and with momentum."""
 from ..frontend.creation import tensor, zeros_like
-from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_range, impl_options, lerp_
+from .optimizer import PerParamOptimizer, addcdiv_, addcmul_, check_range, lerp_
 
 
 class RMSprop(PerParamOptimizer):
     """PyTorch's RMSprop: v = alpha * v + (1 - alpha) * g^2; p -= lr * g / (sqrt(v - mean(g)^2 if centered) + eps)."""
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False, **impl):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
         check_range("learning", lr, label="rate")
         check_range("epsilon", eps)
         check_range("momentum", momentum)
         check_range("weight_decay", weight_decay)
         check_range("alpha", alpha)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
-                        maximize=maximize, **impl_options("RMSprop", impl, ("capturable", "foreach", "differentiable")))
+                        capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable)
         super().__init__(params, defaults)
 
     def init_state(self, p, group):

@@ -1,5 +1,5 @@
 """Stochastic gradient descent with optional (Nesterov) momentum, dampening, weight decay and maximize."""
-from .optimizer import PerParamOptimizer, check_range
+from .optimizer import PerParamOptimizer, check_fused, check_range
 
 
 class SGD(PerParamOptimizer):
@@ -15,6 +15,7 @@ class SGD(PerParamOptimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                         maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        check_fused(fused, foreach, differentiable)
 
     def init_state(self, p, group):
         return {}
