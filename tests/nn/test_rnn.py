@@ -234,7 +234,8 @@ def test_layer_dtype_mismatch_error():
     with pytest.raises(ValueError) as info:
         nn.LSTM(IN, HID)(gn.randn(SEQ, BATCH, IN, dtype=gn.float64))
     assert str(info.value) == ("RNN input dtype (graphnet.float64) does not match weight dtype (graphnet.float32). "
-                               "Convert input: input.to(graphnet.float32), or convert model: model.to(graphnet.float64)")
+                               "Convert input: input.to(graphnet.float32), or convert model: "
+                               "model.to(graphnet.float64)")
 
 
 DROPOUT_MSG = "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"

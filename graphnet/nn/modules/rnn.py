@@ -222,7 +222,7 @@ class RNNBase(Module):
         batched = input.dim() == 3
         batch_dim = 0 if self.batch_first else 1
         if not batched:
-            input = input.unsqueeze(batch_dim)
+            input = input.unsqueeze(batch_dim)  # noqa: A001 (PyTorch's argument name)
         hx = self._initial_state(input, hx, batched)
         output, h_n = self._layers(input.transpose(0, 1) if self.batch_first else input, hx)
         if self.batch_first:
@@ -342,7 +342,7 @@ class RNNCellBase(Module):
                 raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {h.dim()}D instead")
         batched = input.dim() == 2
         if not batched:
-            input = input.unsqueeze(0)
+            input = input.unsqueeze(0)  # noqa: A001 (PyTorch's argument name)
         if hx is None:
             states = (zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device),) * self._states
         elif not batched:
