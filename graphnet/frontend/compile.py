@@ -449,7 +449,12 @@ class CompiledModule(_Compiled):
         differentiable = [v for v in traced.graph.inputs if v.dtype.is_floating_point and v.role != "buffer"]
         used = _ancestors(traced.graph.outputs)  # an input no output depends on keeps grad None, as in eager
         wrt = [v for v in differentiable if v in used and self._requires_grad(traced, v, args)]
-        joint = prune_grads(autodiff(traced.graph, wrt=differentiable), requested=[v.name for v in wrt])
+        grad_outputs = _grad_outputs(traced.graph, [v.name for v in wrt])
+        # one grad_output per distinct output value that carries a gradient (a value returned twice gets the sum)
+        first = {traced.graph.outputs[j].name: j for j in sorted(grad_outputs, reverse=True)}
+        seeds = sorted(first.values()) or [0]
+        joint = prune_grads(autodiff(traced.graph, wrt=differentiable, outputs=seeds),
+                            requested=[v.name for v in wrt])
         fwd, bwd = split(joint)
         graphs["joint"] = joint
         fprog, fopt, frep, fsecs = _build_program(fwd, "forward", shape_generic)
@@ -460,7 +465,7 @@ class CompiledModule(_Compiled):
         entry = _Variant(None, None, traced, graphs, [fprog, bprog], secs,
                          {"prune_grads": joint.meta["prune_grads"], "forward": frep, "backward": brep})
         entry.wrt = [v.name for v in wrt]
-        entry.grad_outputs = _grad_outputs(traced.graph, entry.wrt)
+        entry.grad_outputs = grad_outputs
         return entry
 
     @staticmethod
@@ -543,9 +548,16 @@ class CompiledBackward(Node):
         by_name = {}
         saved_names = bprog.graph.meta["saved"]
         by_name.update(zip(saved_names, self.saved))
-        grad_inputs = [v for v in bprog.graph.inputs if v.role == "grad_output"]
-        for v, g in zip(grad_inputs, grad_outputs):
-            by_name[v.name] = _contiguous(g._data) if g is not None else _zeros(v.type)
+        grad_inputs = {v.name: v for v in bprog.graph.inputs if v.role == "grad_output"}
+        for j, out in enumerate(self.entry.traced.graph.outputs):
+            v = grad_inputs.get(f"grad_{out.name}")
+            g = grad_outputs[j] if j < len(grad_outputs) else None
+            if v is None or g is None:
+                continue
+            g = _contiguous(g._data)
+            by_name[v.name] = g if v.name not in by_name else by_name[v.name] + g  # one value returned twice
+        for v in grad_inputs.values():
+            by_name.setdefault(v.name, _zeros(v.type))
         outs, _ = bprog.run([by_name[v.name] for v in bprog.graph.inputs])
         grads = bprog.graph.meta["grads"]
         types = {v.name: v.type for v in self.entry.programs[0].graph.inputs}

@@ -291,3 +291,29 @@ def test_compiled_module_leaves_grad_none_for_what_the_output_does_not_use():
         assert z.grad is None and model.unused.weight.grad is None and model.unused.bias.grad is None
         np.testing.assert_allclose(x.grad.numpy(), np.tile(model.used.weight.detach().numpy().sum(0), (4, 1)),
                                    rtol=1e-6)
+
+
+def test_compiled_module_backward_takes_the_gradient_of_every_output():
+    """A module with several differentiable outputs (an RNN's output and h_n, a tuple among them, one value returned
+    twice): each output's incoming gradient reaches the inputs, as in eager mode."""
+
+    class Several(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.lin(x).tanh()
+            return h * 2, (h * 3, h), h
+
+    torch.manual_seed(0)
+    m, x = Several(), torch.randn(3, 4, requires_grad=True)
+    grads = []
+    for fn in (m, torch.compile(m)):
+        a, (b, c), d = fn(x)
+        (a.sum() + (b * 5).sum() + (c * c).sum() + (d * 7).sum()).backward()
+        grads.append([x.grad.numpy().copy(), m.lin.weight.grad.numpy().copy()])
+        x.grad = None
+        m.zero_grad()
+    for got, want in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
