@@ -453,7 +453,7 @@ class CompiledModule(_Compiled):
         # one grad_output per distinct output value that carries a gradient (a value returned twice gets the sum)
         first = {traced.graph.outputs[j].name: j for j in sorted(grad_outputs, reverse=True)}
         seeds = sorted(first.values()) or [0]
-        joint = prune_grads(autodiff(traced.graph, wrt=differentiable, outputs=seeds),
+        joint = prune_grads(autodiff(traced.graph, wrt=differentiable, outputs=seeds, seed_inputs=True),
                             requested=[v.name for v in wrt])
         fwd, bwd = split(joint)
         graphs["joint"] = joint

@@ -35,9 +35,9 @@ def requires_grad_values(graph, sources):
     return need
 
 
-def _seed(graph, value):
-    """d(output)/d(output): a constant 1 for single-element outputs, else a 'grad_output' input."""
-    if value.type.numel == 1:
+def _seed(graph, value, as_input):
+    """d(output)/d(output): a 'grad_output' input, or a constant 1 for a single-element output unless `as_input`."""
+    if value.type.numel == 1 and not as_input:
         return graph.add_constant(np.ones(value.shape, value.dtype.np), name="one")
     return graph.add_input(value.type, f"grad_{value.name}", "grad_output")
 
@@ -67,8 +67,11 @@ def _backward_node(builder, node, grads, need):
             _accumulate(grads, v, g)
 
 
-def autodiff(graph, wrt=None, outputs=None):
-    """The joint graph: forward, then the gradients of outputs[0] (default: output 0) w.r.t. `wrt` inputs."""
+def autodiff(graph, wrt=None, outputs=None, seed_inputs=False):
+    """The joint graph: forward, then the gradients of `outputs` (default: output 0) w.r.t. `wrt` inputs.
+
+    A single-element output is seeded with 1 (a loss) unless `seed_inputs`: then every output takes its incoming
+    gradient as a 'grad_output' input, as a compiled module's backward must (its caller may scale the output)."""
     joint, vmap = graph.copy_with_map()
     for n in joint.nodes:
         n.meta["phase"] = "forward"
@@ -77,7 +80,7 @@ def autodiff(graph, wrt=None, outputs=None):
     sources = _resolve(joint, wrt)
     need = requires_grad_values(joint, sources)
     first_new = joint.output_node._prev
-    grads = {t: _seed(joint, t) for t in targets}
+    grads = {t: _seed(joint, t, seed_inputs) for t in targets}
     with GraphBuilder(joint) as builder:
         for node in reversed([n for n in joint.nodes if n.meta.get("phase") == "forward"]):
             if node.op not in ("input", "constant", "output"):

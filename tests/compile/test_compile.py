@@ -317,3 +317,20 @@ def test_compiled_module_backward_takes_the_gradient_of_every_output():
         m.zero_grad()
     for got, want in zip(grads[1], grads[0]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (4,)])
+def test_compiled_module_with_a_single_element_output_takes_its_incoming_gradient(shape):
+    """A one-element output (Linear(4, 1) on one row, a 0-d value) is not a loss: the caller may scale it, and the
+    scaled gradient must reach the parameters (it was seeded with 1, so `(cm(x) * 3).sum()` gave a third)."""
+    torch.manual_seed(0)
+    m, x = nn.Linear(4, 1), torch.randn(*shape, requires_grad=True)
+    grads = []
+    for fn in (m, torch.compile(m)):
+        (fn(x) * 3).sum().backward()
+        grads.append([x.grad.numpy().copy(), m.weight.grad.numpy().copy(), m.bias.grad.numpy().copy()])
+        x.grad = None
+        m.zero_grad()
+    for got, want in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(grads[1][2], [3.0])
