@@ -12,9 +12,9 @@ from numba import njit
 
 from graphnet.codegen.calls import call_compiled, flat
 from graphnet.codegen.cpu import load_digest
-from graphnet.codegen.templates import conv, embedding, gemm, pool, softmax
+from graphnet.codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
 """
-_LIBRARY_MODULES = {"conv", "embedding", "gemm", "pool", "softmax"}
+_LIBRARY_MODULES = {"conv", "embedding", "gemm", "pool", "recurrent", "softmax"}
 
 
 class NoDriverForm(Exception):  # noqa: N818 - a signal, not an error the user sees

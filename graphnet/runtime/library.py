@@ -15,7 +15,8 @@ import numba
 import numpy as np
 
 from ..codegen import driver
-from ..codegen.templates import conv, embedding, gemm, pool, softmax
+from ..codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
+from ..ir.ops.recurrent import MODES
 from ..ir.kernel import contiguous_strides
 from .steps import Alias, resolve, write_outputs
 
@@ -401,6 +402,20 @@ def _embedding_step(fn):
     return build
 
 
+def _scan_args(ins, outs, a, s):
+    return lambda h, k: (*ins, a["code"], a["reverse"], *outs)
+
+
+def _scan_step(fn):
+    """A recurrent layer's whole time loop (rnn_scan) or its backward-through-time as one kernel call."""
+    def build(node, ins, outs, bufs, shared):
+        step = Template(node, ins, outs, bufs, (fn, _scan_args, None))
+        step.attrs.update(code=MODES[node.attrs["mode"]], reverse=bool(node.attrs["reverse"]))
+        return step
+
+    return build
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
     "gemm": _matmul_step,
@@ -415,4 +430,6 @@ LIBRARY_STEPS = {
     "check_targets": _check_step,
     "embedding": _embedding_step(embedding.embedding_rows),
     "embedding_backward": _embedding_step(embedding.embedding_rows_backward),
+    "rnn_scan": _scan_step(recurrent.rnn_scan),
+    "rnn_scan_backward": _scan_step(recurrent.rnn_scan_backward),
 }

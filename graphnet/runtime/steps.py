@@ -28,6 +28,7 @@ class Impl:
         self.impl, self.attrs, self.ins, self.outs, self.bufs = node.opdef.impl, dict(node.attrs), ins, outs, bufs
         self.multi = node.opdef.n_outputs != 1
         self.op, self.shapes = node.op, (node.inputs[0].type.shape if node.inputs else (), node.outputs[0].type.shape)
+        self.in_shapes = [tuple(v.type.shape) for v in node.inputs]
 
     def __call__(self, env):
         res = self.impl(*(env[i] for i in self.ins), **self.attrs)
@@ -46,6 +47,11 @@ class Impl:
         if self.op == "getitem_backward" and self.bufs is not None and self.bufs[0][0] != "input":
             (out,) = write_outputs(d, self.outs, self.bufs)
             for line in _getitem_backward_lines(d, self.ins[0], out, self.attrs, *self.shapes):
+                d.emit(line)
+            return
+        if self.op == "cat" and self.bufs is not None:
+            (out,) = write_outputs(d, self.outs, self.bufs)
+            for line in _cat_lines(d, self.ins, out, self.attrs["dim"], self.in_shapes):
                 d.emit(line)
             return
         if self.bufs is not None or self.op not in _VIEW_SOURCE:
@@ -85,6 +91,17 @@ def _getitem_source(d, x, attrs, in_shape, shape):
 def _getitem_backward_lines(d, g, out, attrs, g_shape, shape):
     """The adjoint of a slice: zeros, and the gradient written into the slice (a split's backward)."""
     return [f"{out}[...] = 0", f"{out}{_basic_index_source(d, attrs, tuple(shape), g_shape)} = {d.var(g)}"]
+
+
+def _cat_lines(d, ins, out, dim, in_shapes):
+    """cat into its planned buffer: each input assigned to its slice along `dim`."""
+    dim = dim % len(in_shapes[0])
+    lines, start = [], 0
+    for x, shape in zip(ins, in_shapes):
+        stop = start + shape[dim]
+        lines.append(f"{out}[{':, ' * dim}{d.literal(start)}:{d.literal(stop)}] = {d.var(x)}")
+        start = stop
+    return lines
 
 
 _VIEW_SOURCE = {  # view op -> (driver, input slot, attrs, in shape, out shape) -> (expression, statically contiguous)

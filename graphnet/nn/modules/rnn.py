@@ -1,13 +1,15 @@
 """Recurrent layers RNN, LSTM, GRU and their cells, with PyTorch's parameters, gate order, shapes and errors.
 
 Each cell's math is one step function of the input projection gi = x W_ih^T + b_ih and the previous state. A cell
-module projects its one input; a layer projects the whole sequence of each direction in one GEMM and then loops over
-the timesteps in Python, so a trace of it is the unrolled recurrence (forward and backward-through-time).
+module projects its one input and takes one step. A layer projects the whole sequence of each direction in one GEMM,
+then runs the recurrence as one `rnn_scan` op (eagerly and in a compiled Program, one loop over the timesteps, and
+one for its backward-through-time); an LSTM with projections (proj_size) loops over the step function instead.
 """
 import math
 import numbers
 import warnings
 
+from ...core.bind import bind
 from ...frontend.api_movement import cat, stack
 from ...frontend.creation import empty, zeros
 from .. import functional as F
@@ -194,10 +196,25 @@ class RNNBase(Module):
         steps, batch, features = x.shape
         gi = F.linear(x.reshape(steps * batch, features), weights["weight_ih"], weights.get("bias_ih"))
         gi = gi.reshape(steps, batch, gi.shape[-1])
+        if not self.proj_size:
+            return self._scan(gi, state, weights, reverse)
         outputs = [None] * steps
         for t in (reversed(range(steps)) if reverse else range(steps)):
             outputs[t], state = self._step(gi[t], state, weights)
         return stack(outputs), state
+
+    def _scan(self, gi, state, weights, reverse):
+        """The recurrence of one layer and direction as one rnn_scan op over the state [h] or [h, c]."""
+        w_hh, hidden = weights["weight_hh"], self.hidden_size
+        b_hh = weights.get("bias_hh")
+        if b_hh is None:
+            b_hh = zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
+        states, _ = bind("rnn_scan", gi, cat(state, 1) if isinstance(state, tuple) else state, w_hh, b_hh,
+                         mode=self.mode, reverse=reverse)
+        final = states[0] if reverse else states[gi.shape[0] - 1]
+        if isinstance(state, tuple):
+            return states[:, :, :hidden], (final[:, :hidden], final[:, hidden:])
+        return states, final
 
     def _layers(self, x, hx):
         """Every layer and direction over the time-major x, dropout between layers; (output, final states)."""
