@@ -288,6 +288,7 @@ def _module_handler(module, name):
 HANDLERS.update({name: _module_handler("index", name) for name in ("index", "index_backward", "index_put", "gather",
                                                                    "gather_backward", "embedding", "embedding_backward",
                                                                    "argmax", "argmin")})
+HANDLERS.update({name: _module_handler("recurrent", name) for name in ("rnn_scan", "rnn_scan_backward")})
 HANDLERS.update({name: _module_handler("random", name) for name in ("rand_uniform", "rand_normal", "rng_advance")})
 HANDLERS.update({name: _module_handler("scan", name) for name in ("cumsum", "cumprod")})
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..codegen import driver
 from ..codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
-from ..ir.ops.recurrent import MODES
 from ..ir.kernel import contiguous_strides
+from ..ir.ops.recurrent import MODES
 from .steps import Alias, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves

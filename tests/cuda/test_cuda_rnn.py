@@ -1,4 +1,4 @@
-"""LSTM and GRU on a CUDA device (simulator-tested): eager forward and backward, and the compiled forward and
+"""RNN, LSTM and GRU on a CUDA device (simulator-tested): eager forward and backward, and the compiled forward and
 backward, equal the CPU run's outputs, final states and gradients."""
 import warnings
 
@@ -27,19 +27,23 @@ def _run(model, x, h0, compiled):
     return [_host(r) for r in results]
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_lstm_and_gru_forward_backward_on_device_match_cpu(kind):
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN_relu"])
+def test_recurrent_layers_forward_backward_on_device_match_cpu(kind):
+    """Every mode's rnn_scan and its backward run on device kernels (no host fallback warning)."""
     torch.manual_seed(0)
-    cpu = getattr(nn, kind)(3, 4, bidirectional=kind == "GRU")
-    x, h0 = torch.randn(2, 2, 3), torch.randn(2 if kind == "GRU" else 1, 2, 4)
+    name, kw = kind.split("_")[0], ({"nonlinearity": "relu"} if kind.endswith("relu") else {})
+    bidirectional = kind != "LSTM"
+    cpu = getattr(nn, name)(3, 4, bidirectional=bidirectional, **kw)
+    x, h0 = torch.randn(3, 2, 3), torch.randn(2 if bidirectional else 1, 2, 4)
     want = _run(cpu, x, h0, compiled=False)
-    dev = getattr(nn, kind)(3, 4, bidirectional=kind == "GRU")
+    dev = getattr(nn, name)(3, 4, bidirectional=bidirectional, **kw)
     dev.load_state_dict(cpu.state_dict())
     dev = dev.cuda()
     assert all(p.is_cuda for p in dev.parameters())
     for compiled in (False, True):
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*eager.*", module="graphnet")  # no fallback to eager
+            warnings.filterwarnings("error", message=".*no device kernel.*")  # nor to the host
             got = _run(dev, x.cuda(), h0.cuda(), compiled)
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

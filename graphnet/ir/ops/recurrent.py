@@ -110,7 +110,8 @@ def _infer(gi, state0, w_hh, b_hh, mode, reverse):
     width, gates = state_width(mode, hidden), GATES[mode] * hidden
     if (gi.ndim != 3 or w_hh.ndim != 2 or w_hh.shape[0] != gates or tuple(b_hh.shape) != (gates,)
             or gi.shape[2] != gates or tuple(state0.shape) != (gi.shape[1], width)):
-        raise OpError(f"rnn_scan ({mode}): expected gi (T, B, {GATES[mode]}*H), state0 (B, {width // max(hidden, 1)}*H), "
+        state = "2*H" if mode == "LSTM" else "H"
+        raise OpError(f"rnn_scan ({mode}): expected gi (T, B, {GATES[mode]}*H), state0 (B, {state}), "
                       f"w_hh ({GATES[mode]}*H, H), b_hh ({GATES[mode]}*H,); got gi {fmt_shape(gi.shape)}, state0 "
                       f"{fmt_shape(state0.shape)}, w_hh {fmt_shape(w_hh.shape)}, b_hh {fmt_shape(b_hh.shape)}")
     if len({gi.dtype, state0.dtype, w_hh.dtype, b_hh.dtype}) != 1:
