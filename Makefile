@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train train-gpt test lint clean
+.PHONY: setup train train-gpt train-lstm test lint clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ train: setup
 
 train-gpt: setup
 	$(BIN)/python examples/train_charlm.py
+
+train-lstm: setup
+	$(BIN)/python examples/train_charlm.py --model lstm
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -m "not cuda" tests

@@ -1,5 +1,5 @@
-"""The language model of the char-level job: a GPT (pre-norm Transformer decoder, tied embeddings) over token ids
-(B, T) -> logits (B, T, vocab), written with the PyTorch API, plus its loss and a sampler."""
+"""The language models of the char-level job, token ids (B, T) -> logits (B, T, vocab), written with the PyTorch
+API: a GPT (pre-norm Transformer decoder, tied embeddings) and, to compare, an LSTM; plus their loss and a sampler."""
 import math
 from dataclasses import dataclass
 
@@ -91,6 +91,21 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))
+
+
+class LSTMLM(nn.Module):
+    """An embedding, a stacked LSTM over the sequence (batch_first) and a Linear decoder to the vocabulary."""
+
+    def __init__(self, vocab_size, n_embd=128, hidden=256, num_layers=2, dropout=0.0):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, n_embd)
+        self.lstm = nn.LSTM(n_embd, hidden, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def forward(self, idx):
+        out, _ = self.lstm(self.drop(self.emb(idx)))
+        return self.head(self.drop(out))
 
 
 def lm_loss(logits, targets):

@@ -1,13 +1,15 @@
-"""The second main job: a character-level GPT trained, compiled, on tiny Shakespeare.
+"""The second main job: a character-level GPT (or, with --model lstm, an LSTM) trained, compiled, on tiny Shakespeare.
 
-    python examples/train_charlm.py [--iters 2000] [--device cpu|cuda] [--no-compile]
+    python examples/train_charlm.py [--model gpt|lstm] [--iters 2000] [--device cpu|cuda] [--no-compile]
                                     [--out DIR] [--eval-iters 100] [--sample-chars 300]
 
 The GPT: 4 layers, 4 heads, 128 wide, context 64, batch 12, AdamW (lr 1e-3, 100 warm-up steps, cosine decay to
 1e-4, weight decay 0.1 on matrices only, gradients clipped to norm 1.0), dropout 0, on the split graphnet ships
 (first 90% of the characters train, last 10% validation). A progress bar shows the loss and tokens/s; the
 validation loss is estimated every --eval-interval steps on --eval-iters random batches; the model is saved,
-reloaded and checked, and --sample-chars characters are sampled at the end (temperature, top-k).
+reloaded and checked, and --sample-chars characters are sampled at the end (temperature, top-k). --model lstm
+trains, with the same recipe and data, an embedding (--n-embd) into a --lstm-layers LSTM of --hidden units and a
+Linear decoder, for comparison.
 """
 import argparse
 import math
@@ -20,7 +22,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import graphnet as torch  # noqa: E402
-from examples.charlm import GPT, GPTConfig, lm_loss, sample  # noqa: E402
+from examples.charlm import GPT, LSTMLM, GPTConfig, lm_loss, sample  # noqa: E402
 from graphnet.data.text import shakespeare_split  # noqa: E402
 
 
@@ -39,6 +41,8 @@ class Batches:
 
 
 def make_model(args, vocab):
+    if args.model == "lstm":
+        return LSTMLM(vocab, args.n_embd, args.hidden, args.lstm_layers, args.dropout)
     return GPT(GPTConfig(vocab, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout))
 
 
@@ -72,12 +76,15 @@ def estimate_loss(forward, batches, iters):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="gpt", choices=["gpt", "lstm"])
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=12)
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--n-layer", type=int, default=4)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256, help="LSTM units per layer (--model lstm)")
+    p.add_argument("--lstm-layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-4)
@@ -115,7 +122,7 @@ def main(argv=None):
     train_step = torch.compile(step) if args.compile else step
     forward = torch.compile(model) if args.compile else model
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"GPT ({n_params / 1e6:.2f}M parameters) on tiny Shakespeare: {len(train_ids):,} train / "
+    print(f"{type(model).__name__} ({n_params / 1e6:.2f}M parameters) on tiny Shakespeare: {len(train_ids):,} train / "
           f"{len(val_ids):,} validation characters, vocab {len(vocab)}, {args.device}, "
           f"{'compiled' if args.compile else 'eager'}, {args.iters} iterations")
 
@@ -150,7 +157,7 @@ def main(argv=None):
           f"({t_train / steady * 1e3:.1f} ms/iteration; first {warm} iterations, tracing and compiling "
           f"included: {t_compile:.1f} s)")
 
-    path = os.path.join(args.out, "charlm_gpt.pth")
+    path = os.path.join(args.out, f"charlm_{args.model}.pth")
     torch.save({"model": model.state_dict(), "args": vars(args), "chars": vocab.chars}, path)
     fresh = make_model(args, len(vocab)).to(device)
     fresh.load_state_dict(torch.load(path)["model"])

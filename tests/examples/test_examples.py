@@ -316,10 +316,12 @@ def test_train_lenet_one_epoch(tmp_path):
         assert (tmp_path / name).read_bytes().startswith(b"%PDF")
 
 
-def test_train_charlm_smoke(tmp_path):
-    """examples/train_charlm.py at a tiny size, compiled: it trains, reports a validation loss below the uniform
-    log(65), saves and reloads the checkpoint to the same loss, and samples text."""
+@pytest.mark.parametrize("model", ["gpt", "lstm"])
+def test_train_charlm_smoke(tmp_path, model):
+    """examples/train_charlm.py at a tiny size, compiled, for the GPT and the LSTM: it trains, reports a validation
+    loss below the uniform log(65), saves and reloads the checkpoint to the same loss, and samples text."""
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_charlm.py"), "--iters", "60",
+                           "--model", model, "--hidden", "32",
                            "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "16",
                            "--batch-size", "8", "--lr", "3e-3", "--warmup", "5", "--eval-interval", "30",
                            "--eval-iters", "4", "--sample-chars", "40", "--out", str(tmp_path)],
@@ -328,4 +330,4 @@ def test_train_charlm_smoke(tmp_path):
     val = re.search(r"validation loss (\d+\.\d+) after 60 iterations", proc.stdout)
     assert val and float(val.group(1)) < 4.17, proc.stdout[-2000:]  # log(65) = 4.17: better than uniform
     assert "(matches)" in proc.stdout and "---- sample ----" in proc.stdout
-    assert (tmp_path / "charlm_gpt.pth").stat().st_size > 0
+    assert (tmp_path / f"charlm_{model}.pth").stat().st_size > 0
