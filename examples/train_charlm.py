@@ -43,7 +43,7 @@ class Batches:
 def make_model(args, vocab):
     if args.model == "lstm":
         return LSTMLM(vocab, args.n_embd, args.hidden, args.lstm_layers, args.dropout)
-    return GPT(GPTConfig(vocab, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout))
+    return GPT(GPTConfig(vocab, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout, args.bias))
 
 
 def make_optimizer(model, args):
@@ -86,6 +86,8 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=256, help="LSTM units per layer (--model lstm)")
     p.add_argument("--lstm-layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
+                   help="biases in the GPT's Linears and LayerNorms")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=100)

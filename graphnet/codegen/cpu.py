@@ -285,6 +285,11 @@ def load_source_file(source):
     return key
 
 
+def is_loaded(source):
+    """Whether this process has imported `source`'s module already (so its machine code is in memory)."""
+    return _module_name(digest(source)) in sys.modules
+
+
 def source_path(source):
     """Where `source` lives in the kernel cache."""
     return _path(digest(source))

@@ -2,7 +2,6 @@
 per process, and a model's training step has dozens of distinct kernels (a 4-layer GPT: 53, ~0.45 s each). The
 workers fill the on-disk cache (cpu.load, cache=True); the Program then loads machine code. Forked workers start
 in milliseconds; where fork is unavailable, or there is one core or few kernels, nothing happens here."""
-import glob
 import multiprocessing
 import os
 
@@ -18,11 +17,18 @@ def _cores():
         return os.cpu_count() or 1
 
 
-def _cached(source):
-    """Whether Numba's cache already holds machine code for `source` (its index file exists)."""
-    path = cpu.source_path(source)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return bool(glob.glob(os.path.join(os.path.dirname(path), "__pycache__", glob.escape(stem) + ".*.nbi")))
+def _uncached(sources):
+    """The `sources` with no machine code yet: neither imported by this process nor with an index file in Numba's
+    cache (one listing of the cache folder, which holds thousands of files, rather than one per kernel)."""
+    sources = [s for s in dict.fromkeys(sources) if not cpu.is_loaded(s)]
+    if not sources:
+        return []
+    folder = os.path.join(os.path.dirname(cpu.source_path(sources[0])), "__pycache__")
+    try:
+        indexed = {name.split(".", 1)[0] for name in os.listdir(folder) if name.endswith(".nbi")}
+    except FileNotFoundError:
+        indexed = set()
+    return [s for s in sources if os.path.splitext(os.path.basename(cpu.source_path(s)))[0] not in indexed]
 
 
 def _compile(sources):
@@ -32,7 +38,7 @@ def _compile(sources):
 
 def precompile(sources):
     """Compile the `sources` whose machine code is not cached yet, spread over the cores; return how many."""
-    new = [s for s in dict.fromkeys(sources) if not _cached(s)]
+    new = _uncached(sources)
     workers = min(_cores(), len(new) // 2)
     if len(new) < MIN_KERNELS or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return 0

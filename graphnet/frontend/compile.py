@@ -20,6 +20,11 @@ from .tensor import Tensor
 from .tracer import GraphBreak, _flatten, _unflatten, trace
 
 CACHE_SIZE_LIMIT = 8  # compiled variants kept per compiled object (torch._dynamo.config.cache_size_limit)
+GENERIC_ARENA_BYTES = 1 << 30  # planned memory the sizes of one shape-generic family may hold together
+
+
+def _arena_bytes(variant):
+    return sum(getattr(getattr(p, "arena", None), "nbytes", 0) for p in variant.programs or ())
 
 
 class UnsupportedError(RuntimeError):
@@ -201,14 +206,23 @@ class _Compiled:
         return variant
 
     def _evict(self, newest):
-        count = sum(len(vs) for vs in self._variants.values())
-        while count > self.cache_size_limit:
-            key = next(iter(self._variants))
-            variants = self._variants[key]
-            old = variants.pop()
-            if not variants:
+        """Keep at most cache_size_limit entries, a family of shape-generic siblings (one model at several sizes,
+        sharing every kernel) counting as one, as torch.compile's one dynamic graph does; within a family the least
+        recently used sizes go once their arenas exceed GENERIC_ARENA_BYTES. Least recently used first."""
+        while True:
+            entries = [(k, v) for k, vs in self._variants.items() for v in reversed(vs)]  # LRU first
+            units = {("family", _shape_free(k)) if v.generic else id(v) for k, v in entries}
+            family = [(k, v) for k, v in entries if v.generic and newest.generic
+                      and _shape_free(k) == _shape_free(newest.key)]
+            if len(units) > self.cache_size_limit:
+                key, old = entries[0]
+            elif len(family) > 1 and sum(_arena_bytes(v) for _, v in family) > GENERIC_ARENA_BYTES:
+                key, old = family[0]
+            else:
+                return
+            self._variants[key].remove(old)
+            if not self._variants[key]:
                 del self._variants[key]
-            count -= 1
             if not (newest.generic and _shape_free(old.key) == _shape_free(newest.key)):
                 self._warn_limit(old, newest)  # a shape-generic sibling is rebuilt without compiling: no warning
             old.release()
