@@ -45,7 +45,8 @@ def _arrays(tensors):
         if not isinstance(t, Tensor):
             raise ValueError(f"Key `{k}` is invalid, expected graphnet.Tensor but received {type(t)}")
         arr = t.detach()._host()
-        out[k] = np.ascontiguousarray(arr.astype(ml_dtypes.bfloat16) if t.dtype is dt.bfloat16 else arr)
+        arr = arr.astype(ml_dtypes.bfloat16) if t.dtype is dt.bfloat16 else arr
+        out[k] = arr if arr.flags.c_contiguous else arr.copy(order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     return out
 
 
