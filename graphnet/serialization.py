@@ -392,9 +392,10 @@ def _read_torch(zf, stream, folder, name, place, mmap_path):
         raise
     except _EntryError as e:
         raise _refusal(name, e) from None
-    except torch_format.OversizedStorage as e:
+    except torch_format.OversizedStorageError as e:
         raise CheckpointError(f"graphnet.load: {name} is refused before reading: {e}. A torch.save file never "
-                              "declares more than it holds, so the file was altered (or built to exhaust memory).")
+                              "declares more than it holds, so the file was altered (or built to exhaust memory).") \
+            from None
     except RecursionError:
         raise _corrupted(name, "its data.pkl nests too deeply") from None
     except RuntimeError:  # map_location's own errors (a CUDA tensor on a machine without CUDA)

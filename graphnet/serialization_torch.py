@@ -9,7 +9,6 @@ globals by name, so `torch.load(path, weights_only=True)` reads the file back.
 import codecs
 import collections
 import io
-import os
 import pickle
 import struct
 import sys
@@ -40,7 +39,7 @@ class RefusedGlobal(pickle.UnpicklingError):
     """data.pkl names a global that weights_only=True does not admit (nothing of it has run)."""
 
 
-class OversizedStorage(TorchFormatError):
+class OversizedStorageError(TorchFormatError):
     """A storage that declares more bytes than its zip entry holds: refused before anything is allocated."""
 
 
@@ -120,7 +119,7 @@ _REBUILDERS = {("torch._utils", "_rebuild_tensor_v2"): "rebuild_tensor",
                ("torch._utils", "_rebuild_parameter"): "rebuild_parameter",
                ("torch._utils", "_rebuild_parameter_with_state"): "rebuild_parameter",
                ("torch._tensor", "_rebuild_from_type_v2"): "rebuild_from_type"}
-_BUILTINS = {"set": set, "frozenset": frozenset, "complex": complex, "bytearray": bytearray, "slice": slice}
+_BUILTINS = {"set": set, "complex": complex, "bytearray": bytearray}  # the builtins torch's weights_only admits
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("collections", "Counter"): collections.Counter,
@@ -129,7 +128,7 @@ _ALLOWED = {
     ("torch", "Size"): _torch_size,
     ("torch", "device"): _torch_device,
     ("_codecs", "encode"): _encode,
-    **{(mod, name): cls for name, cls in _BUILTINS.items() if name != "frozenset" for mod in ("builtins", "__builtin__")},
+    **{(mod, name): cls for name, cls in _BUILTINS.items() for mod in ("builtins", "__builtin__")},
     **{("torch", name): _Marker(f"torch.{name}") for name in _STORAGE_DTYPES},
     **{("torch", name): d for name, d in _DTYPE_NAMES.items()},
 }
@@ -222,7 +221,7 @@ class Reader:
             raise TorchFormatError(f"the entry {entry!r} of storage {storage.key!r} is missing") from None
         need = storage.numel * storage.dtype.element_size
         if info.file_size < need:
-            raise OversizedStorage(f"storage {storage.key!r} declares {storage.numel} elements of "
+            raise OversizedStorageError(f"storage {storage.key!r} declares {storage.numel} elements of "
                                    f"{storage.dtype.element_size} bytes ({need} bytes), but its entry {entry!r} holds "
                                    f"{info.file_size}")
         if info.compress_type != zipfile.ZIP_STORED:
@@ -339,7 +338,7 @@ class _Pickler(pickle._Pickler):
             return _SIZE, (tuple(obj),)
         if type(obj) is device:
             return _DEVICE, (obj.type,) if obj.index is None else (obj.type, obj.index)
-        if type(obj) in _PLAIN or type(obj) in (_Global, _StorageOut, dt.DType) or any(obj is g for g in _PLAIN_GLOBALS):
+        if type(obj) in _PLAIN + (_Global, _StorageOut, dt.DType) or any(obj is g for g in _PLAIN_GLOBALS):
             return NotImplemented
         raise TypeError(f"save(format='torch'): cannot store a {type(obj).__module__}.{type(obj).__qualname__}; a "
                         "torch.save file read with weights_only=True holds only tensors, dtypes, devices, torch.Size, "

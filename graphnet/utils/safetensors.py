@@ -11,7 +11,8 @@ import numpy as np
 from ..core import dtype as dt
 from ..frontend.tensor import Tensor
 
-_MISSING = "graphnet.utils.safetensors needs the 'safetensors' and 'ml_dtypes' packages: pip install safetensors ml_dtypes"
+_MISSING = ("graphnet.utils.safetensors needs the 'safetensors' and 'ml_dtypes' packages: "
+            "pip install safetensors ml_dtypes")
 _FRAMEWORKS = {"pt": "graphnet", "torch": "graphnet", "graphnet": "graphnet", "np": "np", "numpy": "np"}
 # safetensors' dtype codes for graphnet's dtypes: what `load` (bytes) turns into arrays
 _CODES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64,

@@ -252,7 +252,7 @@ def test_flipped_storage_byte_is_detected():
         graphnet.load(io.BytesIO(bad))
 
 
-# ---- save(format="torch") read back by graphnet (torch.load is in test_torch_interop.py) ------------------------------
+# ---- save(format="torch") read back by graphnet (torch.load is in test_torch_interop.py) -----------------------------
 def test_save_torch_format_roundtrip(tmp_path):
     x = graphnet.arange(12, dtype=graphnet.float32).reshape(3, 4)
     obj = {"x": x, "t": x.t(), "col": x[:, 1], "bf": graphnet.tensor([1.5, -2.0], dtype=graphnet.bfloat16),

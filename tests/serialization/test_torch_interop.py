@@ -148,7 +148,7 @@ class LeNet(nn.Module):
 
 
 def test_lenet_trained_in_torch_predicts_the_same_in_graphnet(tmp_path):
-    from graphnet.data.datasets import PACKAGED_MNIST, MNIST
+    from graphnet.data.datasets import MNIST, PACKAGED_MNIST
 
     images, labels = MNIST(PACKAGED_MNIST, train=False).as_tensors()
     x, y = images.numpy()[:64], labels.numpy()[:64]
