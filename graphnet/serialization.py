@@ -275,11 +275,11 @@ class _EntryError(Exception):
         self.entry, self.why = entry, why
 
 
-def _refusal(name, err):
+def _refusal(name, err, writer="graphnet.save"):
     return CheckpointError(
-        f"graphnet.load: {name} is refused before reading: its entry {err.entry!r} {err.why}. graphnet.save never "
+        f"graphnet.load: {name} is refused before reading: its entry {err.entry!r} {err.why}. {writer} never "
         "writes such an entry, so the file was altered (or built to exhaust memory when read). Save the checkpoint "
-        "again with graphnet.save; if a zip tool repacked it, repack it with stored entries (zip -0).")
+        f"again with {writer}; if a zip tool repacked it, repack it with stored entries (zip -0).")
 
 
 def _entry_span(stream, info):
@@ -391,7 +391,7 @@ def _read_torch(zf, stream, folder, name, place, mmap_path):
     except torch_format.RefusedGlobal:
         raise
     except _EntryError as e:
-        raise _refusal(name, e) from None
+        raise _refusal(name, e, "torch.save") from None
     except torch_format.OversizedStorageError as e:
         raise CheckpointError(f"graphnet.load: {name} is refused before reading: {e}. A torch.save file never "
                               "declares more than it holds, so the file was altered (or built to exhaust memory).") \
