@@ -141,13 +141,13 @@ def test_mmap_maps_the_storages_and_reads_lazily(tmp_path):
 
 
 # ---- files built here: refusals and damage -------------------------------------------------------------------------
-def _torch_zip(pkl, storages=None, folder="archive"):
+def _torch_zip(pkl, storages=None, folder="archive", byteorder="little", compression=zipfile.ZIP_STORED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(f"{folder}/data.pkl", pkl)
-        zf.writestr(f"{folder}/byteorder", "little")
+        zf.writestr(f"{folder}/byteorder", byteorder)
         for key, data in (storages or {}).items():
-            zf.writestr(f"{folder}/data/{key}", data)
+            zf.writestr(f"{folder}/data/{key}", data, compress_type=compression)
         zf.writestr(f"{folder}/version", "3\n")
     return buf.getvalue()
 
@@ -195,6 +195,21 @@ def test_hand_built_tensor_with_strides_and_offset():
     out = graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("IntStorage", 10, (2, 3), (1, 3), offset=1),
                                               {"0": data})))
     np.testing.assert_array_equal(out.numpy(), np.arange(10, dtype=np.int32)[1:][np.array([[0, 3, 6], [1, 4, 7]])])
+
+
+def test_big_endian_file():
+    data = np.arange(4, dtype=">f8").tobytes()
+    out = graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("DoubleStorage", 4, (4,), (1,)), {"0": data},
+                                              byteorder="big")))
+    assert out.dtype == graphnet.float64 and out.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_compressed_storage_is_refused_before_reading():
+    raw = _torch_zip(_tensor_pickle("FloatStorage", 4096, (4096,), (1,)), {"0": b"\0" * 16384},
+                     compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(RuntimeError, match=r"refused before reading: its entry 'archive/data/0' is compressed.*"
+                                           r"torch.save never writes"):
+        graphnet.load(io.BytesIO(raw))
 
 
 def test_oversized_storage_is_refused_before_allocating():
