@@ -181,11 +181,11 @@ def test_other_globals_are_refused(module, name):
         graphnet.load(io.BytesIO(_torch_zip(pkl)))
 
 
-def _tensor_pickle(storage_type, numel, size, stride, offset=0):
+def _tensor_pickle(storage_type, numel, size, stride, offset=0, location="cpu"):
     """data.pkl of one tensor as torch writes it (protocol 2)."""
     return (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(("
             + pickle.dumps("storage", 2)[2:-1] + b"ctorch\n" + storage_type.encode() + b"\n"
-            + pickle.dumps("0", 2)[2:-1] + pickle.dumps("cpu", 2)[2:-1] + pickle.dumps(numel, 2)[2:-1] + b"tQ"
+            + pickle.dumps("0", 2)[2:-1] + pickle.dumps(location, 2)[2:-1] + pickle.dumps(numel, 2)[2:-1] + b"tQ"
             + pickle.dumps(offset, 2)[2:-1] + pickle.dumps(tuple(size), 2)[2:-1] + pickle.dumps(tuple(stride), 2)[2:-1]
             + b"\x89ccollections\nOrderedDict\n)RtR.")
 
@@ -195,6 +195,19 @@ def test_hand_built_tensor_with_strides_and_offset():
     out = graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("IntStorage", 10, (2, 3), (1, 3), offset=1),
                                               {"0": data})))
     np.testing.assert_array_equal(out.numpy(), np.arange(10, dtype=np.int32)[1:][np.array([[0, 3, 6], [1, 4, 7]])])
+
+
+def test_cuda_tensor_needs_map_location_without_cuda(monkeypatch):
+    from graphnet.runtime import cuda_runtime
+
+    monkeypatch.setattr(cuda_runtime, "is_available", lambda: False)
+    raw = _torch_zip(_tensor_pickle("FloatStorage", 2, (2,), (1,), location="cuda:0"), {"0": b"\0" * 8})
+    with pytest.raises(RuntimeError, match="map_location=graphnet.device\\('cpu'\\)"):
+        graphnet.load(io.BytesIO(raw))
+    seen = []
+    out = graphnet.load(io.BytesIO(raw), map_location=lambda t, loc: seen.append(loc) or t)
+    assert seen == ["cuda:0"] and out.device.type == "cpu" and out.tolist() == [0.0, 0.0]
+    assert graphnet.load(io.BytesIO(raw), map_location={"cuda:0": "cpu"}).device.type == "cpu"
 
 
 def test_big_endian_file():
