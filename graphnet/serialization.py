@@ -23,6 +23,7 @@ try:
 except ImportError:  # Windows: no flock, so temp files of killed saves are left alone rather than guessed at
     fcntl = None
 
+from . import serialization_torch as torch_format
 from .core import dtype as dt
 from .core.device import CPU, as_device, device
 from .frontend.tensor import Tensor
@@ -202,10 +203,19 @@ def _write_atomic(path, write):
         raise
 
 
-def save(obj, f, pickle_module=pickle, pickle_protocol=None, _use_new_zipfile_serialization=True):
-    """Save `obj` (a state_dict, tensors, nested containers, or a whole object) to a path or a binary file object."""
-    protocol = pickle.DEFAULT_PROTOCOL if pickle_protocol is None else pickle_protocol
-    write = lambda fobj: _write_archive(fobj, obj, pickle_module, protocol)
+def save(obj, f, pickle_module=pickle, pickle_protocol=None, _use_new_zipfile_serialization=True, *,
+         format="graphnet"):
+    """Save `obj` (a state_dict, tensors, nested containers, or a whole object) to a path or a binary file object.
+
+    format="torch" writes torch.save's zip format (plain data and tensors only), which torch.load(weights_only=True)
+    reads."""
+    if format == "torch":
+        write = lambda fobj: torch_format.write(fobj, obj)
+    elif format == "graphnet":
+        protocol = pickle.DEFAULT_PROTOCOL if pickle_protocol is None else pickle_protocol
+        write = lambda fobj: _write_archive(fobj, obj, pickle_module, protocol)
+    else:
+        raise ValueError(f"save: format must be 'graphnet' or 'torch', got {format!r}")
     if isinstance(f, (str, os.PathLike)):
         _write_atomic(f, write)
     elif hasattr(f, "write"):
@@ -227,7 +237,10 @@ def _corrupted(name, why):
 
 def _foreign(name, head, names=()):
     if any(n.endswith("/data.pkl") for n in names):
-        why = "it looks like a PyTorch torch.save file"
+        why = "it looks like a PyTorch torch.save file, but its entries are not in one folder"
+    elif torch_format.is_legacy(head):
+        why = ("it is a legacy (PyTorch < 1.6, non-zip) torch.save file, which graphnet does not read; load it in "
+               "PyTorch and save it again")
     elif head.startswith(_ZIP_SIG):
         why = "it is a zip archive without graphnet's format marker"
     elif head[:1] == b"\x80":
@@ -245,6 +258,15 @@ def _looks_ours(head):
     return head[:n] == _ZIP_SIG[:n] and MARKER.encode().startswith(name)
 
 
+def _looks_torch(head):
+    """Whether `head` is, as far as it goes, the start of a torch.save zip (whose first entry is <folder>/data.pkl)."""
+    if len(head) < _LOCAL_HEADER_LEN or not head.startswith(_ZIP_SIG):
+        return False
+    name_len = struct.unpack_from("<H", head, _LOCAL_NAME_LEN_AT)[0]
+    first = head[_LOCAL_HEADER_LEN:_LOCAL_HEADER_LEN + name_len]
+    return len(first) < name_len or first.endswith(b"/data.pkl")
+
+
 class _EntryError(Exception):
     """An entry `save` never writes (compressed, duplicate, overlapping, sized unlike its record): `load` refuses it."""
 
@@ -253,11 +275,11 @@ class _EntryError(Exception):
         self.entry, self.why = entry, why
 
 
-def _refusal(name, err):
+def _refusal(name, err, writer="graphnet.save"):
     return CheckpointError(
-        f"graphnet.load: {name} is refused before reading: its entry {err.entry!r} {err.why}. graphnet.save never "
+        f"graphnet.load: {name} is refused before reading: its entry {err.entry!r} {err.why}. {writer} never "
         "writes such an entry, so the file was altered (or built to exhaust memory when read). Save the checkpoint "
-        "again with graphnet.save; if a zip tool repacked it, repack it with stored entries (zip -0).")
+        f"again with {writer}; if a zip tool repacked it, repack it with stored entries (zip -0).")
 
 
 def _entry_span(stream, info):
@@ -333,29 +355,53 @@ def _check_marker(zf, name, head):
                               f"{version}; this one reads up to {VERSION}). Upgrade graphnet to load it.")
 
 
-def _read_archive(stream, name):
-    """(data JSON, arrays, pickled-objects bytes or None); every way a damaged file can fail becomes one error."""
+def _open_zip(stream, name):
+    """(the zip archive, the file's first bytes); a file that is no zip is reported as damaged or foreign."""
     start = stream.tell()
-    head = stream.read(64)
+    head = stream.read(256)
     stream.seek(start)
     try:
-        zf = zipfile.ZipFile(stream)
+        return zipfile.ZipFile(stream), head
     except Exception as e:
-        raise (_corrupted(name, e) if _looks_ours(head) else _foreign(name, head)) from None
-    with zf:
-        names = zf.namelist()
-        if MARKER not in names:
-            raise _corrupted(name, "the format marker is missing") if _looks_ours(head) else _foreign(name, head, names)
-        try:
-            _check_layout(zf, stream)
-            _check_marker(zf, name, head)
-            return _read_payload(zf)
-        except _EntryError as e:
-            raise _refusal(name, e) from None
-        except CheckpointError:
-            raise
-        except Exception as e:
-            raise _corrupted(name, f"{type(e).__name__}: {e}") from None
+        raise (_corrupted(name, e) if _looks_ours(head) or _looks_torch(head) else _foreign(name, head)) from None
+
+
+def _read_archive(zf, stream, name, head):
+    """(data JSON, arrays, pickled-objects bytes or None); every way a damaged file can fail becomes one error."""
+    names = zf.namelist()
+    if MARKER not in names:
+        raise _corrupted(name, "the format marker is missing") if _looks_ours(head) else _foreign(name, head, names)
+    try:
+        _check_layout(zf, stream)
+        _check_marker(zf, name, head)
+        return _read_payload(zf)
+    except _EntryError as e:
+        raise _refusal(name, e) from None
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise _corrupted(name, f"{type(e).__name__}: {e}") from None
+
+
+def _read_torch(zf, stream, folder, name, place, mmap_path):
+    """What a torch.save file holds, read with weights_only=True's rules; damage becomes one error naming the file."""
+    try:
+        _check_layout(zf, stream)
+        return torch_format.Reader(zf, stream, folder, name, place, mmap_path).load()
+    except torch_format.RefusedGlobal:
+        raise
+    except _EntryError as e:
+        raise _refusal(name, e, "torch.save") from None
+    except torch_format.OversizedStorageError as e:
+        raise CheckpointError(f"graphnet.load: {name} is refused before reading: {e}. A torch.save file never "
+                              "declares more than it holds, so the file was altered (or built to exhaust memory).") \
+            from None
+    except RecursionError:
+        raise _corrupted(name, "its data.pkl nests too deeply") from None
+    except RuntimeError:  # map_location's own errors (a CUDA tensor on a machine without CUDA)
+        raise
+    except Exception as e:
+        raise _corrupted(name, f"{type(e).__name__}: {e}") from None
 
 
 def _move(t, target):
@@ -484,15 +530,24 @@ def _open_source(f, stack):
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
-    """Load what `save` wrote. Tensors go where `map_location` says (a device, a str, a dict or a callable).
+    """Load what `save` wrote, or a torch.save file. Tensors go where `map_location` says (a device, a str, a dict or
+    a callable).
 
-    weights_only (default True) refuses pickled objects (whole modules): pass False only for files you trust.
+    weights_only (default True) refuses pickled objects (whole modules): pass False only for files you trust. A
+    torch.save file is always read with weights_only=True's rules (no code runs); mmap=True maps its storages.
     """
     weights_only = True if weights_only is None else weights_only
+    place = _placer(map_location)
     with contextlib.ExitStack() as stack:
         stream, name = _open_source(f, stack)
-        data, arrays, object_bytes = _read_archive(stream, name)
-    place = _placer(map_location)
+        zf, head = _open_zip(stream, name)
+        stack.enter_context(zf)
+        folder = None if MARKER in zf.namelist() else torch_format.archive_folder(zf.namelist())
+        if folder is not None:
+            if mmap and not isinstance(f, (str, os.PathLike)):
+                raise ValueError("f must be a file path in order to use the mmap argument")
+            return _read_torch(zf, stream, folder, name, place, os.fspath(f) if mmap else None)
+        data, arrays, object_bytes = _read_archive(zf, stream, name, head)
     tensors = [_build_tensor(arr, rec, place) for arr, rec in zip(arrays, data["tensors"])]
     objects = _unpickle(object_bytes, data["objects"], name, weights_only, place, pickle_module, pickle_load_args)
     try:
