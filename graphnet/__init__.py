@@ -31,6 +31,15 @@ short = int16
 globals().update(_FUNCTIONS)
 
 
+def __getattr__(name):
+    """graphnet.onnx on first use, as torch.onnx: importing onnx costs time that training code does not need."""
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module(".onnx", __name__)
+    raise AttributeError(f"module 'graphnet' has no attribute {name!r}")
+
+
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 

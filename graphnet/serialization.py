@@ -185,7 +185,7 @@ def _remove_stale_temps(folder, base):
             _remove_if_stale(os.path.join(folder, name))
 
 
-def _write_atomic(path, write):
+def write_atomic(path, write):
     """Write to a new file beside `path`, fsync it, then rename it over `path`: readers never see half a file."""
     path = os.fspath(path)
     folder, base = os.path.split(os.path.abspath(path))
@@ -217,7 +217,7 @@ def save(obj, f, pickle_module=pickle, pickle_protocol=None, _use_new_zipfile_se
     else:
         raise ValueError(f"save: format must be 'graphnet' or 'torch', got {format!r}")
     if isinstance(f, (str, os.PathLike)):
-        _write_atomic(f, write)
+        write_atomic(f, write)
     elif hasattr(f, "write"):
         write(f)
     else:
