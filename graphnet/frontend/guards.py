@@ -3,9 +3,9 @@
 A trace bakes in the modules' `training` flags and their other plain Python attributes (numbers, strings, None and
 tuples of them: an Embedding's padding_idx), the plain values in the compiled function's closure cells and the
 globals it names (a max_norm captured from a variable), which parameter and buffer tensors it read, their
-`requires_grad` flags and each optimizer's structure (groups, state tensors, flags). A Guard snapshots those values when the variant
-is built; `check()` recomputes them (a few tuples of flags and ids), and a change makes graphnet.compile build
-another variant instead of running a program that would silently compute something else.
+`requires_grad` flags and each optimizer's structure (groups, state tensors, flags). A Guard snapshots those
+values when the variant is built; `check()` recomputes them (a few lists of flags, values and ids), and a change
+makes graphnet.compile build another variant instead of running a program that would silently compute something else.
 """
 import types
 from operator import attrgetter
