@@ -393,7 +393,7 @@ class CompiledFunction(_Compiled):
         prog, optimized, report, secs = _build_program(traced.graph, "step", shape_generic)
         secs["trace"] = time.perf_counter() - t0 - secs["passes"] - secs["codegen"]
         variant = _Variant(None, None, traced, {"traced": traced.graph, "optimized": optimized}, [prog], secs, report)
-        variant.guard = Guard(traced, module_refs(self.fn))
+        variant.guard = Guard(traced, module_refs(self.fn), self.fn)
         variant.feed_plan = [(v.role == "input", traced.state.get(v.name)) for v in prog.graph.inputs]
         return variant
 

@@ -1,9 +1,11 @@
 """What a compiled variant depends on beyond its arguments, checked before every call (torch.compile's guards).
 
-A trace bakes in the modules' `training` flags, which parameter and buffer tensors it read, their `requires_grad`
-flags and each optimizer's structure (groups, state tensors, flags). A Guard snapshots those values when the variant
-is built; `check()` recomputes them (a few tuples of flags and ids), and a change makes graphnet.compile build
-another variant instead of running a program that would silently compute something else.
+A trace bakes in the modules' `training` flags and their other plain Python attributes (numbers, strings, None and
+tuples of them: an Embedding's padding_idx), the plain values in the compiled function's closure cells and the
+globals it names (a max_norm captured from a variable), which parameter and buffer tensors it read, their
+`requires_grad` flags and each optimizer's structure (groups, state tensors, flags). A Guard snapshots those
+values when the variant is built; `check()` recomputes them (a few lists of flags, values and ids), and a change
+makes graphnet.compile build another variant instead of running a program that would silently compute something else.
 """
 import types
 from operator import attrgetter
@@ -11,6 +13,12 @@ from operator import attrgetter
 from .tensor import Tensor
 
 _TRAINING, _REQUIRES_GRAD = attrgetter("training"), attrgetter("_requires_grad")
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+_MISSING = object()
+
+
+def _plain(value):
+    return isinstance(value, _PLAIN) or isinstance(value, tuple) and all(map(_plain, value))
 
 
 def _is_module(obj):
@@ -32,6 +40,18 @@ def module_refs(fn):
     return found
 
 
+def plain_reads(fn):
+    """(closure cells, (globals, name) pairs) of `fn` that hold plain Python values now: what its code may read and
+    a trace would bake in as constants."""
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return [], []
+    cells = [c for c in (fn.__closure__ or ()) if _filled(c) and _plain(c.cell_contents)]
+    names = [(fn.__globals__, n) for n in code.co_names if n in fn.__globals__ and _plain(fn.__globals__[n])]
+    return cells, names
+
+
 def _filled(cell):
     try:
         cell.cell_contents  # noqa: B018 - an empty cell raises
@@ -43,7 +63,7 @@ def _filled(cell):
 class Guard:
     """The values a traced variant read (flags, tensor identities, optimizer structure) and a cheap re-check."""
 
-    def __init__(self, traced, roots=()):
+    def __init__(self, traced, roots=(), fn=None):
         modules, seen = [], set()
         for root in [*roots, *traced.modules]:
             for m in root.modules():
@@ -52,15 +72,20 @@ class Guard:
                     modules.append(m)
         self.modules = modules
         self._dicts = [d for m in modules for d in (m._parameters, m._buffers)]
+        self._attrs = [(m.__dict__, n) for m in modules for n, v in m.__dict__.items()
+                       if n != "training" and not n.startswith("_") and _plain(v)]
+        self._cells, self._globals = plain_reads(fn) if fn is not None else ([], [])
         self.tensors = [t for _, t in traced._state if isinstance(t, Tensor)]
         self.optimizers = list(traced.optimizers)
         self.expected = self.values()
 
     def values(self):
-        """(training flags, parameter/buffer identities, requires_grad flags, optimizer structures) now; a few
-        microseconds per call for a small model (maps over attribute getters, no per-item Python frames)."""
+        """(training flags, parameter/buffer identities, plain Python values read, requires_grad flags, optimizer
+        structures) now; a few microseconds per call for a small model (maps and comprehensions, no calls)."""
         return (list(map(_TRAINING, self.modules)),
                 [id(t) for d in self._dicts for t in d.values()],
+                [d.get(n, _MISSING) for d, n in self._attrs] + [c.cell_contents for c in self._cells]
+                + [g.get(n, _MISSING) for g, n in self._globals],
                 list(map(_REQUIRES_GRAD, self.tensors)),
                 [o.compile_guard() for o in self.optimizers])
 
@@ -71,5 +96,6 @@ class Guard:
         """Which guard differs between `expected` (another variant's) and now, in words."""
         now = self.values()
         what = ("a module's training flag (train()/eval())", "a module's parameters or buffers were replaced",
+                "a plain Python value the trace read (a module attribute, closure variable or global)",
                 "a tensor's requires_grad flag", "an optimizer's param_groups, state or flags")
         return next((w for w, a, b in zip(what, expected, now) if a != b), "the arguments changed")

@@ -242,14 +242,14 @@ def check_embedding_index(idx, in_shapes, **attrs):
     raise IndexError(f"index out of range in self (embedding: id {bad} is not in [0, {n}) for a table of {n} rows)")
 
 
-def _embedding_infer(w, idx):
+def _embedding_infer(w, idx, padding_idx=None):
     _check_index_dtype("embedding", idx)
     if w.ndim != 2:
         raise OpError(f"embedding: expected a 2-d weight (num_embeddings, embedding_dim), got {fmt_shape(w.shape)}")
     return w.with_(shape=tuple(idx.shape) + (w.shape[1],))
 
 
-def _embedding_impl(w, idx):
+def _embedding_impl(w, idx, padding_idx=None):
     check_embedding_index(idx, [w.shape])
     return w[idx]
 
@@ -261,8 +261,17 @@ def _embedding_backward_impl(g, idx, num_weights):
     return z
 
 
-register(OpDef("embedding", "movement", _embedding_infer, _embedding_impl,
-               lambda c, g: (op.embedding_backward(g, c.inputs[1], num_weights=c.in_types[0].shape[0]), None),
+def _embedding_grad(c, g):
+    """The row scatter-add of g; with padding_idx, the positions looking up that row send it nothing (a graph rule,
+    so compiled modules' graph autodiff drops it too, which a detach in the frontend would not)."""
+    pad = c.attrs.get("padding_idx")
+    if pad is not None:
+        keep = op.reshape(op.ne(c.inputs[1], pad), shape=tuple(c.in_types[1].shape) + (1,))
+        g = op.where(keep, g, 0.0)
+    return op.embedding_backward(g, c.inputs[1], num_weights=c.in_types[0].shape[0]), None
+
+
+register(OpDef("embedding", "movement", _embedding_infer, _embedding_impl, _embedding_grad,
                save_inputs=(1,), kernel="embedding", bounds=(1, check_embedding_index)))
 register(OpDef("embedding_backward", "movement",
                lambda g, idx, num_weights: g.with_(shape=(num_weights, g.shape[-1])), _embedding_backward_impl,

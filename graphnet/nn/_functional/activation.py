@@ -138,8 +138,8 @@ def glu(input, dim=-1):
 
 
 def prelu(input, weight):
-    """max(0, x) + weight * min(0, x), with one weight or one per channel (dim 1)."""
-    if input.dim() == 0:
+    """max(0, x) + weight * min(0, x), with one weight or one per channel (dim 1); a 0-d input takes one weight."""
+    if input.dim() == 0 and weight.numel() != 1:
         raise RuntimeError("Not allow zero-dim input tensor.")
     if weight.dim() > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.dim()}")

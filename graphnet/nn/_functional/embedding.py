@@ -36,11 +36,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     ids = input if input.dtype is dt.int64 else bind("cast", input, dtype=dt.int64)
     if max_norm is not None:
         _renorm_rows(weight, ids, max_norm, norm_type)
-    out = bind("embedding", weight, ids)
     if padding_idx is None:
-        return out
-    padding_idx = padding_idx % weight.shape[0]
-    return bind("where", (input != padding_idx).unsqueeze(-1), out, out.detach())
+        return bind("embedding", weight, ids)
+    if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+        raise AssertionError("Padding_idx must be within num_embeddings")
+    return bind("embedding", weight, ids, padding_idx=padding_idx % weight.shape[0])
 
 
 def one_hot(tensor, num_classes=-1):
