@@ -22,6 +22,9 @@ from workloads import BATCH, LR, MOMENTUM, THREADS, WARMUP_STEPS, WORKLOADS, Cas
 import bench_lm  # noqa: E402
 
 
+ONNX = ("lenet_infer",)  # workloads that also get an ONNX Runtime row (graphnet's export run by ORT)
+
+
 def _chain(g, x):
     return g.sigmoid(g.relu(x * 2 + 1) * x - 0.5) * g.tanh(x)
 
@@ -94,6 +97,8 @@ def graphnet_case(workload, variant, data):
         return _Timed(lambda: fn(x), fn if compiled else None), "compile(fn) of the chain" if compiled else "eager ops"
     model = _model(g, workload, data["params"])
     x = g.from_numpy(data["x"])
+    if variant == "onnxruntime":
+        return _onnxruntime_case(g, model.eval(), x)
     if workload == "lenet_infer":
         model.eval()
         fwd = g.compile(model) if compiled else model
@@ -108,6 +113,21 @@ def graphnet_case(workload, variant, data):
                                                       "nn.Module + optim.SGD")
 
 
+def _onnxruntime_case(g, model, x):
+    """The same model exported by graphnet.onnx and run by ONNX Runtime on THREADS threads (the deployment route)."""
+    import io
+
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    g.onnx.export(model, (x,), buf, input_names=["x"], output_names=["y"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+    session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    return _Timed(lambda: g.from_numpy(session.run(None, feed)[0])), f"graphnet.onnx.export + ORT {ort.__version__}"
+
+
 def run_graphnet_row(variant, workload, steps):
     """Measure one graphnet row in this process (the child side of the subprocess protocol)."""
     import graphnet
@@ -115,7 +135,8 @@ def run_graphnet_row(variant, workload, steps):
     data = make_data(workload)
     timed, notes = graphnet_case(workload, "compiled" if variant.startswith("compiled") else variant, data)
     case = Case(lambda: timed(), to_host=lambda r: r.detach().numpy(), notes=notes)
-    rec = dict(framework="graphnet", variant=variant, workload=workload, version=graphnet.__version__)
+    rec = dict(framework="onnxruntime" if variant == "onnxruntime" else "graphnet", variant=variant,
+               workload=workload, version=graphnet.__version__)
     rec.update(measure(case, workload, data, WARMUP_STEPS["compiled" if "compiled" in variant else "eager"], steps))
     if variant.startswith("compiled"):
         rec["first_call_s"] += timed.second_s
@@ -133,7 +154,7 @@ def _graphnet_rows(workloads, steps, threads):
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache, "numba"), GRAPHNET_CACHE_DIR=cache,
                    NUMBA_NUM_THREADS=str(threads))
         for wl in workloads:
-            for variant in ("eager", "compiled", "compiled (warm cache)"):
+            for variant in ("eager", "compiled", "compiled (warm cache)") + (("onnxruntime",) if wl in ONNX else ()):
                 cmd = [sys.executable, os.path.abspath(__file__), "--row", f"{variant}:{wl}", "--steps", str(steps)]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
