@@ -191,7 +191,14 @@ class Tensor:
         run_backward([self], [gradient], retain, create_graph, inputs=inputs)
 
     def detach(self):
-        """A tensor sharing storage (and version counter) with this one, cut from the graph."""
+        """A tensor sharing storage (and version counter) with this one, cut from the graph. Traced, it records a
+        `detach` node, so a graph's own autodiff stops there too."""
+        if self._proxy is not None:
+            from ..core.bind import bind
+            from .autograd import no_grad
+
+            with no_grad():
+                return bind("detach", self)
         out = Tensor._wrap(self._data, self._dtype, self._device)
         out._version, out._base = self._version, self._base if self._base is not None else self
         out._proxy = self._proxy

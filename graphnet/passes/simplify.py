@@ -8,6 +8,7 @@
   neg_neg, cast_same, expand_same              neg(neg(x)), cast to x's dtype, expand to x's shape -> x
   copy                                         copy(x) -> x: values are immutable in the graph (in-place updates are
       write-backs), so a copy only costs a pass over memory (eager AccumulateGrad's clone leaves these)
+  detach                                       detach(x) -> x: it only cuts gradients, which are built by now
   transpose_matmul                             permute(matmul(a, b)) swapping the last two dims, when the product has
       no other reader -> matmul(b^T, a^T): a weight gradient is produced in the weight's layout, not transposed
   scalar_constant                              an elementwise operand that is a one-element constant, or a
@@ -178,6 +179,7 @@ def _rules():
         "permute": (("permute_identity", _permute_identity), ("permute_permute", _permute_permute),
                     ("transpose_matmul", _transpose_matmul)),
         "copy": (("copy", _copy),),
+        "detach": (("detach", _copy),),
         "reshape": (("reshape_same", _same_shape), ("reshape_reshape", _reshape_reshape)),
         "expand": (("expand_same", _same_shape),),
         "neg": (("neg_neg", _neg_neg),),

@@ -334,3 +334,29 @@ def test_compiled_module_with_a_single_element_output_takes_its_incoming_gradien
     for got, want in zip(grads[1], grads[0]):
         np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(grads[1][2], [3.0])
+
+
+def test_compiled_module_backward_stops_at_detach_as_eager_does():
+    """x + (f(x) - x).detach() (a straight-through estimator): the graph's own autodiff sees the detach node, so the
+    compiled module's gradients equal eager's (detach used to be invisible in the trace)."""
+
+    class StraightThrough(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.lin(x)
+            return h * 2 + (h * h - h).detach()
+
+    torch.manual_seed(0)
+    m, x = StraightThrough(), torch.randn(3, 4, requires_grad=True)
+    results = []
+    for fn in (m, torch.compile(m)):
+        y = fn(x)
+        (y * y).sum().backward()
+        results.append([y.detach().numpy().copy(), x.grad.numpy().copy(), m.lin.weight.grad.numpy().copy()])
+        x.grad = None
+        m.zero_grad()
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

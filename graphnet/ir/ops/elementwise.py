@@ -130,6 +130,9 @@ _define("relu", lambda x: np.where(x < 0, x.dtype.type(0), x), "max({0}, 0)",
 _define("floor", np.floor, "math.floor({0})", _zero_grad)
 _define("trunc", np.trunc, "math.trunc({0})", _zero_grad)
 _define("copy", lambda x: np.copy(x, order="C"), "{0}", lambda c, g: (g,))
+# detach(x) = x with no gradient: what Tensor.detach() records in a trace, so graph autodiff (a compiled module's
+# backward) stops there as eager autograd does; simplify removes it once the gradients are built
+_define("detach", lambda x: x, "{0}")
 _define("logical_not", np.logical_not, "(not {0})", result=dt.bool_)
 
 
