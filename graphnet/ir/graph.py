@@ -111,12 +111,20 @@ class Graph:
     def inputs_by_role(self, *roles):
         return [v for v in self.inputs if v.role in roles]
 
+    def _inputs_by_name(self):
+        return {v.name: v for v in self.inputs}
+
     def input(self, name):
-        """The graph input (or constant) Value called `name`."""
-        for v in self.inputs:
-            if v.name == name:
-                return v
-        raise KeyError(f"graph has no input named {name!r}; inputs: {[v.name for v in self.inputs]}")
+        """The graph input Value called `name`. Sources come first in program order, so the walk stops early."""
+        n = self._root._next
+        while n is not self._root and n.op in ("input", "constant"):
+            if n.op == "input" and n.outputs[0].name == name:
+                return n.outputs[0]
+            n = n._next
+        found = self._inputs_by_name().get(name)  # (a source a pass placed later)
+        if found is None:
+            raise KeyError(f"graph has no input named {name!r}; inputs: {[v.name for v in self.inputs]}")
+        return found
 
     @property
     def constants(self):
@@ -138,8 +146,8 @@ class Graph:
         node = self.output_node
         if node is None:
             return []
-        vals = node.inputs[node.attrs["n_outputs"]:]
-        return [WriteBack(v, self.input(name), kind) for v, (name, kind) in zip(vals, node.attrs["writebacks"])]
+        vals, by_name = node.inputs[node.attrs["n_outputs"]:], self._inputs_by_name()
+        return [WriteBack(v, by_name[name], kind) for v, (name, kind) in zip(vals, node.attrs["writebacks"])]
 
     # ---- building ----------------------------------------------------------------------------------------------
     def _name(self, hint=None):

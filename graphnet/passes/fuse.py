@@ -21,8 +21,9 @@ def fuse(graph):
     """A copy of `graph` where every loop-fusion group is one `fused` node; meta['fuse'] reports the groups."""
     g = graph.copy()
     groups = _partition(g)
+    order = {n: i for i, n in enumerate(g.nodes)}  # program order; replacing a group keeps the others' order
     for members in groups:
-        _replace_group(g, members)
+        _replace_group(g, members, order)
     g.meta["fuse"] = {"groups": len(groups), "fused_nodes": sum(len(m) for m in groups)}
     return g
 
@@ -160,7 +161,7 @@ class _UnfoldableViewError(Exception):
     """A view chain that strides cannot express (e.g. reshape of a permuted tensor)."""
 
 
-def _replace_group(graph, members):
+def _replace_group(graph, members, order):
     """Swap `members` for one fused node (or leave them alone if a view in front cannot be folded)."""
     root = members[-1]
     member_set = set(members)
@@ -178,7 +179,7 @@ def _replace_group(graph, members):
             graph.erase_node(m)
         return
     kernel = _kernel(root, b, escaping, domain)
-    sub = _subgraph(graph, members, b.inputs, escaping)
+    sub = _subgraph(graph, members, b.inputs, escaping, order)
     node = graph.add_node("fused", list(b.inputs), {"subgraph": sub, "kernel": kernel},
                           [v.type for v in escaping], meta={"members": [n.op for n in members]}, before=root)
     for old, new in zip(escaping, node.outputs):
@@ -211,7 +212,7 @@ def _reduce_axes(node, src):
     return norm_dims(node.op, node.attrs.get("dims"), len(src))
 
 
-def _subgraph(graph, members, inputs, escaping):
+def _subgraph(graph, members, inputs, escaping, order):
     """The group (and the views in front of it) as a standalone Graph, for the interpreter oracle."""
     sub, vmap = Graph(), {}
     for i, v in enumerate(inputs):
@@ -224,7 +225,9 @@ def _subgraph(graph, members, inputs, escaping):
             if v not in vmap and v.producer not in member_set and v.producer not in needed:
                 needed.append(v.producer)
                 work.append(v.producer)
-    order = {n: i for i, n in enumerate(graph.nodes)}
+    if any(n not in order for n in needed):  # a fused node made from an earlier group: renumber
+        order.clear()
+        order.update((n, i) for i, n in enumerate(graph.nodes))
     for n in sorted(needed + list(members), key=order.get):
         if n.op == "constant":
             vmap[n.outputs[0]] = sub.add_constant(n.attrs["value"])
