@@ -8,10 +8,13 @@ safe because no node reads its results, and readers of the old value of a tensor
 first: plan_memory, which runs after this pass, only writes in place over an input at its last use, and only over
 an input no other member reads.
 """
+from dataclasses import replace
+
 from ..ir.graph import Graph
 from ..ir.kernel import HorizontalKernel, LoopKernel
 
 EPILOGUE_PRODUCERS = {"matmul", "conv2d"}  # a fused loop alone after one may be applied by its kernel (library.py)
+PER_KIND = 4  # members of one kind (same loop, sizes and dtypes) per merged node
 
 
 def hfuse(graph):
@@ -36,13 +39,23 @@ def mergeable(node):
     return not any(v.producer.op in EPILOGUE_PRODUCERS and len(v.users) == 1 for v in node.inputs)
 
 
+def _kind(node):
+    """Nodes of one kind run the same loop over the same sizes (one parameter's update in each of n layers)."""
+    return repr(replace(node.attrs["kernel"], name=""))
+
+
 def _groups(graph):
-    """Mergeable nodes in program order, grouped by the device of their first output; groups of two or more."""
-    by_device = {}
+    """Mergeable nodes in program order, by the device of their first output; group j takes the j-th PER_KIND of
+    every kind. So a deeper model of repeated layers adds groups equal to one another (one more distinct kernel),
+    not one giant kernel whose compile time grows with depth. Groups of two or more."""
+    groups = {}
+    seen = {}
     for node in graph.nodes:
         if mergeable(node):
-            by_device.setdefault(node.outputs[0].type.device, []).append(node)
-    return [members for members in by_device.values() if len(members) > 1]
+            key = (node.outputs[0].type.device, _kind(node))
+            rank = seen[key] = seen.get(key, -1) + 1
+            groups.setdefault((key[0], rank // PER_KIND), []).append(node)
+    return [members for members in groups.values() if len(members) > 1]
 
 
 def _merge(graph, members):
