@@ -45,17 +45,23 @@ def _kind(node):
 
 
 def _groups(graph):
-    """Mergeable nodes in program order, by the device of their first output; group j takes the j-th PER_KIND of
-    every kind. So a deeper model of repeated layers adds groups equal to one another (one more distinct kernel),
-    not one giant kernel whose compile time grows with depth. Groups of two or more."""
-    groups = {}
-    seen = {}
+    """Mergeable nodes in program order, by the device of their first output: the nodes of a kind that occurs
+    more than once (one parameter's update in each of n layers) in runs of PER_KIND, and each device's one-of-a-kind
+    nodes together. So a deeper model of repeated layers repeats the same merged kernels instead of growing one
+    whose compile time grows with depth. Groups of two or more."""
+    kinds = {}
     for node in graph.nodes:
         if mergeable(node):
-            key = (node.outputs[0].type.device, _kind(node))
-            rank = seen[key] = seen.get(key, -1) + 1
-            groups.setdefault((key[0], rank // PER_KIND), []).append(node)
-    return [members for members in groups.values() if len(members) > 1]
+            kinds.setdefault((node.outputs[0].type.device, _kind(node)), []).append(node)
+    groups, singles = [], {}
+    for (device, _), nodes in kinds.items():
+        if len(nodes) == 1:
+            singles.setdefault(device, []).extend(nodes)
+        else:
+            groups += [nodes[k:k + PER_KIND] for k in range(0, len(nodes), PER_KIND)]
+    groups += singles.values()
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    return [sorted(g, key=order.get) for g in groups if len(g) > 1]
 
 
 def _merge(graph, members):
