@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from torch_twins import small
 
 import graphnet
 from graphnet import nn
@@ -33,16 +34,6 @@ def _offset(t):
     return (t._data.__array_interface__["data"][0] - t._base._data.__array_interface__["data"][0]) // t._data.itemsize
 
 
-class Small(nn.Module):
-    """The graphnet twin of make_torch_files.Small (same layer names)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 2, 3)
-        self.bn = nn.BatchNorm2d(2)
-        self.lstm = nn.LSTM(4, 3, batch_first=True)
-        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
-        self.fc = nn.Linear(3, 2)
 
 
 def test_state_dict_file_loads_into_the_graphnet_twin():
@@ -53,7 +44,7 @@ def test_state_dict_file_loads_into_the_graphnet_twin():
     for k, v in sd.items():
         np.testing.assert_array_equal(_values(v), expected[k])
     assert sd["bn.num_batches_tracked"].dtype == graphnet.int64 and int(sd["bn.num_batches_tracked"]) == 1
-    model = Small()
+    model = small(nn)
     assert model.load_state_dict(sd) == ([], [])
     np.testing.assert_array_equal(_values(model.lstm.weight_ih_l0), expected["lstm.weight_ih_l0"])
     np.testing.assert_array_equal(_values(model.attn.in_proj_weight), expected["attn.in_proj_weight"])
@@ -64,11 +55,11 @@ def test_state_dict_strict_false_and_size_mismatch():
     sd = graphnet.load(DATA / "state_dict.pt")
     del sd["fc.bias"]
     sd["extra"] = graphnet.zeros(1)
-    missing, unexpected = Small().load_state_dict(sd, strict=False)
+    missing, unexpected = small(nn).load_state_dict(sd, strict=False)
     assert (missing, unexpected) == (["fc.bias"], ["extra"])
     with pytest.raises(RuntimeError, match='(?s)Missing key.*"fc.bias".*Unexpected key.*"extra"'):
-        Small().load_state_dict(sd)
-    model = Small()
+        small(nn).load_state_dict(sd)
+    model = small(nn)
     model.fc = nn.Linear(3, 5)
     with pytest.raises(RuntimeError, match=r"size mismatch for fc.weight: copying a param with shape "
                                            r"graphnet.Size\(\[2, 3\]\) from checkpoint, the shape in current model "
@@ -81,7 +72,7 @@ def test_optimizer_state_dict_loads_into_adam():
     expected = _expected("optimizer")
     assert state["param_groups"][0]["lr"] == 0.01 and state["param_groups"][0]["params"] == [0, 1]
     np.testing.assert_array_equal(_values(state["state"][0]["exp_avg"]), expected["state/0/exp_avg"])
-    model = Small()
+    model = small(nn)
     opt = graphnet.optim.Adam(model.fc.parameters(), lr=0.01)
     opt.load_state_dict(state)
     np.testing.assert_array_equal(_values(opt.state_dict()["state"][1]["exp_avg_sq"]), expected["state/1/exp_avg_sq"])
@@ -285,7 +276,7 @@ def test_save_torch_format_roundtrip(tmp_path):
     x = graphnet.arange(12, dtype=graphnet.float32).reshape(3, 4)
     obj = {"x": x, "t": x.t(), "col": x[:, 1], "bf": graphnet.tensor([1.5, -2.0], dtype=graphnet.bfloat16),
            "p": nn.Parameter(graphnet.ones(2)), "meta": [graphnet.int64, graphnet.Size([1, 2]), b"b", {3, 4}],
-           "sd": Small().state_dict()}
+           "sd": small(nn).state_dict()}
     path = tmp_path / "out.pt"
     graphnet.save(obj, path, format="torch")
     back = graphnet.load(path)
@@ -294,7 +285,7 @@ def test_save_torch_format_roundtrip(tmp_path):
     assert float(back["t"][1, 0]) == 9.0 and float(back["col"][0]) == 9.0
     assert back["bf"].dtype == graphnet.bfloat16 and back["bf"].tolist() == [1.5, -2.0]
     assert isinstance(back["p"], nn.Parameter) and back["meta"] == [graphnet.int64, graphnet.Size([1, 2]), b"b", {3, 4}]
-    model = Small()
+    model = small(nn)
     model.load_state_dict(back["sd"])
     assert list(os.listdir(tmp_path)) == ["out.pt"]  # written atomically: no temp file left
     with zipfile.ZipFile(path) as zf:  # storages are 64-byte aligned, as torch writes them

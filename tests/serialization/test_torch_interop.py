@@ -5,6 +5,7 @@ import collections
 
 import numpy as np
 import pytest
+from torch_twins import small
 
 import graphnet
 from graphnet import nn
@@ -35,28 +36,10 @@ def _through_graphnet(obj, tmp_path):
     return torch.load(tmp_path / "out.pt", weights_only=True)
 
 
-class TorchSmall(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(1, 2, 3)
-        self.bn = torch.nn.BatchNorm2d(2)
-        self.lstm = torch.nn.LSTM(4, 3, batch_first=True)
-        self.attn = torch.nn.MultiheadAttention(4, 2, batch_first=True)
-        self.fc = torch.nn.Linear(3, 2)
-
-
-class Small(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 2, 3)
-        self.bn = nn.BatchNorm2d(2)
-        self.lstm = nn.LSTM(4, 3, batch_first=True)
-        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
-        self.fc = nn.Linear(3, 2)
 
 
 def test_state_dict_and_optimizer_state_round_trip_exactly(tmp_path):
-    model = TorchSmall()
+    model = small(torch.nn)
     model.bn(torch.randn(3, 2, 4, 4))
     opt = torch.optim.Adam(model.parameters())
     model.fc(torch.randn(2, 3)).sum().backward()
@@ -98,12 +81,12 @@ def test_torch_mmap_reads_our_file(tmp_path):
 
 
 def test_state_dict_exchange_both_ways(tmp_path):
-    tmodel, gmodel = TorchSmall(), Small()
+    tmodel, gmodel = small(torch.nn), small(nn)
     tmodel.bn(torch.randn(3, 2, 4, 4))
     torch.save(tmodel.state_dict(), tmp_path / "t.pt")
     assert gmodel.load_state_dict(graphnet.load(tmp_path / "t.pt")) == ([], [])
     graphnet.save(gmodel.state_dict(), tmp_path / "g.pt", format="torch")
-    other = TorchSmall()
+    other = small(torch.nn)
     result = other.load_state_dict(torch.load(tmp_path / "g.pt", weights_only=True))
     assert not result.missing_keys and not result.unexpected_keys
     assert _same(tmodel.state_dict(), other.state_dict())

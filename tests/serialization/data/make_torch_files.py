@@ -5,30 +5,24 @@ Run from the repository root with PyTorch installed: python tests/serialization/
 """
 import collections
 import pathlib
+import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))
+from torch_twins import small  # noqa: E402
 
 HERE = pathlib.Path(__file__).parent
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
 
 
-class Small(torch.nn.Module):
-    """Linear, Conv2d, BatchNorm2d, LSTM and MultiheadAttention: the layers whose names graphnet must match."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(1, 2, 3)
-        self.bn = torch.nn.BatchNorm2d(2)
-        self.lstm = torch.nn.LSTM(4, 3, batch_first=True)
-        self.attn = torch.nn.MultiheadAttention(4, 2, batch_first=True)
-        self.fc = torch.nn.Linear(3, 2)
 
 
 def objects():
     """name -> object saved as <name>.pt."""
     torch.manual_seed(0)
-    model = Small()
+    model = small(torch.nn)
     model.bn(torch.randn(3, 2, 4, 4))  # running statistics and num_batches_tracked move off their defaults
     opt = torch.optim.Adam(model.fc.parameters(), lr=0.01)
     model.fc(torch.randn(2, 3)).sum().backward()
