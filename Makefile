@@ -28,7 +28,7 @@ train-lstm: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -m "not cuda" tests
-	@if [ -d tests/cuda ]; then NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cuda tests/cuda; fi
+	@if [ -d tests/cuda ]; then NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -n 2 -m cuda tests/cuda; fi
 
 lint: setup
 	$(BIN)/ruff check graphnet tests examples benchmarks
