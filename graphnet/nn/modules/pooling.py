@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d."""
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d."""
 from .. import functional as F
 from ..module import Module
 
@@ -55,15 +55,38 @@ class AvgPool1d(AvgPool2d):
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output_size (int, or a pair where None keeps the input size)."""
+class _AdaptivePool(Module):
+    """Pooling to a fixed output_size (an int, or a tuple where None keeps that input size)."""
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePool):
+    def forward(self, input):
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
     def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
 
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    def forward(self, input):
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
