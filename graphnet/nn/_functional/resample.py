@@ -130,7 +130,7 @@ _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
 def _spatial_arg(what, value, spatial):
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * len(spatial)
     if len(values) != len(spatial):
-        kind = "output size" if what == "size" else "scale_factor of shape"
+        kind = "output size of" if what == "size" else "scale_factor of shape"
         raise ValueError(f"Input and {'output' if what == 'size' else 'scale_factor'} must have the same number of "
                          f"spatial dimensions, but got input with spatial dimensions of {list(spatial)} and {kind} "
                          f"{tuple(value)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
