@@ -276,7 +276,7 @@ def test_padding_layers_match_torch():
 def test_pad_gradcheck_and_compile():
     x = _arr(1, 2, 4, 5)
     for mode in ("reflect", "replicate", "circular"):
-        assert gradcheck(lambda a: F.pad(a, (2, 1, 1, 3), mode=mode), (graphnet.tensor(x, requires_grad=True),))
+        assert gradcheck(lambda a, m=mode: F.pad(a, (2, 1, 1, 3), mode=m), (graphnet.tensor(x, requires_grad=True),))
     _compiled_matches_eager(lambda a: F.pad(a, (2, 1, 1, 3), mode="reflect") + F.pad(a, (2, 1, 1, 3), mode="circular")
                             + F.pad(a, (2, 1, 1, 3), mode="replicate"), x)
 

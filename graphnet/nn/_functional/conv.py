@@ -1,7 +1,6 @@
 """nn.functional convolution and pooling: argument normalisation around the conv2d / max_pool2d / avg_pool2d
 primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
 from ...core.bind import bind
-from ...frontend.tensor import Tensor
 
 
 def _pair(v, name="argument"):

@@ -65,13 +65,12 @@ def _check_adaptive(name, input, nd):
 
 def _adaptive_avg(name, input, output_size, nd):
     _check_adaptive(name, input, nd)
-    out = _output_size(name, output_size, input.shape[-nd:], nd)
+    out, x = _output_size(name, output_size, input.shape[-nd:], nd), input
     for k in range(nd):
         dim = k - nd
-        out_k, size = out[k], input.shape[dim]
-        if out_k != size:
-            input = along(input, dim, constant(_average_matrix(size, out_k), input))
-    return input
+        if out[k] != x.shape[dim]:
+            x = along(x, dim, constant(_average_matrix(x.shape[dim], out[k]), x))
+    return x
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -130,12 +129,11 @@ _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
 def _spatial_arg(what, value, spatial):
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * len(spatial)
     if len(values) != len(spatial):
-        kind = "output size of" if what == "size" else "scale_factor of shape"
-        raise ValueError(f"Input and {'output' if what == 'size' else 'scale_factor'} must have the same number of "
-                         f"spatial dimensions, but got input with spatial dimensions of {list(spatial)} and {kind} "
-                         f"{tuple(value)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
-                         f"{'output size in (o1, o2, ...,oK)' if what == 'size' else 'scale_factor in (s1, s2, ...,sK)'}"
-                         f" format.")
+        name, got, fmt = (("output", "output size of", "output size in (o1, o2, ...,oK)") if what == "size" else
+                          ("scale_factor", "scale_factor of shape", "scale_factor in (s1, s2, ...,sK)"))
+        raise ValueError(f"Input and {name} must have the same number of spatial dimensions, but got input with "
+                         f"spatial dimensions of {list(spatial)} and {got} {tuple(value)}. Please provide input "
+                         f"tensor in (N, C, d1, d2, ...,dK) format and {fmt} format.")
     return values
 
 

@@ -53,10 +53,11 @@ def pad(input, pad, mode="constant", value=None):
                            f"padding length {len(pad)} and input of dimension {input.ndim}")
     widths = [(pad[2 * k], pad[2 * k + 1]) for k in range(len(pad) // 2)]
     if mode == "constant":
-        if any(p < 0 for p in pad) and len(widths) <= input.ndim:
+        x = input
+        if any(p < 0 for p in pad) and len(widths) <= input.ndim:  # negative widths crop
             crop = tuple(slice(max(-a, 0), input.shape[-1 - k] - max(-b, 0)) for k, (a, b) in enumerate(widths))
-            input = input[(Ellipsis,) + crop[::-1]]
-        return bind("pad", input, pad=tuple(max(p, 0) for p in pad), value=0 if value is None else value)
+            x = input[(Ellipsis,) + crop[::-1]]
+        return bind("pad", x, pad=tuple(max(p, 0) for p in pad), value=0 if value is None else value)
     if value is not None and value != 0:
         raise NotImplementedError(f"Padding mode \"{mode}\" doesn't take in value argument.")
     _check_index_pad(mode, input, widths)

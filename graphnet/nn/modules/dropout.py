@@ -1,4 +1,5 @@
-"""Dropout and Dropout2d (whole channels): random zeroing (scaled by 1/(1-p)) in training mode, identity in eval mode."""
+"""Dropout and Dropout2d (whole channels): random zeroing (scaled by 1/(1-p)) in training mode, identity in eval
+mode."""
 from .. import functional as F
 from ..module import Module
 
