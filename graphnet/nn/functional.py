@@ -61,6 +61,7 @@ from ._functional.resample import (
     adaptive_max_pool1d,
     adaptive_max_pool2d,
     interpolate,
+    max_unpool2d,
     pixel_shuffle,
     pixel_unshuffle,
 )
@@ -77,7 +78,7 @@ __all__ = [
     "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
     # adaptive pooling and resampling
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
-    "pixel_shuffle", "pixel_unshuffle",
+    "max_unpool2d", "pixel_shuffle", "pixel_unshuffle",
     # dropout, embedding, linear
     "dropout", "dropout2d", "embedding", "one_hot", "bilinear", "linear",
     # losses

@@ -334,3 +334,26 @@ def test_dropout2d_errors_and_warnings():
     assert np.all(out.min(-1) == out.max(-1))
     with pytest.warns(UserWarning, match="Received a 2-D input to dropout2d, which is deprecated"):
         F.dropout2d(graphnet.ones(3, 4), 0.5)
+
+
+# ---- max_unpool2d -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, k, s, p, size", [((1, 2, 4, 6), 2, None, 0, None), ((2, 1, 7, 7), 3, 2, 1, (7, 7)),
+                                                  ((1, 2, 5, 5), 2, None, 0, (1, 2, 5, 5))], ids=str)
+def test_max_unpool2d_matches_torch(shape, k, s, p, size):
+    torch = pytest.importorskip("torch")
+    values, idx = torch.nn.functional.max_pool2d(torch.tensor(_arr(*shape)), k, s, p, return_indices=True)
+    ours_idx = graphnet.tensor(idx.numpy())
+    _vs_torch(lambda a: nn.MaxUnpool2d(k, s, p)(a, ours_idx, size),
+              lambda a: torch.nn.MaxUnpool2d(k, s, p)(a, idx, size), values.numpy())
+    assert repr(nn.MaxUnpool2d(k, s, p)) == repr(torch.nn.MaxUnpool2d(k, s, p))
+
+
+def test_max_unpool2d_round_trip_error_and_compile():
+    x = _arr(1, 2, 4, 4)
+    values, idx = F.max_pool2d(graphnet.tensor(x), 2, return_indices=True)
+    with pytest.raises(ValueError, match=r'invalid output_size "\(9, 9\)" \(dim 0 must be between 2 and 6\)'):
+        F.max_unpool2d(values, idx, 2, output_size=(9, 9))
+    _compiled_matches_eager(lambda a: F.max_unpool2d(a, idx, 2) * 3.0, values.numpy())
+    assert gradcheck(lambda a: F.max_unpool2d(a, idx, 2), (graphnet.tensor(values.numpy(), requires_grad=True),))

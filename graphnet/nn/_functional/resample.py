@@ -1,4 +1,4 @@
-"""nn.functional adaptive pooling, interpolation and pixel shuffle, as composites: the (static) window and sample
+"""nn.functional adaptive pooling, interpolation, pixel shuffle and max unpooling, as composites: the (static) window and sample
 positions become constant index tensors or (out, in) weight matrices, so every function traces, compiles,
 differentiates and runs on CUDA through index_select, matmul, amax and reshape."""
 import math
@@ -7,6 +7,7 @@ import numpy as np
 
 from ...core import dtype as dt
 from ...frontend.tensor import Tensor
+from .conv import _pair, avg_pool2d
 
 
 def constant(array, like):
@@ -66,6 +67,8 @@ def _check_adaptive(name, input, nd):
 def _adaptive_avg(name, input, output_size, nd):
     _check_adaptive(name, input, nd)
     out, x = _output_size(name, output_size, input.shape[-nd:], nd), input
+    if nd == 2 and all(o and s % o == 0 for s, o in zip(input.shape[-2:], out)):  # plain windows: the pool kernel
+        return avg_pool2d(input, tuple(s // o for s, o in zip(input.shape[-2:], out)))
     for k in range(nd):
         dim = k - nd
         if out[k] != x.shape[dim]:
@@ -79,7 +82,8 @@ def adaptive_avg_pool1d(input, output_size):
 
 
 def adaptive_avg_pool2d(input, output_size):
-    """Average over PyTorch's adaptive windows (any output size): an averaging matmul per spatial dim."""
+    """Average over PyTorch's adaptive windows (any output size): avg_pool2d when the sizes divide, else an
+    averaging matmul per spatial dim."""
     return _adaptive_avg("adaptive_avg_pool2d", input, output_size, 2)
 
 
@@ -252,3 +256,25 @@ def pixel_unshuffle(input, downscale_factor):
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# ---- max unpooling ------------------------------------------------------------------------------------------------
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of max_pool2d: each value scattered to its flat H*W index in a zero plane."""
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    p = _pair(padding, "padding")
+    default = tuple((input.shape[-2 + a] - 1) * s[a] - 2 * p[a] + k[a] for a in range(2))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(o) for o in tuple(output_size)[-2:])
+        for a in range(2):
+            lo, hi = default[a] - s[a], default[a] + s[a]
+            if not lo < out[a] < hi:
+                raise ValueError(f'invalid output_size "{out}" (dim {a} must be between {lo} and {hi})')
+    lead = tuple(input.shape[:-2])
+    flat = input.new_zeros(lead + (out[0] * out[1],)).scatter(-1, indices.reshape(lead + (-1,)), input.reshape(lead + (-1,)))
+    return flat.reshape(lead + out)
