@@ -1,6 +1,6 @@
-"""nn.functional adaptive pooling, interpolation, pixel shuffle and max unpooling, as composites: the (static) window and sample
-positions become constant index tensors or (out, in) weight matrices, so every function traces, compiles,
-differentiates and runs on CUDA through index_select, matmul, amax and reshape."""
+"""nn.functional adaptive pooling, interpolation, pixel shuffle and max unpooling, as composites: the (static)
+window and sample positions become constant index tensors or (out, in) weight matrices, so every function traces,
+compiles, differentiates and runs on CUDA through index_select, matmul, max, scatter and reshape."""
 import math
 
 import numpy as np
@@ -276,5 +276,6 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
             if not lo < out[a] < hi:
                 raise ValueError(f'invalid output_size "{out}" (dim {a} must be between {lo} and {hi})')
     lead = tuple(input.shape[:-2])
-    flat = input.new_zeros(lead + (out[0] * out[1],)).scatter(-1, indices.reshape(lead + (-1,)), input.reshape(lead + (-1,)))
+    plane = input.new_zeros(lead + (out[0] * out[1],))
+    flat = plane.scatter(-1, indices.reshape(lead + (-1,)), input.reshape(lead + (-1,)))
     return flat.reshape(lead + out)
