@@ -2,8 +2,8 @@
 and traces alike).
 
 This module is the public API only: the implementations live in `graphnet.nn._functional`, one module per family
-(activation, attention, conv, dropout, embedding, linear, loss, normalization, shape). Every name here is listed in
-`__all__`.
+(activation, attention, conv, dropout, embedding, linear, loss, normalization, resample, shape).
+Every name here is listed in `__all__`.
 """
 from ._functional.activation import (
     elu,
@@ -33,7 +33,6 @@ from ._functional.activation import (
 )
 from ._functional.attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._functional.conv import (
-    adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
     conv1d,
@@ -41,7 +40,7 @@ from ._functional.conv import (
     max_pool1d,
     max_pool2d,
 )
-from ._functional.dropout import dropout
+from ._functional.dropout import dropout, dropout2d
 from ._functional.embedding import embedding, one_hot
 from ._functional.linear import bilinear, linear
 from ._functional.loss import (
@@ -56,6 +55,16 @@ from ._functional.loss import (
     smooth_l1_loss,
 )
 from ._functional.normalization import batch_norm, group_norm, layer_norm, normalize, rms_norm
+from ._functional.resample import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    interpolate,
+    max_unpool2d,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 from ._functional.shape import flatten, pad
 
 __all__ = [
@@ -66,9 +75,12 @@ __all__ = [
     # attention
     "multi_head_attention_forward", "scaled_dot_product_attention",
     # convolution and pooling
-    "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
+    "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
+    # adaptive pooling and resampling
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
+    "max_unpool2d", "pixel_shuffle", "pixel_unshuffle",
     # dropout, embedding, linear
-    "dropout", "embedding", "one_hot", "bilinear", "linear",
+    "dropout", "dropout2d", "embedding", "one_hot", "bilinear", "linear",
     # losses
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
     "mse_loss", "nll_loss", "smooth_l1_loss",

@@ -23,7 +23,8 @@ TORCH_FUNCTIONAL = [
     "leaky_relu", "linear", "log_softmax", "logsigmoid", "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss",
     "normalize", "one_hot", "pad", "relu", "relu6", "relu_", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
     "softmin", "softplus", "tanh", "glu", "prelu", "softsign", "rms_norm", "scaled_dot_product_attention",
-    "multi_head_attention_forward",
+    "multi_head_attention_forward", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
+    "pixel_shuffle", "pixel_unshuffle", "dropout2d", "max_unpool2d",
 ]
 
 # Public names torch.nn.functional does not have (graphnet extras). Add a name here only on purpose.

@@ -1,9 +1,6 @@
 """nn.functional convolution and pooling: argument normalisation around the conv2d / max_pool2d / avg_pool2d
 primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
-import numpy as np
-
 from ...core.bind import bind
-from ...frontend.tensor import Tensor
 
 
 def _pair(v, name="argument"):
@@ -94,23 +91,3 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return avg_pool2d(input.unsqueeze(-2), (1, _single(kernel_size)), (1, s), (0, _single(padding)), ceil_mode,
                       count_include_pad).squeeze(-2)
 
-
-def _adaptive_matrix(size, out, like):
-    """(out, size) averaging matrix: row i averages input cells floor(i*size/out) .. ceil((i+1)*size/out)-1."""
-    m = np.zeros((out, size))
-    for i in range(out):
-        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, lo:hi] = 1.0 / (hi - lo)
-    return Tensor._wrap(m.astype(like.dtype.np), like.dtype).to(like.device)
-
-
-def adaptive_avg_pool2d(input, output_size):
-    """Average over PyTorch's adaptive windows: a plain avg_pool2d when sizes divide, else two averaging matmuls."""
-    if input.ndim not in (3, 4):
-        raise RuntimeError(f"adaptive_avg_pool2d: Expected 3D or 4D tensor, but got shape {list(input.shape)}")
-    h, w = input.shape[-2:]
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-    oh, ow = h if oh is None else oh, w if ow is None else ow
-    if h % oh == 0 and w % ow == 0:
-        return avg_pool2d(input, (h // oh, w // ow))
-    return _adaptive_matrix(h, oh, input) @ input @ _adaptive_matrix(w, ow, input).t()

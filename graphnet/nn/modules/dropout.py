@@ -1,4 +1,5 @@
-"""Dropout: random zeroing (scaled by 1/(1-p)) in training mode, identity in eval mode."""
+"""Dropout and Dropout2d (whole channels): random zeroing (scaled by 1/(1-p)) in training mode, identity in eval
+mode."""
 from .. import functional as F
 from ..module import Module
 
@@ -15,3 +16,10 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels of (N, C, H, W) input."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)
