@@ -108,3 +108,17 @@ def test_bce_with_logits_pos_weight_values_and_gradients_match_pytorch_compiled_
         got = run(z, gn.tensor(target))
         np.testing.assert_allclose(got.detach().numpy(), want.sum().detach().numpy(), rtol=1e-10)
         np.testing.assert_allclose(z.grad.numpy(), ref.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_bce_with_weight_input_and_target_gradients_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x, t, w = rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4)), rng.random((3, 4))
+    runs = []
+    for lib in (gn, torch):
+        a, b = lib.tensor(x, requires_grad=True), lib.tensor(t, requires_grad=True)
+        loss = lib.nn.functional.binary_cross_entropy(a, b, weight=lib.tensor(w))
+        loss.backward()
+        runs.append([loss.detach().numpy(), a.grad.numpy(), b.grad.numpy()])
+    for got, want in zip(*runs):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
