@@ -20,6 +20,7 @@ from . import autograd, cuda, optim
 from . import nn  # noqa: E402
 from .serialization import load, save
 from . import data, utils
+from . import accelerator, backends
 
 float = float32  # noqa: A001
 double = float64
@@ -65,7 +66,7 @@ __all__ = [
     # checkpoints
     "load", "save",
     # subpackages
-    "autograd", "cuda", "data", "nn", "optim", "serialization", "utils",
+    "accelerator", "autograd", "backends", "cuda", "data", "nn", "optim", "serialization", "utils",
     # the op functions (graphnet.<name> = frontend/api_*.py's @export)
     *sorted(_FUNCTIONS),
 ]

@@ -15,7 +15,7 @@ import graphnet
 ROOT = pathlib.Path(graphnet.__file__).parent
 LAYERS = [("core",), ("ir",), ("passes",), ("codegen",), ("runtime",), ("frontend",),
           ("nn", "optim", "data", "autograd", "utils", "serialization", "serialization_torch", "cuda", "distributed",
-           "onnx"),
+           "onnx", "backends", "accelerator"),
           ("viz", "")]
 RANK = {pkg: rank for rank, pkgs in enumerate(LAYERS) for pkg in pkgs}
 

@@ -28,11 +28,7 @@ def scalar_expr(op, args, attrs, dtype):
         target = attrs["dtype"].name
         return f"({args[0]} != 0)" if target == "bool" else f"{NP_TYPES[target]}({args[0]})"
     if op == "clamp":
-        out = args[0]
-        for fn, key in (("max", "min"), ("min", "max")):
-            if attrs.get(key) is not None:
-                out = f"{fn}({out}, {NP_TYPES[dtype]}({cpu.literal(attrs[key])}))"
-        return out
+        return cpu.clamp_expr(args[0], attrs, dtype)  # absent bounds written out, NaN propagating as on the CPU
     if op == "clamp_tensor":
         return cpu.clamp_tensor_expr(args, attrs, CUDA_EXPR)
     template = CUDA_EXPR.get(op) or OPS[op].expr

@@ -95,6 +95,14 @@ class Tensor:
         return self._device.type == "cuda"
 
     @property
+    def is_mps(self):
+        return self._device.type == "mps"
+
+    @property
+    def is_xpu(self):
+        return self._device.type == "xpu"
+
+    @property
     def ndim(self):
         return self._data.ndim
 

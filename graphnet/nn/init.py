@@ -104,6 +104,8 @@ def dirac_(tensor, groups=1):
     """Identity-preserving init of a {3,4,5}-D conv weight: a 1 at the kernel centre of matching channels."""
     if tensor.dim() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
     out_per_group = tensor.shape[0] // groups
     min_dim = min(out_per_group, tensor.shape[1])
 
@@ -151,6 +153,8 @@ def orthogonal_(tensor, gain=1, generator=None):
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, reshaped to the tensor."""
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor  # PyTorch's no-op on an empty tensor
 
     def sample(rng, shape):
         rows, cols = shape[0], int(np.prod(shape[1:]))

@@ -49,6 +49,9 @@ def test_compare_where_cast_clamp():
     _check("cast", [a], dtype=graphnet.int32)
     _check("clamp", [a], min=-0.5, max=0.25)
     _check("clamp", [a], min=0.0)
+    a[1, 2] = np.nan
+    _check("clamp", [a], min=-0.5, max=0.25)  # NaN stays NaN (assert_allclose matches NaN positions)
+    _check("clamp", [a], max=0.0)
 
 
 def test_elementwise_kernel_is_compiled_once_per_pattern():

@@ -104,3 +104,50 @@ def test_default_layer_init_bounds_and_reproducibility():
     cb = 1 / math.sqrt(6 * 25)
     assert np.abs(conv.weight.detach().numpy()).max() <= cb and np.abs(conv.bias.detach().numpy()).max() <= cb
     assert a.weight.dtype == torch.float32 and nn.Linear(2, 2, dtype=torch.float64).weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 2, 3, 3), (4, 12)])
+def test_orthogonal_with_gain_is_scaled_semi_orthogonal_for_tall_wide_and_conv_shapes(shape):
+    flat = nn.init.orthogonal_(torch.empty(*shape), gain=2.0).numpy().astype(np.float64).reshape(shape[0], -1)
+    small = flat.T @ flat if flat.shape[0] > flat.shape[1] else flat @ flat.T
+    np.testing.assert_allclose(small, 4.0 * np.eye(min(flat.shape)), atol=1e-5)
+    assert tuple(nn.init.orthogonal_(torch.empty(0, 3)).shape) == (0, 3)
+
+
+def test_trunc_normal_shifted_bounds_and_kaiming_conv_fan_out():
+    t = nn.init.trunc_normal_(torch.empty(300, 300), mean=1.0, std=2.0, a=0.0, b=3.0).numpy()
+    assert t.min() >= 0.0 and t.max() <= 3.0 and t.min() < 0.01 and t.max() > 2.99
+    w = nn.init.kaiming_normal_(torch.empty(64, 32, 3, 3), mode="fan_out", nonlinearity="relu").numpy()
+    assert w.std() == pytest.approx(math.sqrt(2.0 / (64 * 9)), rel=0.03)
+
+
+def test_gains_and_fans_equal_pytorchs():
+    real = pytest.importorskip("torch")
+    for name, param in [("relu", None), ("tanh", None), ("leaky_relu", 0.2), ("selu", None), ("conv2d", None)]:
+        assert nn.init.calculate_gain(name, param) == real.nn.init.calculate_gain(name, param)
+    for shape in [(5, 7), (8, 3, 3, 3), (4, 2, 5)]:
+        assert (nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
+                == real.nn.init._calculate_fan_in_and_fan_out(real.empty(*shape)))
+
+
+def test_dirac_groups_and_its_error():
+    w = nn.init.dirac_(torch.empty(4, 2, 3, 3), groups=2).numpy()
+    assert w.sum() == 4 and w[2, 0, 1, 1] == 1 and w[3, 1, 1, 1] == 1
+    with pytest.raises(ValueError, match="dim 0 must be divisible by groups"):
+        nn.init.dirac_(torch.empty(3, 2, 3, 3), groups=2)
+
+
+def test_model_apply_runs_an_init_function_on_every_submodule():
+    def init_fn(m):
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.constant_(m.bias, 0.5)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(36, 5))
+    assert model.apply(init_fn) is model
+    assert np.all(model[0].bias.detach().numpy() == 0.5) and np.all(model[3].bias.detach().numpy() == 0)
+    bound = math.sqrt(6.0 / (36 + 5))
+    assert np.abs(model[3].weight.detach().numpy()).max() <= bound

@@ -171,3 +171,46 @@ def test_no_warning_in_normal_use():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _lrs(sched.StepLR(_opt(), step_size=2), 3)
+
+
+# ---- against PyTorch ---------------------------------------------------------------------------------------------
+def _lr_trace(lib, make, metrics, groups=2):
+    """Each group's lr after every step of a scheduler built by make(lib.optim.lr_scheduler, optimizer)."""
+    params = [lib.tensor([1.0], requires_grad=True) for _ in range(groups)]
+    opt = lib.optim.SGD([{"params": [p], "lr": 0.5 * (i + 1)} for i, p in enumerate(params)], lr=0.5)
+    scheduler = make(lib.optim.lr_scheduler, opt)
+    out = []
+    for m in metrics:
+        opt.step()
+        scheduler.step() if m is None else scheduler.step(m)
+        out.append([g["lr"] for g in opt.param_groups])
+    return np.array(out)
+
+
+_METRICS = list(np.random.default_rng(0).permutation(np.r_[np.linspace(1.0, 0.5, 15), np.full(25, 0.6)])) + \
+    [0.5 + 1e-5 * i for i in range(20)] + [0.2, 0.19999, 0.3, 0.3, 0.3, 0.3, 0.3]
+
+PLATEAUS = [
+    dict(),
+    dict(mode="max", factor=0.5, patience=2),
+    dict(factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2),
+    dict(mode="max", factor=0.3, patience=0, threshold=0.05, threshold_mode="rel", cooldown=1, min_lr=[0.01, 0.2]),
+    dict(factor=0.5, patience=0, min_lr=0.01, eps=0.05),
+]
+
+
+@pytest.mark.parametrize("kwargs", PLATEAUS, ids=[str(k) for k in PLATEAUS])
+def test_reduce_lr_on_plateau_lr_sequence_equals_pytorchs(kwargs):
+    torch = pytest.importorskip("torch")
+    make = lambda m, o: m.ReduceLROnPlateau(o, **kwargs)  # noqa: E731
+    want = _lr_trace(torch, make, _METRICS)
+    assert len(np.unique(want[:, 0])) > 1  # the case reduces at least once
+    np.testing.assert_allclose(_lr_trace(graphnet, make, _METRICS), want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("milestones, gamma", [([3, 7, 7, 12], 0.5), ([0, 2], 0.1), ([20], 0.3)])
+def test_multistep_lr_sequence_equals_pytorchs(milestones, gamma):
+    torch = pytest.importorskip("torch")
+    make = lambda m, o: m.MultiStepLR(o, milestones=milestones, gamma=gamma)  # noqa: E731
+    np.testing.assert_allclose(_lr_trace(graphnet, make, [None] * 15), _lr_trace(torch, make, [None] * 15),
+                               rtol=1e-15)

@@ -69,14 +69,19 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 # ---- binary classification --------------------------------------------------------------------------------------
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """-(t log x + (1 - t) log(1 - x)), each log clamped to >= -100 as PyTorch does."""
+    """-(t log x + (1 - t) log(1 - x)), each log clamped to >= -100 as PyTorch does; the input gradient is PyTorch's
+    eps-guarded one (the clamped logs alone would give NaN or 0 at a saturated x = 0 or 1)."""
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
                          "is deprecated. Please ensure they have the same size.")
     if input._proxy is None and input.numel() and (input._host().min() < 0 or input._host().max() > 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1 (apply sigmoid "
                            "first, or use binary_cross_entropy_with_logits on the raw scores)")
-    loss = -(target * input.log().clamp(min=-100.0) + (1.0 - target) * (1.0 - input).log().clamp(min=-100.0))
+    x = input.detach()
+    loss = -(target * x.log().clamp(min=-100.0) + (1.0 - target) * (1.0 - x).log().clamp(min=-100.0))
+    if input.requires_grad:  # PyTorch's input gradient, finite at x = 0 or 1: (x - t) / max(x (1 - x), 1e-12)
+        slope = ((x - target) / (x * (1.0 - x)).clamp(min=1e-12)).detach()
+        loss = loss + slope * (input - x)
     loss = loss if weight is None else loss * weight
     return _reduce(loss, legacy_reduction(size_average, reduce, reduction))
 
