@@ -7,7 +7,6 @@ import pytest
 
 import graphnet as gn
 import graphnet.nn as nn
-import graphnet.nn.functional as F
 import graphnet.optim as optim
 
 

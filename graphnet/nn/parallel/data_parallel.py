@@ -1,8 +1,8 @@
 """torch.nn.DataParallel over at most one device: on a CPU-only machine it calls the module as is (as PyTorch does);
 with a GPU it moves the inputs to device_ids[0] and runs the module there, with PyTorch's device checks."""
+from ... import cuda
 from ...core.device import device
 from ...frontend.tensor import Tensor
-from ... import cuda
 from ..module import Module
 
 
