@@ -322,3 +322,23 @@ def irecv(tensor, src=None, group=None, tag=0):
     array, buf = _buffer(tensor)
     source = _mpi().ANY_SOURCE if src is None else src
     return Work(comm.Irecv(buf, source=source, tag=tag), lambda: _write_back(array, buf))
+
+
+def all_gather_object(object_list, obj, group=None):
+    """object_list[r] receives rank r's picklable `obj` (for small metadata, not tensors)."""
+    gathered = _group(group).allgather(obj)
+    if len(object_list) != len(gathered):
+        raise ValueError(f"all_gather_object: object_list must hold world_size={len(gathered)} entries, got "
+                         f"{len(object_list)}")
+    object_list[:] = gathered
+
+
+def broadcast_object_list(object_list, src=0, group=None, device=None):
+    """Rank src's picklable objects replace object_list's entries on every rank."""
+    object_list[:] = _group(group).bcast(list(object_list), root=src)
+
+
+def _iallreduce_sum(buf):
+    """An Iallreduce(SUM) of a contiguous NumPy buffer already known to match on all ranks (DDP's buckets)."""
+    comm = _group(None)
+    return Work(comm.Iallreduce(_mpi().IN_PLACE, buf, _mpi().SUM))

@@ -6,6 +6,7 @@ from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _layers
 from .parameter import Parameter, UninitializedParameter  # noqa: F401
 from . import parameter  # noqa: F401
+from . import parallel  # noqa: F401
 
 __all__ = ["Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
-           "UninitializedParameter", "functional", "init", "utils", *_layers]
+           "UninitializedParameter", "functional", "init", "parallel", "utils", *_layers]
