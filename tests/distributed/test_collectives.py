@@ -1,0 +1,109 @@
+"""graphnet.distributed's collectives on 2 MPI ranks: values, async Work, and the errors torch.distributed raises."""
+import pytest
+
+import graphnet.distributed as dist
+
+COLLECTIVES = """
+import warnings
+import numpy as np
+import graphnet as gn, graphnet.distributed as dist
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    dist.init_process_group("gloo")
+assert "runs on MPI" in str(caught[0].message)
+import os
+r, n = dist.get_rank(), dist.get_world_size()
+assert (n, os.environ["RANK"], os.environ["WORLD_SIZE"]) == (2, str(r), "2"), os.environ
+base = gn.tensor([[1.0, -2.0], [3.0, 4.0]])
+
+t = base * (r + 1); dist.all_reduce(t)
+assert t.tolist() == (base * 3).tolist()
+t = base * (r + 1); dist.all_reduce(t, op=dist.ReduceOp.AVG)
+assert t.tolist() == (base * 1.5).tolist()
+t = base * (r + 1); dist.all_reduce(t, op=dist.ReduceOp.MAX)
+assert t.tolist() == gn.maximum(base, base * 2).tolist()
+t = base * (r + 1); dist.all_reduce(t, op=dist.ReduceOp.MIN)
+assert t.tolist() == gn.minimum(base, base * 2).tolist()
+t = base * (r + 1); dist.all_reduce(t, op=dist.ReduceOp.PRODUCT)
+assert t.tolist() == (base * base * 2).tolist()
+t = gn.arange(4, dtype=gn.int64) + r; work = dist.all_reduce(t, async_op=True); work.wait()
+assert t.tolist() == [1, 3, 5, 7] and work.is_completed()
+t = gn.arange(6.0).reshape(2, 3).t() * (r + 1); dist.all_reduce(t)   # a non-contiguous view is written back
+assert t.tolist() == (gn.arange(6.0).reshape(2, 3).t() * 3).tolist()
+
+t = gn.full((3,), float(r)); dist.broadcast(t, src=1)
+assert t.tolist() == [1.0, 1.0, 1.0]
+parts = [gn.zeros(2) for _ in range(n)]; dist.all_gather(parts, gn.tensor([r, 10.0 * r]))
+assert [p.tolist() for p in parts] == [[0.0, 0.0], [1.0, 10.0]]
+out = gn.zeros(4); dist.all_gather_into_tensor(out, gn.tensor([r, r + 0.5]))
+assert out.tolist() == [0.0, 0.5, 1.0, 1.5]
+out = gn.zeros(2); dist.reduce_scatter_tensor(out, gn.arange(4.0) * (r + 1))
+assert out.tolist() == ([0.0, 3.0] if r == 0 else [6.0, 9.0])
+if r == 0:
+    dist.send(gn.tensor([7, 8], dtype=gn.int32), dst=1)
+else:
+    got = gn.zeros(2, dtype=gn.int32); assert dist.recv(got, src=0) == 0 and got.tolist() == [7, 8]
+gathered = [gn.zeros(1) for _ in range(n)] if r == 0 else None
+dist.gather(gn.tensor([r + 1.0]), gathered, dst=0)
+assert r != 0 or [g.item() for g in gathered] == [1.0, 2.0]
+mine = gn.zeros(2); dist.scatter(mine, [gn.tensor([1.0, 2.0]), gn.tensor([3.0, 4.0])] if r == 0 else None, src=0)
+assert mine.tolist() == ([1.0, 2.0] if r == 0 else [3.0, 4.0])
+objs = [None, None]; dist.all_gather_object(objs, {"rank": r})
+assert objs == [{"rank": 0}, {"rank": 1}]
+dist.barrier()
+print(f"rank {r} ok")
+"""
+
+ERRORS = """
+import graphnet as gn, graphnet.distributed as dist
+dist.init_process_group("mpi", world_size=2)
+r = dist.get_rank()
+
+def message(fn):
+    try:
+        fn()
+    except (RuntimeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    raise AssertionError("no error")
+
+print(r, "shape", message(lambda: dist.all_reduce(gn.zeros(2 + r))))
+print(r, "dtype", message(lambda: dist.broadcast(gn.zeros(2, dtype=gn.float32 if r == 0 else gn.float64), 0)))
+print(r, "twice", message(lambda: dist.init_process_group("mpi")))
+print(r, "avg", message(lambda: dist.all_reduce(gn.zeros(2, dtype=gn.int64), op=dist.ReduceOp.AVG)))
+t = gn.ones(2); dist.all_reduce(t)   # the group still works after the errors
+assert t.tolist() == [2.0, 2.0]
+dist.destroy_process_group()
+print(r, "after destroy", message(dist.get_rank))
+"""
+
+
+def test_collectives_give_torch_distributed_values(ranks):
+    _, output, _ = ranks(COLLECTIVES)
+    assert "rank 0 ok" in output and "rank 1 ok" in output
+
+
+def test_collective_errors_name_both_ranks(ranks):
+    _, output, _ = ranks(ERRORS)
+    for r in (0, 1):
+        assert (f"{r} shape RuntimeError: all_reduce: tensors differ across ranks: rank 0 has shape [2] dtype "
+                "graphnet.float32, rank 1 has shape [3] dtype graphnet.float32") in output
+        assert (f"{r} dtype RuntimeError: broadcast: tensors differ across ranks: rank 0 has shape [2] dtype "
+                "graphnet.float32, rank 1 has shape [2] dtype graphnet.float64") in output
+        assert f"{r} twice ValueError: trying to initialize the default process group twice!" in output
+        assert f"{r} avg ValueError: ReduceOp.AVG needs a floating-point tensor" in output
+        assert f"{r} after destroy ValueError: Default process group has not been initialized" in output
+
+
+def test_collective_before_init_raises_torchs_error():
+    import graphnet as gn
+    with pytest.raises(ValueError, match="Default process group has not been initialized, please make sure to "
+                                         "call init_process_group."):
+        dist.all_reduce(gn.ones(2))
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        dist.get_world_size()
+    assert not dist.is_initialized()
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="Invalid backend: 'nccl'"):
+        dist.init_process_group("nccl")
