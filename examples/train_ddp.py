@@ -1,6 +1,6 @@
 """The data-parallel job: the LeNet of train_lenet.py trained on several MPI ranks with DistributedDataParallel.
 
-    python -m graphnet.distributed.run --nproc-per-node 2 examples/train_ddp.py [--epochs 3] [--limit N]
+    python -m graphnet.distributed.run --nproc-per-node 2 examples/train_ddp.py [--epochs 10] [--limit N]
 
 Each rank reads its shard of the MNIST split (DistributedSampler), gradients are averaged over the ranks in
 buckets during backward, and rank 0 evaluates, prints throughput per rank and in total, and saves the checkpoint
@@ -25,7 +25,7 @@ from graphnet.utils.data import DistributedSampler  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64, help="per rank")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--limit", type=int, help="use only the first N training and N test digits (smoke runs)")
