@@ -198,7 +198,7 @@ def index_select(input, dim, index):
     d = norm_dim("index_select", dim, input.ndim)
     x = input.reshape(1) if input.ndim == 0 else input
     _check_select_index(index._host(), x.shape[d], d)
-    out = _getitem(x, (slice(None),) * d + (index.reshape(-1),))
+    out = _getitem(x, (slice(None),) * d + (index if index.ndim == 1 else index.reshape(-1),))
     return out.reshape(()) if input.ndim == 0 and index.ndim == 0 else out
 
 

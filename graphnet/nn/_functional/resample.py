@@ -13,7 +13,8 @@ from .conv import _pair, avg_pool2d
 def constant(array, like):
     """A host-computed NumPy array as a constant tensor on `like`'s device (float arrays take `like`'s dtype)."""
     dtype = like.dtype if array.dtype.kind == "f" else dt.int64
-    return Tensor._wrap(np.ascontiguousarray(array, dtype=dtype.np), dtype).to(like.device)
+    t = Tensor._wrap(np.ascontiguousarray(array, dtype=dtype.np), dtype)
+    return t if t.device == like.device else t.to(like.device)  # (a traced .to() would hide the values)
 
 
 def along(x, dim, matrix):

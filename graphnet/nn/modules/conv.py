@@ -1,4 +1,5 @@
-"""Conv1d and Conv2d (zero padding, incl. 'same' and 'valid'), on the conv2d primitive."""
+"""Conv1d and Conv2d on the conv2d primitive: zero padding ('same' and 'valid' too) inside the conv, and PyTorch's
+other padding modes (reflect, replicate, circular) as an F.pad in front of it."""
 from ...frontend.creation import empty
 from .. import functional as F
 from ..module import Module
@@ -29,14 +30,34 @@ class _ConvNd(Module):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
             if padding == "same" and any(s != 1 for s in _ntuple(stride, self._n)):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode {padding_mode!r} is not supported yet; only 'zeros'")
+        modes = {"zeros", "reflect", "replicate", "circular"}
+        if padding_mode not in modes:
+            raise ValueError(f"padding_mode must be one of {modes}, but got padding_mode='{padding_mode}'")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _ntuple(kernel_size, self._n), _ntuple(stride, self._n)
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, self._n)
         self.dilation, self.output_padding = _ntuple(dilation, self._n), (0,) * self._n
         self.transposed, self.padding_mode = False, padding_mode
+        self._reversed_padding_repeated_twice = self._pad_widths()
         self._make_parameters(bias, device, dtype)
+
+    def _pad_widths(self):
+        """F.pad's widths (last dim first) for a non-zeros padding_mode, 'same' split as PyTorch splits it."""
+        if self.padding == "valid":
+            return [0, 0] * self._n
+        if self.padding == "same":
+            widths = []
+            for d, k in reversed(list(zip(self.dilation, self.kernel_size))):
+                total = d * (k - 1)
+                widths += [total // 2, total - total // 2]
+            return widths
+        return [p for p in reversed(self.padding) for _ in range(2)]
+
+    def _padded(self, input):
+        """(input, padding for the conv itself): zeros pad inside the conv, other modes through F.pad first."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        return F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), (0,) * self._n
 
     def _make_parameters(self, bias, device, dtype):
         self.weight = Parameter(empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
@@ -57,6 +78,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -64,7 +87,8 @@ class Conv2d(_ConvNd):
     """2-d convolution over (N, C, H, W) (or unbatched (C, H, W)) input."""
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        input, padding = self._padded(input)  # noqa: A001 (PyTorch's argument name)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -73,4 +97,5 @@ class Conv1d(_ConvNd):
     _n = 1
 
     def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        input, padding = self._padded(input)  # noqa: A001 (PyTorch's argument name)
+        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
