@@ -103,3 +103,42 @@ def test_ddp_refuses_different_models_and_reports_unused_parameters(ranks):
                 "one.") in output
         assert "did not receive a gradient: ['inner.spare.weight', 'inner.spare.bias']" in output
         assert f"{r} found grad [[1.5, 1.5], [1.5, 1.5]]" in output
+
+
+COMPILED = """
+import warnings
+import graphnet as gn, graphnet.distributed as dist
+from graphnet import nn
+
+dist.init_process_group("mpi")
+r = dist.get_rank()
+gn.manual_seed(0)
+model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
+opt = gn.optim.SGD(model.parameters(), lr=0.1)
+
+def step(x, y):
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    return loss
+
+compiled = gn.compile(step)
+gn.manual_seed(r + 1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(3):
+        compiled(gn.randn(8, 4), gn.randn(8, 2))
+assert any("DistributedDataParallel averages gradients" in str(w.message) for w in caught), caught
+w0 = model.module.weight.detach().clone()
+dist.broadcast(w0, 0)
+assert bool((w0 == model.module.weight.detach()).all())
+print("compiled-ok", r)
+"""
+
+
+def test_a_compiled_step_with_a_ddp_model_runs_eagerly_and_still_averages(ranks):
+    """The all-reduce is MPI from Python: compile falls back to eager, saying why, and the ranks stay equal (a
+    compiled step would have skipped the average silently)."""
+    _, out, _ = ranks(COMPILED)
+    assert out.count("compiled-ok") == 2

@@ -13,6 +13,7 @@ from ... import distributed as dist
 from ...distributed import c10d
 from ...frontend.autograd import AccumulateGrad, is_grad_enabled
 from ...frontend.creation import from_numpy
+from ...frontend.tracer import GraphBreak
 from ..module import Module
 
 _UNFINISHED = ("Expected to have finished reduction in the prior iteration before starting a new one. This error "
@@ -98,6 +99,9 @@ class DistributedDataParallel(Module):
     # ---- gradient reduction --------------------------------------------------------------------------------------
     def _grad_hook(self, i):
         def hook(grad):
+            if grad._proxy is not None:  # being traced: the all-reduce is MPI from Python, so this step runs eagerly
+                raise GraphBreak("DistributedDataParallel averages gradients over MPI from Python, outside any "
+                                 "graph: a graphnet.compile'd step with a DDP model runs eagerly")
             if not self._armed or i in self._fired:
                 return None
             p = self._params[i]
