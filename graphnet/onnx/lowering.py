@@ -93,7 +93,7 @@ def _conv2d(ctx, node, ins):
 
 def _max_pool2d(ctx, node, ins):
     a = node.attrs
-    if any(use for use in ctx.used(node.outputs[1])):
+    if ctx.used(node.outputs[1]):  # (a graph output counts: its reader is listed as None)
         raise ctx.unsupported(node, "max_pool2d's indices output")
     out = ctx.emit("MaxPool", ins, node, kernel_shape=list(a["kernel_size"]), strides=list(a["stride"]),
                    pads=list(a["padding"]) * 2, dilations=list(a["dilation"]), ceil_mode=int(a["ceil_mode"]))

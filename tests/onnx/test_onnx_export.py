@@ -116,3 +116,12 @@ def test_bad_arguments_are_refused():
         graphnet.onnx.export(model, torch.randn(2, 12), io.BytesIO(), opset_version=13)
     with pytest.raises(ValueError, match="2 input_names for 1 tensor inputs"):
         graphnet.onnx.export(model, torch.randn(2, 12), io.BytesIO(), input_names=["a", "b"])
+
+
+def test_max_pool_indices_as_an_output_are_refused_naming_them():
+    class Pool(nn.Module):
+        def forward(self, x):
+            return F.max_pool2d(x, 2, return_indices=True)
+
+    with pytest.raises(graphnet.onnx.UnsupportedOperatorError, match="max_pool2d's indices output"):
+        graphnet.onnx.export(Pool(), torch.randn(1, 1, 4, 4), io.BytesIO())
