@@ -22,6 +22,8 @@ from .steps import Alias, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
+MAX_DRIVER_STEPS = 200  # Numba's compile time grows faster than linearly in a function's size: a 4-layer GPT's
+# training step (721 steps, 89 kB of driver source) took 135 s to compile as one driver, for 20% less run time
 SPLITTING_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_backward"}
 _NO_BIAS = np.zeros(1, np.float32)
 
@@ -161,19 +163,23 @@ def _helper():
 
 class StepLinks(dict):
     """What one step of a Program hands a later one (im2col columns, a fused epilogue absorbed by a conv or matmul),
-    and how many threads its conv/pool steps may split their batch over."""
+    how many threads its conv/pool steps may split their batch over, and whether some do (`own_threads`)."""
 
     def __init__(self, graph):
         super().__init__()
         self.threads = batch_threads(graph)
+        self.own_threads = own_threads(graph)
 
 
 def batch_threads(graph):
-    """2 for a forward-only Program, 1 for one that updates state (a compiled training step): split steps keep the
-    Python step loop, and for LeNet's training step at batch 64 one driver call measured faster than the split loop
-    (4.5 against 5.6 ms, interleaved in one process), while inference at batch 256 gains from the split (5.1 -> 3.9
-    ms)."""
-    return 1 if graph.writebacks else THREADS
+    """2 for a forward-only Program, 1 for one that updates state (a compiled training step) and is small enough to
+    run as one driver: split steps keep the Python step loop, and for LeNet's training step at batch 64 one driver
+    call measured faster than the split loop (4.5 against 5.6 ms, interleaved in one process), while inference at
+    batch 256 gains from the split (5.1 -> 3.9 ms). A training step too long for one driver runs its steps from
+    Python anyway, so its convs split (ResNet-20's at batch 64: XXX)."""
+    if graph.writebacks and sum(n.op not in ("input", "output") for n in graph.nodes) <= MAX_DRIVER_STEPS:
+        return 1
+    return THREADS
 
 
 def halves(shared, n, work):
@@ -182,8 +188,9 @@ def halves(shared, n, work):
 
 
 def own_threads(graph):
-    """True when some conv/pool step splits its batch over two threads; BLAS then runs single-threaded,
-    or its threads and ours oversubscribe the cores (LeNet inference at batch 256: 7.4 -> 4.8 ms)."""
+    """True when some conv/pool step splits its batch over two threads; BLAS and the fused kernels then run
+    single-threaded, or their threads and ours oversubscribe the cores (LeNet inference at batch 256: 7.4 -> 4.8 ms;
+    a 2^20-element ResNet-20 kernel beside split convs on a busy machine: 12 ms as a prange, 0.2 ms serial)."""
     return batch_threads(graph) >= 2 and any(n.outputs[0].type.numel >= SPLIT_MIN
                                              for n in graph.nodes if n.op in SPLITTING_OPS)
 

@@ -15,11 +15,9 @@ from ..codegen.templates.softmax import KernelIndexError
 from ..passes.fuse import VIEW_OPS
 from . import steps
 from .bounds import InputChecks, raise_eager_error
-from .library import LIBRARY_STEPS, StepLinks, absorb, own_threads
+from .library import LIBRARY_STEPS, MAX_DRIVER_STEPS, StepLinks, absorb
 from .steps import Const, Fused, Impl
 
-MAX_DRIVER_STEPS = 200  # Numba's compile time grows faster than linearly in a function's size: a 4-layer GPT's
-# training step (721 steps, 89 kB of driver source) took 135 s to compile as one driver, for 20% less run time
 
 
 class Program:
@@ -43,7 +41,7 @@ class Program:
                 self.steps.append(self._step(node))
         self._load_kernels()
         self.outputs = [self._slot(v) for v in graph.outputs]
-        self.single_blas = own_threads(graph)
+        self.single_blas = self.step_links.own_threads
         seen = set()
         self.owned_outputs = [v.index in v.producer.meta.get("fresh", ()) and not (v in seen or seen.add(v))
                               for v in graph.outputs]
@@ -185,7 +183,8 @@ def _make_step(node, ins, outs, bufs, shared, generic):
     library kernel its OpDef names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
     if node.op == "fused":
         link = shared.pop(node, None)
-        return Fused(node, ins, outs, bufs, generic) if link is None else absorb(node, ins, outs, link)
+        return Fused(node, ins, outs, bufs, generic, serial=shared.own_threads) if link is None else \
+            absorb(node, ins, outs, link)
     types = [v.type for v in node.inputs]
     float32 = all(t.dtype.name == "float32" for t in types if t.dtype.is_floating_point)
     pooling = node.opdef.kind == "pool"

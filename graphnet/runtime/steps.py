@@ -140,13 +140,15 @@ def resolve(buf, env):
 class Fused:
     """A generated kernel over flat arrays. Outputs that live in the arena have their flat views made once: this
     step runs every training step, so per-call Python work is what it costs beyond the kernel. `generic`: the
-    kernel takes its sizes as arguments (cpu.render_generic), so it is compiled once for every size."""
+    kernel takes its sizes as arguments (cpu.render_generic), so it is compiled once for every size; `serial`: no
+    prange, for a Program that runs its own threads."""
 
-    def __init__(self, node, ins, outs, bufs, generic=False):
+    def __init__(self, node, ins, outs, bufs, generic=False, serial=False):
         kernel = node.attrs["kernel"]
         inplace = {kernel.outputs[k]: kernel.inputs[ins.index(ref)] for k, (kind, ref) in enumerate(bufs)
                    if kind == "input"}
-        self.source, self.extents = cpu.render_generic(kernel, generic=generic, inplace=inplace)
+        self.source, self.extents = cpu.render_generic(kernel, False if serial else None, generic=generic,
+                                                       inplace=inplace)
         self.fn = None  # load(): after the Program has its kernels compiled together (codegen/precompile.py)
         self.ins, self.outs, self.bufs = ins, outs, bufs
         self.passed = [k for k, (kind, _) in enumerate(bufs) if kind != "input"]  # outputs that are parameters
