@@ -1,7 +1,7 @@
 """graphnet vs PyTorch / JAX / tinygrad on the four CPU workloads, side by side in one run.
 
     python benchmarks/bench_cpu.py [--workloads all] [--steps 50] [--peers-python /path/to/python] [--no-peers]
-    python benchmarks/bench_cpu.py --workloads gpt_train,lstm_train,gpt_generate   (W5/W7/W8: bench_lm.py's rows)
+    python benchmarks/bench_cpu.py --workloads gpt_train,lstm_train,gpt_generate   (W5/W7/W8: bench_models.py's rows)
 
 Every row runs in a fresh process with 2 threads. graphnet's compiled rows start from empty kernel caches (a new
 NUMBA_CACHE_DIR and GRAPHNET_CACHE_DIR), and a second "compiled (warm cache)" row reuses them, to show the
@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import BATCH, LR, MOMENTUM, THREADS, WARMUP_STEPS, WORKLOADS, Case, cap_threads, make_data, measure  # noqa: E402,I001
-import bench_lm  # noqa: E402
+import bench_models  # noqa: E402
 
 
 ONNX = ("lenet_infer",)  # workloads that also get an ONNX Runtime row (graphnet's export run by ORT)
@@ -182,9 +182,9 @@ def main(argv=None):
         print(json.dumps(run_graphnet_row(variant, workload, args.steps)))
         return
     workloads = list(WORKLOADS) if args.workloads == "all" else args.workloads.split(",")
-    language = [w for w in workloads if w in bench_lm.WORKLOADS]
+    language = [w for w in workloads if w in bench_models.WORKLOADS]
     if language:  # the language-model rows, against PyTorch eager and torch.compile on the peers' own models
-        bench_lm.main(["--workloads", ",".join(language), "--steps", str(min(args.steps, 30))]
+        bench_models.main(["--workloads", ",".join(language), "--steps", str(min(args.steps, 30))]
                       + (["--peers-python", args.peers_python] if args.peers_python else []))
         workloads = [w for w in workloads if w not in language]
         if not workloads:

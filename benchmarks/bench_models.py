@@ -1,15 +1,17 @@
-"""W5 gpt_train, W7 lstm_train, W8 gpt_generate: graphnet against PyTorch eager and torch.compile in one run.
+"""The model workloads (W5 gpt_train, W7 lstm_train, W8 gpt_generate, W6 resnet20_train, W9 resnet20_infer):
+graphnet against PyTorch eager and torch.compile in one run.
 
-    python benchmarks/bench_lm.py [--workloads gpt_train,lstm_train,gpt_generate] [--steps 30]
-                                  [--peers-python /path/to/python-with-torch] [--shared ../shared/bench]
+    python benchmarks/bench_models.py [--workloads gpt_train,lstm_train,gpt_generate,resnet20_train,resnet20_infer]
+                                      [--steps 30] [--peers-python /path/to/python-with-torch] [--shared ../shared/bench]
 
 The models, their weights, data, optimizers and step come from the peers' benchmark (`bench_peers.py` in
 --shared: `define_models`, run here with `torch` = graphnet or PyTorch), so every row times the same definition:
 opt.zero_grad(set_to_none=True); loss = cross_entropy(model(x)); loss.backward(); clip_grad_norm_; opt.step().
 gpt_generate samples 500 tokens (batch 1, top-k 40, temperature 0.8) from the GPT, with no key/value cache: each
-token runs the model on the last <= 64 ids. Every row is a fresh process with 2 threads and empty compile caches;
+token runs the model on the last <= 64 ids. resnet20_infer is the eval-mode forward under no_grad, with an extra
+row for graphnet's ONNX export run by ONNX Runtime (the deployment route). Every row is a fresh process with 2 threads and empty compile caches;
 graphnet's "warm" row reuses the first row's kernel cache. Rates: GFLOP/s of the step's model FLOPs, against
-this machine's measured float32 GEMM rate (NumPy 1024^3, same threads).
+this machine's measured float32 GEMM rate (NumPy 1024^3, same threads); FLOPs count a multiply-add as 2.
 """
 import argparse
 import importlib.util
@@ -28,10 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from workloads import THREADS, cap_threads, time_steps  # noqa: E402
 
-WORKLOADS = ("gpt_train", "lstm_train", "gpt_generate")
+WORKLOADS = ("gpt_train", "lstm_train", "gpt_generate", "resnet20_train", "resnet20_infer")
 GEN_TOKENS, GEN_TOP_K, GEN_TEMPERATURE = 500, 40, 0.8
 ROWS = [("graphnet", "compiled"), ("graphnet", "compiled-warm"), ("graphnet", "eager"), ("torch", "eager"),
         ("torch", "compiled")]
+INFER_ROWS = {"resnet20_infer": [("graphnet", "onnxruntime")]}  # rows only a forward-only workload has
 
 
 def load_peers(shared):
@@ -41,8 +44,22 @@ def load_peers(shared):
     return module
 
 
+def resnet20_flops(peers, batch):
+    """Forward FLOPs of ResNet-20 on batch 3x32x32 images: 2 per multiply-add of every conv and the Linear."""
+    convs = [(3, 16, 32, 1)]  # (in, out, input size, stride) of each 3x3 conv; 1x1 projections below
+    for cin, cout, size, stride in [(16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2)]:
+        convs += [(cin, cout, size, stride), (cout, cout, size // stride, 1)]
+        convs += [(cout, cout, size // stride, 1)] * 4
+    macs = sum(9 * cin * cout * (size // stride) ** 2 for cin, cout, size, stride in convs)
+    macs += 16 * 32 * 16 ** 2 + 32 * 64 * 8 ** 2 + 64 * peers.NUM_CLASSES  # the projections and fc
+    return 2 * macs * batch
+
+
 def step_flops(peers, workload):
-    """Model FLOPs of one step: 6 per parameter per token (+ attention) for training, 2 for generation."""
+    """Model FLOPs of one step: 6 per parameter per token (+ attention) for training, 2 for generation; for the
+    ResNet 3x its forward in training (forward, input and weight gradients), 1x in inference."""
+    if workload in peers.RESNET_BATCH:
+        return resnet20_flops(peers, peers.RESNET_BATCH[workload]) * (3 if workload.endswith("_train") else 1)
     if workload == "lstm_train":
         c = peers.LSTM_CFG
         per_token = 2 * 4 * c["nhid"] * (c["ninp"] + c["nhid"]) * c["nlayers"] + 2 * c["nhid"] * c["ntoken"]
@@ -83,6 +100,32 @@ def _train_case(torch, peers, workload, variant):
     if variant.startswith("compiled"):
         step = torch.compile(step)
     return lambda: float(step())
+
+
+def _infer_case(torch, peers, workload, variant):
+    """The eval-mode forward under no_grad; `onnxruntime`: graphnet's ONNX export of it, run by ONNX Runtime."""
+    data = peers.make_data(workload)
+    model = peers.build_model(torch, workload, data["params"])
+    x = torch.from_numpy(data["x"])
+    if variant == "onnxruntime":
+        import io
+
+        import onnxruntime as ort
+
+        buf = io.BytesIO()
+        torch.onnx.export(model, (x,), buf, input_names=["x"], output_names=["y"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+        session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        feed = {"x": data["x"]}
+        return lambda: float(session.run(None, feed)[0].sum())
+    forward = torch.compile(model) if variant.startswith("compiled") else model
+
+    def step():
+        with torch.no_grad():
+            return float(forward(x).sum())
+
+    return step
 
 
 def generate(torch, forward, idx, n, block):
@@ -132,7 +175,8 @@ def child(framework, variant, workload, steps, shared):
         out.update(median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3, steps=len(times),
                    tokens_per_s=GEN_TOKENS / statistics.median(times))
     else:
-        step = _train_case(torch, peers, workload, variant)
+        case = _infer_case if workload.endswith("_infer") else _train_case
+        step = case(torch, peers, workload, variant)
         t0 = time.perf_counter()
         losses = [step()]
         out["first_call_s"] = time.perf_counter() - t0
@@ -142,6 +186,9 @@ def child(framework, variant, workload, steps, shared):
         times = time_steps(step, 5, steps)
         out.update(median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3, steps=len(times),
                    loss1=losses[0], loss3=losses[2])
+        if workload.endswith("_infer"):
+            out["output_sum"] = out.pop("loss1")
+            del out["loss3"]
     out["gflops"] = step_flops(peers, workload) / (out["median_ms"] / 1e3) / 1e9
     print(json.dumps(out))
 
@@ -175,6 +222,7 @@ def table(rows):
                 continue
             first = r["first_call_s"] + r.get("second_call_s", 0.0)
             note = f"{r['tokens_per_s']:.0f} tokens/s" if "tokens_per_s" in r else \
+                f"output sum {r['output_sum']:.4f}" if "output_sum" in r else \
                 f"loss@1 {r['loss1']:.4f}, loss@3 {r['loss3']:.4f}"
             lines.append(f"| {workload} | {r['framework']} | {r['variant']} | {first:.1f} | {r['median_ms']:.1f} | "
                          f"{r['min_ms']:.1f} | {r['median_ms'] / best:.2f}x | {r['gflops']:.1f} "
@@ -188,7 +236,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--peers-python", default=sys.executable)
     p.add_argument("--shared", default=os.path.join(HERE, "..", "..", "shared", "bench"))
-    p.add_argument("--rows", default=",".join(f"{f}:{v}" for f, v in ROWS))
+    default_rows = ",".join(f"{f}:{v}" for f, v in ROWS)
+    p.add_argument("--rows", default=default_rows)
     p.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "VARIANT", "WORKLOAD"))
     p.add_argument("--out", help="also write the rows as JSON")
     args = p.parse_args(argv)
@@ -197,8 +246,9 @@ def main(argv=None):
         return child(*args.child, args.steps, args.shared)
     rows = []
     for workload in args.workloads.split(","):
-        with tempfile.TemporaryDirectory(prefix="bench_lm_") as cache:
-            for spec in args.rows.split(","):
+        with tempfile.TemporaryDirectory(prefix="bench_models_") as cache:
+            extra = [f"{f}:{v}" for f, v in INFER_ROWS.get(workload, ())] if args.rows == default_rows else []
+            for spec in args.rows.split(",") + extra:
                 framework, variant = spec.split(":")
                 python = sys.executable if framework == "graphnet" else args.peers_python
                 row = run_row(python, framework, variant, workload, args.steps, args.shared, cache)
