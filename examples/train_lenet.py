@@ -70,17 +70,17 @@ def make_writer(out):
         return None
 
 
-def draw(model, x, y, out):
-    """lenet_autograd.pdf (make_dot of one eager loss) and lenet_fused.pdf (the compiled forward after fusion)."""
+def draw(model, x, y, out, name="lenet"):
+    """<name>_autograd.pdf (make_dot of one eager loss) and <name>_fused.pdf (the compiled forward after fusion)."""
     from graphnet.viz import draw_graph, make_dot, render
 
     loss = F.cross_entropy(model(x), y)
-    written = [render(make_dot(loss, params=dict(model.named_parameters())), os.path.join(out, "lenet_autograd"))]
+    written = [render(make_dot(loss, params=dict(model.named_parameters())), os.path.join(out, f"{name}_autograd"))]
     compiled = torch.compile(model.eval())
     with torch.no_grad():
         compiled(x)
     model.train()
-    written.append(render(draw_graph(compiled, stage="optimized"), os.path.join(out, "lenet_fused")))
+    written.append(render(draw_graph(compiled, stage="optimized"), os.path.join(out, f"{name}_fused")))
     return written
 
 
