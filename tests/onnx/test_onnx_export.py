@@ -1,7 +1,8 @@
 """graphnet.onnx.export: the traced graph written as ONNX, checked by onnx.checker and run by ONNX Runtime; outputs
 within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm, a CIFAR ResNet-20
 layout (projection shortcuts), a resnet18-style stem (7x7/2 conv, MaxPool2d(3, 2, 1), AdaptiveAvgPool2d((1, 1)))
-and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments raise errors naming them."""
+and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments
+raise errors naming them."""
 import io
 import os
 import sys
