@@ -137,6 +137,11 @@ def test_random_crop_pad_if_needed_get_params_and_errors():
     img = graphnet.from_numpy(_image(1, 5, 7))
     out = T.RandomCrop((9, 9), pad_if_needed=True)(img).numpy()  # torchvision pads both sides by the shortfall
     assert out.shape == (1, 9, 9) and _offset_of(out, np.pad(img.numpy(), ((0, 0), (4, 4), (2, 2))))
+    edge = T.RandomCrop((9, 9), padding=(-1, 0, 0, 0), pad_if_needed=True, padding_mode="edge")(img).numpy()
+    once = np.pad(img.numpy()[..., 1:], ((0, 0), (0, 0), (3, 3)), "edge")  # padding first, then the shortfall
+    assert _offset_of(edge, np.pad(once, ((0, 0), (4, 4), (0, 0)), "edge"))
+    cut = T.RandomCrop((5, 8), padding=(-1, 0, 0, 0), pad_if_needed=True, fill=2.0)(img).numpy()
+    assert _offset_of(cut, np.pad(img.numpy()[..., 1:], ((0, 0), (0, 0), (2, 2)), constant_values=2.0))
     assert T.RandomCrop(5).get_params(graphnet.ones(1, 5, 5), (5, 5)) == (0, 0, 5, 5)
     i, j, h, w = T.RandomCrop.get_params(graphnet.ones(1, 6, 9), (4, 4))
     assert (h, w) == (4, 4) and 0 <= i <= 2 and 0 <= j <= 5

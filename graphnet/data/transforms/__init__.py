@@ -104,8 +104,8 @@ def _offsets(h, w, size):
     """A random (top, left) of a `size` window in an h x w image (torchvision's draws: top, then left)."""
     if (h, w) == tuple(size):
         return 0, 0
-    rng = default_rng()
-    return int(rng.integers(0, h - size[0] + 1)), int(rng.integers(0, w - size[1] + 1))
+    top, left = default_rng().integers(0, (h - size[0] + 1, w - size[1] + 1))
+    return int(top), int(left)
 
 
 class RandomCrop:
@@ -129,9 +129,10 @@ class RandomCrop:
 
     def __call__(self, img):
         arr, h_axis = F._array(img)
-        arr = F.pad_for_crop(arr, h_axis, self.size, self.padding, self.pad_if_needed, self.fill, self.padding_mode)
-        top, left = _offsets(arr.shape[h_axis], arr.shape[h_axis + 1], self.size)
-        return F._like(F._crop(arr, h_axis, top, left, *self.size), img)
+        arr, (left, top, right, bottom) = F.crop_source(arr, h_axis, self.size, self.padding, self.pad_if_needed,
+                                                        self.fill, self.padding_mode)
+        i, j = _offsets(arr.shape[h_axis] + top + bottom, arr.shape[h_axis + 1] + left + right, self.size)
+        return F._like(F._crop(arr, h_axis, i - top, j - left, *self.size, fill=self.fill), img)
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, padding={self.padding})"

@@ -24,7 +24,8 @@ def random_crop_batch(images, size, padding=None, pad_if_needed=False, fill=0, p
         F.check_pad_args(padding, fill, padding_mode)
     arr = _batch_array("random_crop_batch", images)
     h_axis = arr.ndim - 2
-    arr = F.pad_for_crop(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode)
+    arr, ltrb = F.crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode)
+    arr = F._pad(arr, h_axis, ltrb, fill)
     n, (h, w), (th, tw) = arr.shape[0], arr.shape[-2:], size
     rng = default_rng(generator)
     top, left = rng.integers(0, h - th + 1, size=n), rng.integers(0, w - tw + 1, size=n)

@@ -5,6 +5,7 @@ An image is a tensor (..., C, H, W) -- one image, or a batch (N, C, H, W) transf
 on the host (a data-loading step, not part of the model graph), vectorised over the whole array.
 """
 import enum
+import functools
 import numbers
 
 import numpy as np
@@ -100,7 +101,8 @@ def check_pad_args(padding, fill, padding_mode):
 
 
 def _pad(arr, h_axis, ltrb, fill=0, padding_mode="constant"):
-    """np.pad of the H and W axes; negative widths crop, as torchvision does for tensors."""
+    """Pad the H and W axes (constant: one fill and one copy, faster than np.pad); negative widths crop, as
+    torchvision does for tensors."""
     left, top, right, bottom = ltrb
     if min(ltrb) < 0:
         h, w = arr.shape[h_axis], arr.shape[h_axis + 1]
@@ -108,10 +110,15 @@ def _pad(arr, h_axis, ltrb, fill=0, padding_mode="constant"):
         left, top, right, bottom = (max(p, 0) for p in ltrb)
     if not (left or top or right or bottom):
         return arr
+    h, w = arr.shape[h_axis], arr.shape[h_axis + 1]
+    if padding_mode == "constant":
+        out = np.full(arr.shape[:h_axis] + (top + h + bottom, left + w + right) + arr.shape[h_axis + 2:], fill,
+                      arr.dtype)
+        _window(out, h_axis, slice(top, top + h), slice(left, left + w))[...] = arr
+        return out
     widths = [(0, 0)] * arr.ndim
     widths[h_axis], widths[h_axis + 1] = (top, bottom), (left, right)
-    kw = {"constant_values": fill} if padding_mode == "constant" else {}
-    return np.pad(arr, widths, mode=padding_mode, **kw)
+    return np.pad(arr, widths, mode=padding_mode)
 
 
 def pad(img, padding, fill=0, padding_mode="constant"):
@@ -122,15 +129,17 @@ def pad(img, padding, fill=0, padding_mode="constant"):
     return _like(_pad(arr, h_axis, ltrb, fill, padding_mode), img)
 
 
-def _crop(arr, h_axis, top, left, height, width):
-    """The (height, width) window at (top, left); the part outside the image is zero-filled (torchvision's rule)."""
+def _crop(arr, h_axis, top, left, height, width, fill=0):
+    """The (height, width) window at (top, left), filled with `fill` where it leaves the image (torchvision fills
+    with 0): a view when it lies inside, else one fill and one copy."""
     h, w = arr.shape[h_axis], arr.shape[h_axis + 1]
-    right, bottom = left + width, top + height
-    out = _window(arr, h_axis, slice(max(top, 0), max(bottom, 0)), slice(max(left, 0), max(right, 0)))
-    if left < 0 or top < 0 or right > w or bottom > h:
-        ltrb = (max(-left + min(0, right), 0), max(-top + min(0, bottom), 0), max(right - max(w, left), 0),
-                max(bottom - max(h, top), 0))
-        out = _pad(out, h_axis, ltrb)
+    if top >= 0 and left >= 0 and top + height <= h and left + width <= w:
+        return _window(arr, h_axis, slice(top, top + height), slice(left, left + width))
+    out = np.full(arr.shape[:h_axis] + (height, width) + arr.shape[h_axis + 2:], fill, arr.dtype)
+    r0, r1, c0, c1 = max(top, 0), min(top + height, h), max(left, 0), min(left + width, w)
+    if r1 > r0 and c1 > c0:
+        _window(out, h_axis, slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))[...] = \
+            _window(arr, h_axis, slice(r0, r1), slice(c0, c1))
     return out
 
 
@@ -140,18 +149,27 @@ def crop(img, top, left, height, width):
     return _like(_crop(arr, h_axis, int(top), int(left), int(height), int(width)), img)
 
 
-def pad_for_crop(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode):
-    """RandomCrop's input: padded by `padding`, then (pad_if_needed) widened on both sides up to the crop size;
-    raises torchvision's error when the crop is still larger."""
-    if padding is not None:
-        arr = _pad(arr, h_axis, _ltrb(padding), fill, padding_mode)
+def crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode):
+    """RandomCrop's input as (array, (left, top, right, bottom) of constant padding left to the crop): `padding`,
+    then (pad_if_needed) the shortfall to the crop size added on both sides, as torchvision does. Constant padding
+    stays virtual (the crop fills it: one copy instead of two); the other modes are applied. Raises torchvision's
+    error when the crop is still larger than the padded image."""
+    ltrb = (0, 0, 0, 0) if padding is None else _ltrb(padding)
+    virtual = padding_mode == "constant" and min(ltrb) >= 0
+    if not virtual:
+        arr, ltrb = _pad(arr, h_axis, ltrb, fill, padding_mode), (0, 0, 0, 0)
+    left, top, right, bottom = ltrb
     th, tw = size
-    if pad_if_needed and arr.shape[h_axis + 1] < tw:
-        arr = _pad(arr, h_axis, _ltrb([tw - arr.shape[h_axis + 1], 0]), fill, padding_mode)
-    if pad_if_needed and arr.shape[h_axis] < th:
-        arr = _pad(arr, h_axis, _ltrb([0, th - arr.shape[h_axis]]), fill, padding_mode)
-    check_crop_size(arr.shape[h_axis], arr.shape[h_axis + 1], size)
-    return arr
+    grow_w = tw - (arr.shape[h_axis + 1] + left + right) if pad_if_needed else 0
+    if grow_w > 0:
+        left, right = (left + grow_w, right + grow_w) if virtual else (left, right)
+        arr = arr if virtual else _pad(arr, h_axis, (grow_w, 0, grow_w, 0), fill, padding_mode)
+    grow_h = th - (arr.shape[h_axis] + top + bottom) if pad_if_needed else 0
+    if grow_h > 0:
+        top, bottom = (top + grow_h, bottom + grow_h) if virtual else (top, bottom)
+        arr = arr if virtual else _pad(arr, h_axis, (0, grow_h, 0, grow_h), fill, padding_mode)
+    check_crop_size(arr.shape[h_axis] + top + bottom, arr.shape[h_axis + 1] + left + right, size)
+    return arr, (left, top, right, bottom)
 
 
 def check_crop_size(h, w, size):
@@ -281,6 +299,16 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
 # ---- normalize ----------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=32)
+def _mean_std(mean, std, dtype):
+    """The (C, 1, 1) mean and std in the image's dtype, built once per transform and dtype."""
+    mean = np.asarray(mean, dtype=dtype.np).reshape(-1, 1, 1)
+    std = np.asarray(std, dtype=dtype.np).reshape(-1, 1, 1)
+    if (std == 0).any():
+        raise ValueError(f"std evaluated to zero after conversion to {dtype}, leading to division by zero.")
+    return mean, std
+
+
 def normalize(tensor, mean, std, inplace=False):
     """(tensor - mean[c]) / std[c] per channel of a float tensor image (..., C, H, W)."""
     if not isinstance(tensor, Tensor):
@@ -290,16 +318,13 @@ def normalize(tensor, mean, std, inplace=False):
     if tensor.ndim < 3:
         raise ValueError(f"Expected tensor to be a tensor image of size (..., C, H, W). Got tensor.size() = "
                          f"{tensor.shape}.")
-    np_dt = tensor.dtype.np
-    mean = np.asarray(mean, dtype=np_dt).reshape(-1, 1, 1)
-    std = np.asarray(std, dtype=np_dt).reshape(-1, 1, 1)
-    if (std == 0).any():
-        raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero.")
+    mean, std = _mean_std(tuple(np.ravel(mean).tolist()), tuple(np.ravel(std).tolist()), tensor.dtype)
     channels = tensor.shape[-3]
     if mean.shape[0] not in (1, channels) or std.shape[0] not in (1, channels):
         raise ValueError(f"Normalize: mean has {mean.shape[0]} and std {std.shape[0]} values but the image has "
                          f"{channels} channels (shape {tuple(tensor.shape)})")
-    out = (tensor._host() - mean) / std
+    out = np.subtract(tensor._host(), mean)
+    np.divide(out, std, out=out)
     if inplace:
         tensor._set_storage(from_numpy(out))
         return tensor
