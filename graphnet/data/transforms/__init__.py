@@ -87,7 +87,7 @@ class Pad:
     """Pad the borders of an image (see functional.pad): constant `fill`, edge, reflect or symmetric."""
 
     def __init__(self, padding, fill=0, padding_mode="constant"):
-        F.check_pad_args(padding, fill, padding_mode)
+        F._check_pad_args(padding, fill, padding_mode)
         self.padding, self.fill, self.padding_mode = padding, fill, padding_mode
 
     def __call__(self, img):
@@ -95,9 +95,6 @@ class Pad:
 
     def __repr__(self):
         return f"Pad(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
-
-
-_SIZE_MSG = "Please provide only two dimensions (h, w) for size."
 
 
 def _offsets(h, w, size):
@@ -114,22 +111,22 @@ class RandomCrop:
     sample."""
 
     def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
-        self.size = F.setup_size(size, _SIZE_MSG)
+        self.size = F._setup_size(size)
         if padding is not None:
-            F.check_pad_args(padding, fill, padding_mode)
-        F.check_pad_args(0, fill, padding_mode)
+            F._check_pad_args(padding, fill, padding_mode)
+        F._check_pad_args(0, fill, padding_mode)
         self.padding, self.pad_if_needed, self.fill, self.padding_mode = padding, pad_if_needed, fill, padding_mode
 
     @staticmethod
     def get_params(img, output_size):
         """(top, left, h, w) of a random crop of `output_size` from img."""
         _, h, w = F.get_dimensions(img)
-        F.check_crop_size(h, w, output_size)
+        F._check_crop_size(h, w, output_size)
         return _offsets(h, w, output_size) + tuple(output_size)
 
     def __call__(self, img):
         arr, h_axis = F._array(img)
-        arr, (left, top, right, bottom) = F.crop_source(arr, h_axis, self.size, self.padding, self.pad_if_needed,
+        arr, (left, top, right, bottom) = F._crop_source(arr, h_axis, self.size, self.padding, self.pad_if_needed,
                                                         self.fill, self.padding_mode)
         i, j = _offsets(arr.shape[h_axis] + top + bottom, arr.shape[h_axis + 1] + left + right, self.size)
         return F._like(F._crop(arr, h_axis, i - top, j - left, *self.size, fill=self.fill), img)
@@ -142,7 +139,7 @@ class CenterCrop:
     """Crop the central (h, w) window; a smaller image is zero-padded first."""
 
     def __init__(self, size):
-        self.size = F.setup_size(size, _SIZE_MSG)
+        self.size = F._setup_size(size)
 
     def __call__(self, img):
         return F.center_crop(img, self.size)
@@ -188,7 +185,7 @@ class Resize:
         if isinstance(size, (tuple, list)) and len(size) not in (1, 2):
             raise ValueError("If size is a sequence, it should have 1 or 2 values")
         self.size, self.max_size, self.antialias = size, max_size, antialias
-        self.interpolation = F.interpolation_mode(interpolation)
+        self.interpolation = F._interpolation_mode(interpolation)
 
     def __call__(self, img):
         return F.resize(img, self.size, self.interpolation, self.max_size, self.antialias)

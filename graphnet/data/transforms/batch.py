@@ -19,12 +19,12 @@ def _batch_array(name, images):
 def random_crop_batch(images, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant",
                       generator=None):
     """RandomCrop(size, padding, pad_if_needed, fill, padding_mode) with its own window for every sample."""
-    size = F.setup_size(size, "Please provide only two dimensions (h, w) for size.")
+    size = F._setup_size(size)
     if padding is not None:
-        F.check_pad_args(padding, fill, padding_mode)
+        F._check_pad_args(padding, fill, padding_mode)
     arr = _batch_array("random_crop_batch", images)
     h_axis = arr.ndim - 2
-    arr, ltrb = F.crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode)
+    arr, ltrb = F._crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode)
     arr = F._pad(arr, h_axis, ltrb, fill)
     n, (h, w), (th, tw) = arr.shape[0], arr.shape[-2:], size
     rng = default_rng(generator)

@@ -88,7 +88,7 @@ def _ltrb(padding):
                                   else padding))
 
 
-def check_pad_args(padding, fill, padding_mode):
+def _check_pad_args(padding, fill, padding_mode):
     """torchvision's argument checks of pad; returns (left, top, right, bottom)."""
     if not isinstance(fill, numbers.Number):
         raise TypeError("Got inappropriate fill arg")
@@ -124,7 +124,7 @@ def _pad(arr, h_axis, ltrb, fill=0, padding_mode="constant"):
 def pad(img, padding, fill=0, padding_mode="constant"):
     """Pad the borders by `padding` (int, (left/right, top/bottom) or (left, top, right, bottom)): constant `fill`,
     edge, reflect (without repeating the edge) or symmetric (repeating it)."""
-    ltrb = check_pad_args(padding, fill, padding_mode)
+    ltrb = _check_pad_args(padding, fill, padding_mode)
     arr, h_axis = _array(img)
     return _like(_pad(arr, h_axis, ltrb, fill, padding_mode), img)
 
@@ -149,7 +149,7 @@ def crop(img, top, left, height, width):
     return _like(_crop(arr, h_axis, int(top), int(left), int(height), int(width)), img)
 
 
-def crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode):
+def _crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode):
     """RandomCrop's input as (array, (left, top, right, bottom) of constant padding left to the crop): `padding`,
     then (pad_if_needed) the shortfall to the crop size added on both sides, as torchvision does. Constant padding
     stays virtual (the crop fills it: one copy instead of two); the other modes are applied. Raises torchvision's
@@ -168,23 +168,23 @@ def crop_source(arr, h_axis, size, padding, pad_if_needed, fill, padding_mode):
     if grow_h > 0:
         top, bottom = (top + grow_h, bottom + grow_h) if virtual else (top, bottom)
         arr = arr if virtual else _pad(arr, h_axis, (0, grow_h, 0, grow_h), fill, padding_mode)
-    check_crop_size(arr.shape[h_axis] + top + bottom, arr.shape[h_axis + 1] + left + right, size)
+    _check_crop_size(arr.shape[h_axis] + top + bottom, arr.shape[h_axis + 1] + left + right, size)
     return arr, (left, top, right, bottom)
 
 
-def check_crop_size(h, w, size):
+def _check_crop_size(h, w, size):
     if h < size[0] or w < size[1]:
         raise ValueError(f"Required crop size {tuple(size)} is larger than input image size {(h, w)}")
 
 
-def setup_size(size, error_msg):
+def _setup_size(size):
     """(h, w) from an int or a 1- or 2-sequence."""
     if isinstance(size, numbers.Number):
         return int(size), int(size)
     if isinstance(size, (tuple, list)) and len(size) == 1:
         return int(size[0]), int(size[0])
     if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise ValueError(error_msg)
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
     return int(size[0]), int(size[1])
 
 
@@ -203,7 +203,7 @@ def _center_crop(arr, h_axis, size):
 
 def center_crop(img, output_size):
     """The central (h, w) window (an int: square); an image smaller than it is zero-padded first."""
-    size = setup_size(output_size, "Please provide only two dimensions (h, w) for size.")
+    size = _setup_size(output_size)
     arr, h_axis = _array(img)
     return _like(_center_crop(arr, h_axis, size), img)
 
@@ -223,7 +223,7 @@ def vflip(img):
 # ---- resize -------------------------------------------------------------------------------------------------------
 
 
-def interpolation_mode(interpolation):
+def _interpolation_mode(interpolation):
     """An InterpolationMode from one or from its Pillow integer code."""
     if isinstance(interpolation, numbers.Integral) and not isinstance(interpolation, bool):
         if int(interpolation) not in _PIL_CODES:
@@ -235,7 +235,7 @@ def interpolation_mode(interpolation):
     return interpolation
 
 
-def resized_output_size(image_size, size, max_size=None):
+def _compute_resized_output_size(image_size, size, max_size=None):
     """torchvision's output (h, w): both given, or the smaller edge set to size[0] keeping the aspect ratio (the
     longer edge truncated), then capped at max_size."""
     h, w = image_size
@@ -265,7 +265,7 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
     """Resize to `size` ((h, w), or an int: the smaller edge, keeping the aspect ratio) by nearest, nearest-exact,
     bilinear or bicubic interpolation (align_corners=False); antialias (bilinear/bicubic only) low-pass filters when
     shrinking, as torchvision does by default. Integer images are computed in float32 and rounded back."""
-    mode = interpolation_mode(interpolation).value
+    mode = _interpolation_mode(interpolation).value
     if isinstance(size, (list, tuple)):
         if len(size) not in (1, 2):
             raise ValueError(f"Size must be an int or a 1 or 2 element tuple/list, not a {len(size)} element "
@@ -279,8 +279,8 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
         raise ValueError(f"Interpolation mode {mode!r} is unsupported with Tensor input (nearest, nearest-exact, "
                          "bilinear, bicubic)")
     arr, h_axis = _array(img)
-    out = resized_output_size(arr.shape[h_axis:h_axis + 2], [size] if isinstance(size, numbers.Integral) else size,
-                              max_size)
+    out = _compute_resized_output_size(arr.shape[h_axis:h_axis + 2],
+                                       [size] if isinstance(size, numbers.Integral) else size, max_size)
     if min(out) <= 0:
         raise ValueError(f"resize: output size {out} must be positive (input {list(arr.shape[h_axis:h_axis + 2])})")
     if out == list(arr.shape[h_axis:h_axis + 2]):
