@@ -121,8 +121,10 @@ def test_exported_models_run_in_onnxruntime_and_match_eager_at_every_batch_size(
     model = build()
     _train_a_little(model, make)
     path = tmp_path / f"{name}.onnx"
-    graphnet.onnx.export(model, (make(3),), str(path), input_names=["x"], output_names=["y"],
-                         dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    proto = graphnet.onnx.export(model, (make(3),), str(path), input_names=["x"], output_names=["y"],
+                                 dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    read = {name for node in proto.graph.node for name in node.input}
+    assert all(init.name in read for init in proto.graph.initializer)  # no unused buffer (num_batches_tracked)
     assert model.training  # export traces in eval mode and puts the model back
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[0] == "batch"
