@@ -101,8 +101,8 @@ def _offsets(h, w, size):
     """A random (top, left) of a `size` window in an h x w image (torchvision's draws: top, then left)."""
     if (h, w) == tuple(size):
         return 0, 0
-    top, left = default_rng().integers(0, (h - size[0] + 1, w - size[1] + 1))
-    return int(top), int(left)
+    rng = default_rng()
+    return int(rng.integers(0, h - size[0] + 1)), int(rng.integers(0, w - size[1] + 1))
 
 
 class RandomCrop:

@@ -52,7 +52,10 @@ def _array(img):
 def _like(arr, img):
     """`arr` given back in img's kind: a tensor on img's device, or an ndarray."""
     arr = np.ascontiguousarray(arr)
-    return from_numpy(arr).to(img.device) if isinstance(img, Tensor) else arr
+    if not isinstance(img, Tensor):
+        return arr
+    out = from_numpy(arr)
+    return out if out.device == img.device else out.to(img.device)
 
 
 def _window(arr, h_axis, rows, cols):
@@ -328,4 +331,4 @@ def normalize(tensor, mean, std, inplace=False):
     if inplace:
         tensor._set_storage(from_numpy(out))
         return tensor
-    return from_numpy(out).to(tensor.device)
+    return _like(out, tensor)
