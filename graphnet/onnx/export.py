@@ -117,7 +117,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     ctx = _Context(graph, zip(user, input_names), sizes)
     state = traced.state
     for v in graph.inputs:
-        if v.role != "input":
+        if v.role != "input" and ctx.used(v):  # (an unread buffer, e.g. BatchNorm's num_batches_tracked, stays out)
             ctx.initializers.append(numpy_helper.from_array(np.ascontiguousarray(state[v.name].detach().numpy()),
                                                             ctx.name(v)))
     for node in graph.nodes:

@@ -1,4 +1,5 @@
-"""graphnet.data: datasets, samplers, DataLoader (batching, shuffling, collate, workers) and transforms."""
+"""graphnet.data: datasets, samplers, DataLoader (batching, shuffling, collate, workers); transforms are in
+test_transforms.py."""
 import collections
 import contextlib
 import os
@@ -25,7 +26,6 @@ from graphnet.data import (
     get_worker_info,
     random_split,
 )
-from graphnet.data import transforms as T
 from graphnet.data.dataloader import _Fetcher
 
 
@@ -338,63 +338,6 @@ def test_persistent_workers_across_epochs():
     next(it)  # abandon an epoch half-way: the next one starts cleanly
     assert _batches(loader) == first
     loader._iterator._shutdown()
-
-
-# ---- transforms -------------------------------------------------------------------------------------------------
-def test_to_tensor():
-    img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    t = T.ToTensor()(img)
-    assert t.dtype is graphnet.float32 and tuple(t.shape) == (1, 3, 4)
-    np.testing.assert_allclose(t.numpy()[0], img / 255.0, rtol=1e-6)
-    hwc = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
-    np.testing.assert_allclose(T.ToTensor()(hwc).numpy(), hwc.transpose(2, 0, 1) / 255.0, rtol=1e-6)
-    floats = np.full((2, 2), 7.5, np.float32)
-    assert T.ToTensor()(floats).tolist() == [[[7.5, 7.5], [7.5, 7.5]]]
-    with pytest.raises(ValueError, match="pic should be 2 or 3 dimensional"):
-        T.ToTensor()(np.zeros(4, np.uint8))
-    with pytest.raises(TypeError, match="already a tensor"):
-        T.ToTensor()(graphnet.zeros(1, 2, 2))
-
-
-def test_normalize_compose_lambda():
-    img = np.random.default_rng(1).integers(0, 256, (4, 4, 2), dtype=np.uint8)
-    pipeline = T.Compose([T.ToTensor(), T.Normalize((0.5, 0.25), (0.5, 2.0)), T.Lambda(lambda t: t * 2)])
-    expect = (img.transpose(2, 0, 1) / 255.0 - np.array([0.5, 0.25])[:, None, None]) / np.array([0.5, 2.0])[:, None,
-                                                                                                            None] * 2
-    np.testing.assert_allclose(pipeline(img).numpy(), expect, rtol=1e-5, atol=1e-6)
-    assert "Normalize" in repr(pipeline)
-    t = graphnet.ones(1, 2, 2)
-    assert T.Normalize([1.0], [2.0], inplace=True)(t) is t and t.tolist() == [[[0.0, 0.0], [0.0, 0.0]]]
-
-
-def test_normalize_and_lambda_errors():
-    with pytest.raises(ValueError, match="std evaluated to zero"):
-        T.Normalize((0.0,), (0.0,))(graphnet.ones(1, 2, 2))
-    with pytest.raises(TypeError, match="expected a tensor image.*apply ToTensor\\(\\) first"):
-        T.Normalize((0.0,), (1.0,))(np.zeros((1, 2, 2)))
-    with pytest.raises(ValueError, match="mean has 2 and std 2 values but the image has 3 channels"):
-        T.Normalize((0.0, 0.0), (1.0, 1.0))(graphnet.ones(3, 2, 2))
-    with pytest.raises(TypeError, match="Normalize: input tensor should be a float tensor"):
-        T.Normalize((0.0,), (1.0,))(graphnet.ones(1, 2, 2, dtype=graphnet.int64))
-    with pytest.raises(TypeError, match="Argument lambd should be callable"):
-        T.Lambda(3)
-
-
-@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric"])
-def test_pad_matches_numpy(mode):
-    img = np.arange(12, dtype=np.float32).reshape(3, 4)
-    kw = {"constant_values": 9} if mode == "constant" else {}
-    out = T.Pad((1, 2), fill=9, padding_mode=mode)(graphnet.from_numpy(img[None]))
-    np.testing.assert_array_equal(out.numpy()[0], np.pad(img, ((2, 2), (1, 1)), mode=mode, **kw))
-    arr = T.Pad((1, 0, 2, 3), fill=9, padding_mode=mode)(img)
-    np.testing.assert_array_equal(arr, np.pad(img, ((0, 3), (1, 2)), mode=mode, **kw))
-
-
-def test_pad_errors():
-    with pytest.raises(ValueError, match="Padding must be an int or a 1, 2, or 4 element tuple"):
-        T.Pad((1, 2, 3))
-    with pytest.raises(ValueError, match="Padding mode should be either constant, edge, reflect or symmetric"):
-        T.Pad(1, padding_mode="wrap")
 
 
 def test_utils_data_exposes_the_same_names():

@@ -110,6 +110,19 @@ def test_split_transform_and_target_transform():
     assert label == 107
 
 
+def test_split_with_augmentation_in_a_dataloader():
+    augment = T.Compose([T.ToTensor(), T.RandomCrop(28, padding=2), T.RandomHorizontalFlip(p=1.0)])
+    train, _ = mnist_split(transform=augment)
+    graphnet.manual_seed(0)
+    x, y = next(iter(DataLoader(graphnet.data.Subset(train, range(5000, 5008)), batch_size=8, num_workers=0)))
+    raw_images, _ = _raw_t10k()
+    assert tuple(x.shape) == (8, 1, 28, 28) and y.tolist() == T10K_FIRST_LABELS[:8]
+    for k in range(8):  # the mirrored image is the padded t10k image sliced at some offset
+        padded = np.pad(raw_images[k].astype(np.float32) / np.float32(255), 2)
+        window = np.flip(x.numpy()[k, 0], -1)
+        assert any(np.array_equal(padded[i:i + 28, j:j + 28], window) for i in range(5) for j in range(5))
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_mnist_folder_raw_or_gz(tmp_path, gz):
     suffix = ".gz" if gz else ""

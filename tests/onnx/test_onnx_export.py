@@ -1,6 +1,8 @@
 """graphnet.onnx.export: the traced graph written as ONNX, checked by onnx.checker and run by ONNX Runtime; outputs
-within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm and the char-level GPT, with a
-dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments raise errors naming them."""
+within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm, a CIFAR ResNet-20
+layout (projection shortcuts), a resnet18-style stem (7x7/2 conv, MaxPool2d(3, 2, 1), AdaptiveAvgPool2d((1, 1)))
+and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments
+raise errors naming them."""
 import io
 import os
 import sys
@@ -44,6 +46,49 @@ class Residual(nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
+class BasicBlock(nn.Module):
+    """CIFAR ResNet basic block: two 3x3 conv-BN, a residual add; a 1x1 stride-2 conv-BN projection when it shrinks."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """ResNet-20's layout at small width (3 stages of 3 blocks, 16/32/64 channels scaled by width/16);
+    stem="imagenet" puts torchvision resnet18's 7x7 stride-2 conv and MaxPool2d(3, 2, 1) in front."""
+
+    def __init__(self, width=4, blocks=3, stem="cifar"):
+        super().__init__()
+        w = [width, 2 * width, 4 * width]
+        if stem == "cifar":
+            self.stem = nn.Sequential(nn.Conv2d(3, w[0], 3, padding=1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU())
+            self.pool = nn.AdaptiveAvgPool2d(1)
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(3, w[0], 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(w[0]),
+                                      nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+            self.pool = nn.AdaptiveAvgPool2d((1, 1))
+        layers, cin = [], w[0]
+        for i, cout in enumerate(w):
+            for b in range(blocks):
+                layers.append(BasicBlock(cin, cout, 2 if b == 0 and i > 0 else 1))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
 def _mlp():
     return nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 16), nn.Tanh(),
                          nn.Linear(16, 5), nn.Softmax(dim=-1))
@@ -53,6 +98,8 @@ CASES = {
     "mlp": (_mlp, lambda b: torch.randn(b, 12)),
     "lenet": (LeNet, lambda b: torch.randn(b, 1, 28, 28)),
     "residual": (Residual, lambda b: torch.randn(b, 3, 8, 8)),
+    "resnet20": (ResNet, lambda b: torch.randn(b, 3, 32, 32)),
+    "resnet18_stem": (lambda: ResNet(blocks=1, stem="imagenet"), lambda b: torch.randn(b, 3, 32, 32)),
     "gpt": (lambda: GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=2, n_embd=32)),
             lambda b: torch.randint(0, 65, (b, 16))),
 }
@@ -74,8 +121,10 @@ def test_exported_models_run_in_onnxruntime_and_match_eager_at_every_batch_size(
     model = build()
     _train_a_little(model, make)
     path = tmp_path / f"{name}.onnx"
-    graphnet.onnx.export(model, (make(3),), str(path), input_names=["x"], output_names=["y"],
-                         dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    proto = graphnet.onnx.export(model, (make(3),), str(path), input_names=["x"], output_names=["y"],
+                                 dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    read = {name for node in proto.graph.node for name in node.input}
+    assert all(init.name in read for init in proto.graph.initializer)  # no unused buffer (num_batches_tracked)
     assert model.training  # export traces in eval mode and puts the model back
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[0] == "batch"
