@@ -14,28 +14,47 @@ def _affine(out, weight, bias, view):
     return out if bias is None else out + view(bias)
 
 
+def _centre(input, dims):
+    """(mean, input - mean) over `dims` by the corrected two-pass algorithm: the mean of the first deviations is
+    the first mean's rounding error, so it is added back; float32 batch statistics of large-mean, small-variance
+    data (two values per channel after a 1x1 stage) then come out as accurate as float64 sums."""
+    first = input.mean(dims, keepdim=True)
+    deviation = input - first
+    residual = deviation.mean(dims, keepdim=True)
+    return first + residual, deviation - residual
+
+
+def _check_channels(input, **tensors):
+    for name, t in tensors.items():
+        if t is not None and t.numel() != input.shape[1]:
+            raise RuntimeError(f"{name} should contain {input.shape[1]} elements not {t.numel()}")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Normalise over every dim but the channel dim 1; in training, batch stats (running stats updated with
-    the unbiased variance under no_grad), otherwise the running stats."""
+    the unbiased variance under no_grad; `momentum` may be a 0-d tensor), otherwise the running stats."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected 2D or higher input (got {input.ndim}D input)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must either both be None or neither be None")
+    _check_channels(input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     dims = (0,) + tuple(range(2, input.ndim))
     count = input.numel() // input.shape[1]
     view = lambda t: _channel_view(t, input.ndim)  # noqa: E731
     if training:
         if count <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
-        mean = input.mean(dims)
-        centred = input - view(mean)
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"torch.Size({list(input.shape)})")
+        mean, centred = _centre(input, dims)
         var = (centred * centred).mean(dims)
         if running_mean is not None:
             with no_grad():
-                running_mean.mul_(1.0 - momentum).add_(mean.detach() * momentum)
+                running_mean.mul_(1.0 - momentum).add_(mean.detach().reshape(-1) * momentum)
                 running_var.mul_(1.0 - momentum).add_(var.detach() * (momentum * count / (count - 1)))
         out = centred * view((var + eps).rsqrt())
     else:
         if running_mean is None:
-            raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+            raise RuntimeError("running_mean must be defined in evaluation mode")
         out = (input - view(running_mean)) * view((running_var + eps).rsqrt())
     return _affine(out, weight, bias, view)
 

@@ -8,18 +8,19 @@ from ..module import Module
 from ..parameter import Parameter
 
 
-class _BatchNorm(Module):
-    """Batch normalisation over dim 1 with running statistics (momentum=None: cumulative moving average)."""
+class _NormBase(Module):
+    """Per-channel affine parameters (bias=False: weight only) and optional running statistics, shared by
+    BatchNorm and InstanceNorm."""
 
     _dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(empty(num_features, device=device, dtype=dtype)) if affine else None
-        self.bias = Parameter(empty(num_features, device=device, dtype=dtype)) if affine else None
+        self.bias = Parameter(empty(num_features, device=device, dtype=dtype)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
@@ -37,34 +38,37 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def _check_input_dim(self, input):
         if input.dim() not in self._dims:
-            raise ValueError(f"{type(self).__name__}: expected {' or '.join(f'{d}D' for d in self._dims)} input "
-                             f"(got {input.dim()}D input)")
-        if input.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}: running_mean should contain {input.shape[1]} elements not "
-                             f"{self.num_features} (input shape {tuple(input.shape)}, num_features="
-                             f"{self.num_features})")
+            raise ValueError(f"expected {' or '.join(f'{d}D' for d in self._dims)} input (got {input.dim()}D input)")
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation over dim 1 with running statistics (momentum=None: cumulative moving average)."""
 
     def forward(self, input):
+        """momentum=None averages cumulatively: the factor is 1 / num_batches_tracked as a tensor, so a compiled
+        training step reads no value on the host."""
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             with no_grad():
                 self.num_batches_tracked.add_(1)
-            factor = 1.0 / int(self.num_batches_tracked.item()) if self.momentum is None else self.momentum
+                if self.momentum is None:
+                    factor = 1.0 / self.num_batches_tracked.to(self.running_mean.dtype)
         use_batch = self.training or self.running_mean is None
         track = self.running_mean if not self.training or self.track_running_stats else None
         return F.batch_norm(input, track, self.running_var if track is not None else None, self.weight, self.bias,
                             use_batch, factor, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
