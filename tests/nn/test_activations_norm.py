@@ -183,7 +183,7 @@ def test_layernorm_values_gradcheck_repr():
     ref = _bn_ref(x.numpy(), (1, 2)) * _np(ln.weight) + _np(ln.bias)
     np.testing.assert_allclose(_np(ln(x)), ref, rtol=1e-10, atol=1e-12)
     assert gradcheck(lambda t, w, b: F.layer_norm(t, (3, 4), w, b), (_x64(2, 3, 4), ln.weight, ln.bias))
-    assert repr(nn.LayerNorm(10)) == "LayerNorm((10,), eps=1e-05, elementwise_affine=True)"
+    assert repr(nn.LayerNorm(10)) == "LayerNorm((10,), eps=1e-05, elementwise_affine=True, bias=True)"
     with pytest.raises(RuntimeError, match=r"Given normalized_shape=\[10\], expected input with shape \[\*, 10\], but "
                                            r"got input of size\[3, 5\]"):
         nn.LayerNorm(10)(torch.randn(3, 5))

@@ -1,4 +1,6 @@
-"""BatchNorm1d/2d, LayerNorm, RMSNorm, GroupNorm."""
+"""BatchNorm1d/2d, InstanceNorm1d/2d/3d, LayerNorm, RMSNorm, GroupNorm, LocalResponseNorm."""
+import warnings
+
 from ...core import dtype as dt
 from ...frontend.autograd import no_grad
 from ...frontend.creation import empty, ones, tensor, zeros
@@ -83,6 +85,51 @@ class BatchNorm2d(_BatchNorm):
     _dims = (4,)
 
 
+class _InstanceNorm(_NormBase):
+    """Instance normalisation (per sample and channel over the spatial dims); no affine and no running statistics
+    by default; an input without the batch dim is normalised as a batch of one."""
+
+    _no_batch_dim = 0
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        feature_dim = input.dim() - self._no_batch_dim
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={feature_dim} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[feature_dim]}.")
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                          f"warning by not passing in num_features, which is not used because affine=False",
+                          stacklevel=2)
+        batched = input.unsqueeze(0) if input.dim() == self._no_batch_dim else input
+        out = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if input.dim() == self._no_batch_dim else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """InstanceNorm over (N, C, L) or unbatched (C, L) input."""
+
+    _dims, _no_batch_dim = (2, 3), 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """InstanceNorm over (N, C, H, W) or unbatched (C, H, W) input."""
+
+    _dims, _no_batch_dim = (3, 4), 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """InstanceNorm over (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+
+    _dims, _no_batch_dim = (4, 5), 4
+
+
 class LayerNorm(Module):
     """Normalise over the trailing normalized_shape dims, with optional elementwise affine parameters."""
 
@@ -97,7 +144,8 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
@@ -125,16 +173,33 @@ class RMSNorm(Module):
 
 
 class GroupNorm(Module):
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+    """Normalise channel groups of each sample, with an optional per-channel affine (bias=False: weight only)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         if num_channels % num_groups:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.weight = Parameter(ones(num_channels, device=device, dtype=dtype)) if affine else None
-        self.bias = Parameter(zeros(num_channels, device=device, dtype=dtype)) if affine else None
+        self.bias = Parameter(zeros(num_channels, device=device, dtype=dtype)) if affine and bias else None
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Divide by a power of the local sum of squares across neighbouring channels (AlexNet)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
