@@ -54,8 +54,15 @@ from ._functional.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from ._functional.normalization import (batch_norm, group_norm, instance_norm, layer_norm, local_response_norm,
-                                        normalize, rms_norm)
+from ._functional.normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
 from ._functional.resample import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
