@@ -54,7 +54,15 @@ from ._functional.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from ._functional.normalization import batch_norm, group_norm, layer_norm, normalize, rms_norm
+from ._functional.normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
 from ._functional.resample import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -86,4 +94,5 @@ __all__ = [
     "mse_loss", "nll_loss", "smooth_l1_loss",
     # normalisation and shape
     "batch_norm", "group_norm", "layer_norm", "normalize", "rms_norm", "flatten", "pad",
+    "instance_norm", "local_response_norm",
 ]

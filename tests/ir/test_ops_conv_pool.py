@@ -242,14 +242,17 @@ CONV_ERRORS = [
      r"conv2d: expected input with 4 dims \(N, C, H, W\), got shape \(1, 32, 32\)"),
     (lambda: conv(_t((1, 1, 8, 8)), _t((6, 5, 5))), r"conv2d: expected weight with 4 dims"),
     (lambda: conv(_t((2, 3, 8, 8)), _t((6, 1, 5, 5))),
-     r"conv2d: input has 3 channels but weight expects 1 \(input shape \(2, 3, 8, 8\), weight shape \(6, 1, 5, 5\)\)"),
+     r"^Given groups=1, weight of size \[6, 1, 5, 5\], expected input\[2, 3, 8, 8\] to have 1 channels, but got 3 "
+     r"channels instead$"),
     (lambda: conv(_t((1, 4, 8, 8)), _t((3, 2, 3, 3)), groups=2),
-     r"conv2d: Given groups=2, expected weight to be divisible by 2 at dimension 0"),
+     r"^Given groups=2, expected weight to be divisible by 2 at dimension 0, but got weight of size "
+     r"\[\[3, 2, 3, 3\]\] instead$"),
     (lambda: conv(_t((1, 4, 8, 8)), _t((4, 1, 3, 3)), groups=2),
-     r"input has 4 channels but weight expects 2 .*groups=2"),
+     r"^Given groups=2, weight of size \[4, 1, 3, 3\], expected input\[1, 4, 8, 8\] to have 2 channels, but got 4 "
+     r"channels instead$"),
     (lambda: conv(_t((1, 1, 4, 4)), _t((1, 1, 5, 5))),
-     r"conv2d: Calculated padded input size per channel: \(4 x 4\). Kernel size: \(5 x 5\). Kernel size can't be "
-     r"greater than actual input size"),
+     r"^Calculated padded input size per channel: \(4 x 4\). Kernel size: \(5 x 5\). Kernel size can't be "
+     r"greater than actual input size$"),
     (lambda: conv(_t((1, 1, 5, 5)), _t((1, 1, 3, 3)), dilation=(3, 1)), r"Kernel size: \(7 x 3\)"),
     (lambda: conv(_t((1, 1, 5, 5)), _t((1, 1, 3, 3), dtype=np.float32)),
      r"conv2d: Input type \(float64\) and weight type \(float32\) should be the same"),

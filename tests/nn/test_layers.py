@@ -129,7 +129,8 @@ def test_conv_reprs_and_errors():
         nn.Conv2d(1, 1, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
-    with pytest.raises(RuntimeError, match="conv2d: input has 3 channels but weight expects 1"):
+    with pytest.raises(RuntimeError, match=r"^Given groups=1, weight of size \[6, 1, 5, 5\], expected "
+                                           r"input\[2, 3, 32, 32\] to have 1 channels, but got 3 channels instead$"):
         nn.Conv2d(1, 6, 5)(torch.randn(2, 3, 32, 32))
 
 

@@ -25,6 +25,7 @@ TORCH_FUNCTIONAL = [
     "softmin", "softplus", "tanh", "glu", "prelu", "softsign", "rms_norm", "scaled_dot_product_attention",
     "multi_head_attention_forward", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
     "pixel_shuffle", "pixel_unshuffle", "dropout2d", "max_unpool2d",
+    "instance_norm", "local_response_norm",
 ]
 
 # Public names torch.nn.functional does not have (graphnet extras). Add a name here only on purpose.

@@ -68,6 +68,25 @@ def _buffer_shape(in_hw, out_hw, k, s, p, d):
 # ---- conv2d ------------------------------------------------------------------------------------------------------
 
 
+def check_conv(x_shape, w_shape, groups, padding=None, dilation=None):
+    """PyTorch's conv shape checks, worded as PyTorch words them, for any number of spatial dims (conv1d checks
+    its 3-d shapes before running as conv2d); padding=None skips the kernel-size check."""
+    o, cg = w_shape[0], w_shape[1]
+    if o % groups:
+        raise OpError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
+                      f"weight of size [{list(w_shape)}] instead")
+    if x_shape[1] != cg * groups:
+        raise OpError(f"Given groups={groups}, weight of size {list(w_shape)}, expected input{list(x_shape)} to have "
+                      f"{cg * groups} channels, but got {x_shape[1]} channels instead")
+    if padding is None:
+        return
+    padded = [size + 2 * p for size, p in zip(x_shape[2:], padding)]
+    kernel = [d * (k - 1) + 1 for k, d in zip(w_shape[2:], dilation)]
+    if any(p < k for p, k in zip(padded, kernel)):
+        raise OpError(f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+                      f"({' x '.join(map(str, kernel))}). Kernel size can't be greater than actual input size")
+
+
 def _conv_infer(x, w, stride, padding, dilation, groups):
     """(N, C, H, W) * (O, C/groups, kh, kw) -> (N, O, Ho, Wo), with PyTorch's checks and messages."""
     _check_pairs("conv2d", stride=stride, padding=padding, dilation=dilation)
@@ -89,19 +108,8 @@ def _conv_infer(x, w, stride, padding, dilation, groups):
                       f"non-positive groups is not supported (groups={groups})")):
         if bad:
             raise OpError(f"conv2d: {msg}")
-    (n, c, h, wd), (o, cg, kh, kw) = x.shape, w.shape
-    if o % groups:
-        raise OpError(f"conv2d: Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
-                      f"but got weight of shape {fmt_shape(w.shape)} instead")
-    if c != cg * groups:
-        per_group = f", groups={groups}" if groups > 1 else ""
-        raise OpError(f"conv2d: input has {c} channels but weight expects {cg * groups} ({shapes}{per_group})")
-    ek = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    hp, wp = h + 2 * padding[0], wd + 2 * padding[1]
-    if hp < ek[0] or wp < ek[1]:
-        raise OpError(f"conv2d: Calculated padded input size per channel: ({hp} x {wp}). Kernel size: ({ek[0]} x "
-                      f"{ek[1]}). Kernel size can't be greater than actual input size ({shapes})")
-    return x.with_(shape=(n, o) + _conv_out_hw((h, wd), (kh, kw), stride, padding, dilation))
+    check_conv(x.shape, w.shape, groups, padding, dilation)
+    return x.with_(shape=(x.shape[0], w.shape[0]) + _conv_out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation))
 
 
 def _conv_out_hw(in_hw, k, stride, padding, dilation):

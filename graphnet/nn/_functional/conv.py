@@ -1,6 +1,7 @@
 """nn.functional convolution and pooling: argument normalisation around the conv2d / max_pool2d / avg_pool2d
 primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
 from ...core.bind import bind
+from ...ir.ops.nn import check_conv
 
 
 def _pair(v, name="argument"):
@@ -33,8 +34,8 @@ def _batched(input, op_name, ndim):
     if input.ndim == ndim - 1:
         return input.unsqueeze(0), True
     if input.ndim != ndim:
-        raise RuntimeError(f"{op_name}: Expected {ndim - 1}D (unbatched) or {ndim}D (batched) input, but got input of "
-                           f"size: {list(input.shape)}")
+        raise RuntimeError(f"Expected {ndim - 1}D (unbatched) or {ndim}D (batched) input to {op_name}, but got input "
+                           f"of size: {list(input.shape)}")
     return input, False
 
 
@@ -56,6 +57,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation over (N, C, L), run as conv2d on (N, C, 1, L)."""
     x, unbatched = _batched(input, "conv1d", 3)
+    if weight.ndim == 3 and int(groups) >= 1:  # PyTorch's 1-d wording, before the conv2d it runs as
+        check_conv(x.shape, weight.shape, int(groups), None if padding == "same" else
+                   ((0,) if padding == "valid" else (_single(padding),)), (_single(dilation),))
     pad2 = padding if isinstance(padding, str) else (0, _single(padding))
     out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, _single(stride)), pad2, (1, _single(dilation)),
                  groups).squeeze(2)
