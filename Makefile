@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train train-gpt train-lstm train-ddp test lint clean
+.PHONY: setup train train-gpt train-lstm train-ddp train-resnet train-dcgan test lint clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,9 @@ train-gpt: setup
 
 train-lstm: setup
 	$(BIN)/python examples/train_charlm.py --model lstm
+
+train-resnet: setup
+	$(BIN)/python examples/train_resnet.py
 
 train-ddp: setup
 	$(BIN)/python -m graphnet.distributed.run --nproc-per-node 2 examples/train_ddp.py

@@ -2,12 +2,13 @@
 weight decay, a one-cycle learning rate.
 
     python examples/train_resnet.py [--epochs 12] [--batch-size 64] [--no-compile] [--data DIR] [--out DIR]
-                                    [--limit N]
+                                    [--limit N] [--width 16] [--blocks 3]
 
 The digits are graphnet's fixed split (10,000 training images; the harder 5,000 of the official test set for
 testing) padded to 1x32x32. Each batch is shifted by up to 2 pixels, every image by its own random offset
 (transforms.random_crop_batch). Reports test accuracy and images/s, saves a checkpoint (resnet20.pth), reloads it
-and checks the accuracy again, and draws the compiled, fused forward graph (resnet20_fused.pdf).
+and checks the accuracy again, and draws the compiled, fused forward graph (resnet20_fused.pdf). --width and
+--blocks shrink the net for smoke runs (--blocks 1 is a ResNet-8).
 """
 import argparse
 import os
@@ -33,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--out", default=".", help="where the checkpoint and the PDF go")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="use only the first N training and N test digits (smoke runs)")
+    parser.add_argument("--width", type=int, default=16, help="the first stage's channels (doubled per stage)")
+    parser.add_argument("--blocks", type=int, default=3, help="BasicBlocks per stage")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -41,7 +44,8 @@ def main(argv=None):
     if args.limit:
         train_set, test_set = (TensorDataset(*(t[:args.limit] for t in ds.tensors)) for ds in (train_set, test_set))
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True)
-    model = ResNet20(in_channels=1)
+    net = lambda: ResNet20(in_channels=1, widths=(args.width, 2 * args.width, 4 * args.width), blocks=args.blocks)  # noqa: E731
+    model = net()
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader),
                                                 cycle_momentum=False)
@@ -60,7 +64,7 @@ def main(argv=None):
         sched.step()
         return loss
 
-    print(f"ResNet-20 on {len(train_set):,} training / {len(test_set):,} test digits, "
+    print(f"ResNet-{6 * args.blocks + 2} on {len(train_set):,} training / {len(test_set):,} test digits, "
           f"{'compiled' if args.compile else 'eager'}, {args.epochs} epochs")
     rate = train(model, augmented_step, loader, args.epochs, torch.device("cpu"), None)
     accuracy = evaluate(model, test_set, torch.device("cpu"))
@@ -68,7 +72,7 @@ def main(argv=None):
 
     path = os.path.join(args.out, "resnet20.pth")
     torch.save(model.state_dict(), path)
-    fresh = ResNet20(in_channels=1)
+    fresh = net()
     fresh.load_state_dict(torch.load(path))
     reloaded = evaluate(fresh, test_set, torch.device("cpu"))
     print(f"checkpoint {path}: reloaded accuracy {reloaded:.2%} ({'matches' if reloaded == accuracy else 'DIFFERS'})")

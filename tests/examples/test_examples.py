@@ -316,6 +316,21 @@ def test_train_lenet_one_epoch(tmp_path):
         assert (tmp_path / name).read_bytes().startswith(b"%PDF")
 
 
+def test_train_resnet_smoke(tmp_path):
+    """examples/train_resnet.py as a narrow ResNet-8, compiled, on 128 digits: it trains, reports an accuracy, saves a
+    checkpoint that reloads to the same accuracy and draws the fused graph."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_resnet.py"), "--epochs", "1",
+                           "--limit", "128", "--batch-size", "32", "--width", "4", "--blocks", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"ResNet-8 on 128 training / 128 test digits, compiled", proc.stdout), proc.stdout[-2000:]
+    accuracy = re.search(r"test accuracy (\d+(?:\.\d+)?)%", proc.stdout)
+    assert accuracy and "(matches)" in proc.stdout, proc.stdout[-2000:]
+    assert (tmp_path / "resnet20.pth").stat().st_size > 0
+    if shutil.which("dot") is not None:
+        assert (tmp_path / "resnet20_fused.pdf").read_bytes().startswith(b"%PDF")
+
+
 @pytest.mark.parametrize("model", ["gpt", "lstm"])
 def test_train_charlm_smoke(tmp_path, model):
     """examples/train_charlm.py at a tiny size, compiled, for the GPT and the LSTM: it trains, reports a validation
