@@ -1,6 +1,7 @@
 """graphnet.onnx.export: the traced graph written as ONNX, checked by onnx.checker and run by ONNX Runtime; outputs
-within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm and the char-level GPT, with a
-dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments raise errors naming them."""
+within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm, a ConvTranspose2d generator
+and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments raise
+errors naming them."""
 import io
 import os
 import sys
@@ -44,6 +45,14 @@ class Residual(nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
+def _generator():
+    """DCGAN-style upsampling: ConvTranspose2d with BatchNorm, groups, output_padding, and output_padding >= stride
+    (below the dilation), which runs as a crop and a zero pad."""
+    return nn.Sequential(nn.ConvTranspose2d(8, 6, 4, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                         nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, groups=2), nn.ReLU(),
+                         nn.ConvTranspose2d(4, 1, 3, padding=1, output_padding=1, dilation=2), nn.Tanh())
+
+
 def _mlp():
     return nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 16), nn.Tanh(),
                          nn.Linear(16, 5), nn.Softmax(dim=-1))
@@ -52,6 +61,7 @@ def _mlp():
 CASES = {
     "mlp": (_mlp, lambda b: torch.randn(b, 12)),
     "lenet": (LeNet, lambda b: torch.randn(b, 1, 28, 28)),
+    "generator": (_generator, lambda b: torch.randn(b, 8, 1, 1)),
     "residual": (Residual, lambda b: torch.randn(b, 3, 8, 8)),
     "gpt": (lambda: GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=2, n_embd=32)),
             lambda b: torch.randint(0, 65, (b, 16))),
