@@ -170,6 +170,8 @@ def test_more_errors_worded_as_pytorch():
     with pytest.raises(RuntimeError, match=r"expected bias to be 1-dimensional with 3 elements, but got bias of size "
                                            r"\[4\] instead"):
         F.conv_transpose1d(x, w, gn.randn(4))
+    with pytest.raises(TypeError, match="argument 'padding' must be tuple of ints, not str"):
+        nn.ConvTranspose2d(4, 6, 3, padding="same")(gn.randn(1, 4, 5, 5))
     with pytest.raises(ValueError, match="out_channels must be divisible by groups"):
         nn.ConvTranspose2d(4, 6, 3, groups=4)
     with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):

@@ -96,6 +96,8 @@ def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, gr
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-d transposed convolution, weight (in_channels, out_channels/groups, kH, kW): conv2d's input gradient."""
     x, unbatched = _batched(input, "conv_transpose2d", 4)
+    if isinstance(padding, str):
+        raise TypeError("conv_transpose2d(): argument 'padding' must be tuple of ints, not str")
     stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
     output_padding, groups = _pair(output_padding, "output_padding"), int(groups)
     out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, groups)
