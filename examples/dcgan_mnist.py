@@ -1,7 +1,7 @@
 """The vision GAN job: a small DCGAN learns to draw MNIST digits, with a compiled discriminator step and a compiled
 generator step over the same modules.
 
-    python examples/dcgan_mnist.py [--epochs 5] [--width 32] [--nz 64] [--limit N] [--device cpu|cuda] [--out DIR]
+    python examples/dcgan_mnist.py [--epochs 10] [--width 32] [--nz 64] [--limit N] [--device cpu|cuda] [--out DIR]
 
 The generator maps noise (nz, 1, 1) through ConvTranspose2d + BatchNorm2d + ReLU to 7x7 and 14x14, then to a
 28x28 Tanh image; the discriminator mirrors it with Conv2d + BatchNorm2d + LeakyReLU(0.2) and returns a logit
@@ -87,7 +87,7 @@ def samples(gen, noise, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--width", type=int, default=32, help="the discriminator's first and generator's last width")
     parser.add_argument("--nz", type=int, default=64, help="noise size")
