@@ -172,6 +172,8 @@ def test_more_errors_worded_as_pytorch():
         F.conv_transpose1d(x, w, gn.randn(4))
     with pytest.raises(TypeError, match="argument 'padding' must be tuple of ints, not str"):
         nn.ConvTranspose2d(4, 6, 3, padding="same")(gn.randn(1, 4, 5, 5))
+    with pytest.raises(TypeError, match=r"conv_transpose1d\(\): argument 'padding' must be tuple of ints"):
+        F.conv_transpose1d(x, w, padding="valid")
     with pytest.raises(ValueError, match="out_channels must be divisible by groups"):
         nn.ConvTranspose2d(4, 6, 3, groups=4)
     with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):

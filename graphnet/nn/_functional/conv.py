@@ -64,6 +64,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out.squeeze(0) if unbatched else out
 
 
+def _no_padding_string(op_name, padding):
+    """Transposed convolutions take no 'same'/'valid' padding (PyTorch's TypeError)."""
+    if isinstance(padding, str):
+        raise TypeError(f"{op_name}(): argument 'padding' must be tuple of ints, not str")
+
+
 def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, groups):
     """PyTorch's conv_transpose checks; returns the output (H, W)."""
     if weight.ndim != 4:
@@ -96,8 +102,7 @@ def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, gr
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-d transposed convolution, weight (in_channels, out_channels/groups, kH, kW): conv2d's input gradient."""
     x, unbatched = _batched(input, "conv_transpose2d", 4)
-    if isinstance(padding, str):
-        raise TypeError("conv_transpose2d(): argument 'padding' must be tuple of ints, not str")
+    _no_padding_string("conv_transpose2d", padding)
     stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
     output_padding, groups = _pair(output_padding, "output_padding"), int(groups)
     out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, groups)
@@ -124,6 +129,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-d transposed convolution over (N, C, L), run as conv_transpose2d on (N, C, 1, L)."""
     x, unbatched = _batched(input, "conv_transpose1d", 3)
+    _no_padding_string("conv_transpose1d", padding)
     if weight.ndim != 3:
         raise RuntimeError(f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to "
                            f"match the convolution dimensions, but got stride=[{_single(stride)}]")
