@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make train` (the main job) and `make test`; beside them `make train-gpt`
-# (the character-level GPT). Each sets itself up.
+# (the character-level GPT), `make train-dcgan` (a DCGAN drawing MNIST digits) and the others below. Each sets
+# itself up.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,6 +32,9 @@ train-resnet: setup
 
 train-ddp: setup
 	$(BIN)/python -m graphnet.distributed.run --nproc-per-node 2 examples/train_ddp.py
+
+train-dcgan: setup
+	$(BIN)/python examples/dcgan_mnist.py
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -m "not cuda" tests

@@ -37,6 +37,8 @@ from ._functional.conv import (
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     max_pool1d,
     max_pool2d,
 )
@@ -83,7 +85,8 @@ __all__ = [
     # attention
     "multi_head_attention_forward", "scaled_dot_product_attention",
     # convolution and pooling
-    "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d", "max_pool2d",
+    "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "max_pool1d", "max_pool2d",
     # adaptive pooling and resampling
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
     "max_unpool2d", "pixel_shuffle", "pixel_unshuffle",

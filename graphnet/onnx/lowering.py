@@ -91,6 +91,16 @@ def _conv2d(ctx, node, ins):
                     group=a["groups"])
 
 
+def _conv_transpose(ctx, node, ins):
+    """conv2d_input_grad is a transposed convolution; its output_padding is the input_shape's excess."""
+    a, (h, w), k = node.attrs, node.inputs[0].type.shape[2:], node.inputs[1].type.shape[2:]
+    natural = [(n - 1) * s - 2 * p + d * (kk - 1) + 1
+               for n, s, p, d, kk in zip((h, w), a["stride"], a["padding"], a["dilation"], k)]
+    return ctx.emit("ConvTranspose", ins, node, strides=list(a["stride"]), pads=list(a["padding"]) * 2,
+                    dilations=list(a["dilation"]), group=a["groups"],
+                    output_padding=[t - n for t, n in zip(a["input_shape"][2:], natural)])
+
+
 def _max_pool2d(ctx, node, ins):
     a = node.attrs
     if ctx.used(node.outputs[1]):  # (a graph output counts: its reader is listed as None)
@@ -156,6 +166,6 @@ LOWERINGS = {
     **{name: _reduce(op_type) for name, op_type in _REDUCE.items()},
     "where": _one("Where"), "matmul": _one("MatMul"), "ne": _ne, "rsqrt": _rsqrt, "erfc": _erfc, "cast": _cast,
     "clamp": _clamp, "reshape": _reshape, "expand": _expand, "permute": _permute, "cat": _cat,
-    "log_softmax": _log_softmax, "conv2d": _conv2d, "max_pool2d": _max_pool2d, "avg_pool2d": _avg_pool2d,
-    "embedding": _embedding, "pad": _pad, "getitem": _getitem,
+    "log_softmax": _log_softmax, "conv2d": _conv2d, "conv2d_input_grad": _conv_transpose, "max_pool2d": _max_pool2d,
+    "avg_pool2d": _avg_pool2d, "embedding": _embedding, "pad": _pad, "getitem": _getitem,
 }

@@ -24,7 +24,7 @@ TORCH_FUNCTIONAL = [
     "normalize", "one_hot", "pad", "relu", "relu6", "relu_", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
     "softmin", "softplus", "tanh", "glu", "prelu", "softsign", "rms_norm", "scaled_dot_product_attention",
     "multi_head_attention_forward", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate",
-    "pixel_shuffle", "pixel_unshuffle", "dropout2d", "max_unpool2d",
+    "pixel_shuffle", "pixel_unshuffle", "dropout2d", "max_unpool2d", "conv_transpose1d", "conv_transpose2d",
     "instance_norm", "local_response_norm",
 ]
 

@@ -1,8 +1,8 @@
 """graphnet.onnx.export: the traced graph written as ONNX, checked by onnx.checker and run by ONNX Runtime; outputs
 within 1e-5 of graphnet eager for an MLP, a LeNet, a small residual CNN with BatchNorm, a CIFAR ResNet-20
-layout (projection shortcuts), a resnet18-style stem (7x7/2 conv, MaxPool2d(3, 2, 1), AdaptiveAvgPool2d((1, 1)))
-and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops and bad arguments
-raise errors naming them."""
+layout (projection shortcuts), a resnet18-style stem (7x7/2 conv, MaxPool2d(3, 2, 1), AdaptiveAvgPool2d((1, 1))),
+a ConvTranspose2d generator and the char-level GPT, with a dynamic batch axis tried at 1, 7 and 64; unsupported ops
+and bad arguments raise errors naming them."""
 import io
 import os
 import sys
@@ -89,6 +89,14 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
 
+def _generator():
+    """DCGAN-style upsampling: ConvTranspose2d with BatchNorm, groups, output_padding, and output_padding >= stride
+    (below the dilation), which runs as a crop and a zero pad."""
+    return nn.Sequential(nn.ConvTranspose2d(8, 6, 4, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                         nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, groups=2), nn.ReLU(),
+                         nn.ConvTranspose2d(4, 1, 3, padding=1, output_padding=1, dilation=2), nn.Tanh())
+
+
 def _mlp():
     return nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 16), nn.Tanh(),
                          nn.Linear(16, 5), nn.Softmax(dim=-1))
@@ -97,6 +105,7 @@ def _mlp():
 CASES = {
     "mlp": (_mlp, lambda b: torch.randn(b, 12)),
     "lenet": (LeNet, lambda b: torch.randn(b, 1, 28, 28)),
+    "generator": (_generator, lambda b: torch.randn(b, 8, 1, 1)),
     "residual": (Residual, lambda b: torch.randn(b, 3, 8, 8)),
     "resnet20": (ResNet, lambda b: torch.randn(b, 3, 32, 32)),
     "resnet18_stem": (lambda: ResNet(blocks=1, stem="imagenet"), lambda b: torch.randn(b, 3, 32, 32)),

@@ -1,5 +1,7 @@
 """nn.functional convolution and pooling: argument normalisation around the conv2d / max_pool2d / avg_pool2d
-primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds)."""
+primitives (1-d forms run as 2-d with a unit height; biases are broadcast adds). A transposed convolution is the
+input gradient of a convolution, so conv_transpose2d runs the conv2d_input_grad primitive (its CPU and CUDA kernels
+and gradient rules included)."""
 from ...core.bind import bind
 from ...ir.ops.nn import check_conv
 
@@ -63,6 +65,80 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     pad2 = padding if isinstance(padding, str) else (0, _single(padding))
     out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, _single(stride)), pad2, (1, _single(dilation)),
                  groups).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _no_padding_string(op_name, padding):
+    """Transposed convolutions take no 'same'/'valid' padding (PyTorch's TypeError)."""
+    if isinstance(padding, str):
+        raise TypeError(f"{op_name}(): argument 'padding' must be tuple of ints, not str")
+
+
+def _transpose_geometry(x, weight, stride, padding, output_padding, dilation, groups):
+    """PyTorch's conv_transpose checks; returns the output (H, W)."""
+    if weight.ndim != 4:
+        raise RuntimeError(f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to "
+                           f"match the convolution dimensions, but got stride={list(stride)}")
+    for name, v in (("stride", stride), ("padding", padding), ("output_padding", output_padding)):
+        if min(v) < (1 if name == "stride" else 0):
+            raise RuntimeError(f"non-positive {name} is not supported" if name == "stride" else
+                               f"negative {name} is not supported")
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding_height: {output_padding[0]} output_padding_width: {output_padding[1]} "
+                           f"stride_height: {stride[0]} stride_width: {stride[1]} dilation_height: {dilation[0]} "
+                           f"dilation_width: {dilation[1]}")
+    size = f"[{', '.join(str(d) for d in weight.shape)}]"
+    if groups < 1 or weight.shape[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
+                           f"got weight of size [{size}] instead")
+    if x.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"Given transposed=1, weight of size {size}, expected input{list(x.shape)} to have "
+                           f"{weight.shape[0]} channels, but got {x.shape[1]} channels instead")
+    out = tuple((x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (weight.shape[2 + a] - 1)
+                + output_padding[a] + 1 for a in range(2))
+    if min(out) < 1:
+        raise RuntimeError(f"Given input size per channel: ({x.shape[2]} x {x.shape[3]}). Calculated output size per "
+                           f"channel: ({out[0]} x {out[1]}). Output size is too small")
+    return out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-d transposed convolution, weight (in_channels, out_channels/groups, kH, kW): conv2d's input gradient."""
+    x, unbatched = _batched(input, "conv_transpose2d", 4)
+    _no_padding_string("conv_transpose2d", padding)
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    output_padding, groups = _pair(output_padding, "output_padding"), int(groups)
+    out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation, groups)
+    channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise RuntimeError(f"Given transposed=1, weight of size [{', '.join(str(d) for d in weight.shape)}], "
+                           f"expected bias to be 1-dimensional with {channels} elements, but got bias of size "
+                           f"{list(bias.shape)} instead")
+    geometry = dict(stride=stride, dilation=dilation, groups=groups)
+    if all(o < s for o, s in zip(output_padding, stride)):
+        out = bind("conv2d_input_grad", x, weight, input_shape=(x.shape[0], channels) + out_hw, padding=padding,
+                   **geometry)
+    else:  # output_padding >= stride (allowed below dilation): the unpadded result, then cropped / zero-extended
+        full = tuple(out_hw[a] + 2 * padding[a] - output_padding[a] for a in range(2))
+        out = bind("conv2d_input_grad", x, weight, input_shape=(x.shape[0], channels) + full, padding=(0, 0),
+                   **geometry)
+        out = out[:, :, padding[0]:padding[0] + out_hw[0], padding[1]:padding[1] + out_hw[1]]
+        out = bind("pad", out, pad=(0, out_hw[1] - out.shape[3], 0, out_hw[0] - out.shape[2]), value=0)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-d transposed convolution over (N, C, L), run as conv_transpose2d on (N, C, 1, L)."""
+    x, unbatched = _batched(input, "conv_transpose1d", 3)
+    _no_padding_string("conv_transpose1d", padding)
+    if weight.ndim != 3:
+        raise RuntimeError(f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to "
+                           f"match the convolution dimensions, but got stride=[{_single(stride)}]")
+    out = conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, _single(stride)), (0, _single(padding)),
+                           (0, _single(output_padding)), groups, (1, _single(dilation))).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
 

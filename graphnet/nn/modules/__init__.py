@@ -2,7 +2,7 @@
 from .activation import (ELU, GELU, GLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish,
                          PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softsign, Tanh)
 from .attention import MultiheadAttention
-from .conv import Conv1d, Conv2d
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten, Unflatten
 from .lazy import LazyConv1d, LazyConv2d, LazyLinear, LazyModuleMixin
@@ -23,7 +23,8 @@ from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBiline
 
 __all__ = ["ELU", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish",
            "ReLU", "ReLU6", "Sigmoid", "SiLU", "Softmax", "Softmin", "Softplus", "Tanh", "Conv1d", "Conv2d", "Dropout",
-           "Flatten", "Unflatten", "LazyConv1d", "LazyConv2d", "LazyLinear", "LazyModuleMixin", "Bilinear", "Identity",
+           "ConvTranspose1d", "ConvTranspose2d", "Flatten", "Unflatten", "LazyConv1d", "LazyConv2d", "LazyLinear",
+           "LazyModuleMixin", "Bilinear", "Identity",
            "Linear", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
            "NLLLoss", "SmoothL1Loss", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "AdaptiveAvgPool2d",
            "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "Embedding", "GLU", "PReLU", "Softsign",

@@ -1,5 +1,6 @@
 """Conv1d and Conv2d on the conv2d primitive: zero padding ('same' and 'valid' too) inside the conv, and PyTorch's
-other padding modes (reflect, replicate, circular) as an F.pad in front of it."""
+other padding modes (reflect, replicate, circular) as an F.pad in front of it. ConvTranspose1d/2d on
+F.conv_transpose1d/2d, with forward's output_size turned into an output_padding as PyTorch does."""
 from ...frontend.creation import empty
 from .. import functional as F
 from ..module import Module
@@ -15,6 +16,7 @@ class _ConvNd(Module):
     """Shared argument checking, parameters and repr of the N-d convolutions."""
 
     _n = 2
+    transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
@@ -37,7 +39,7 @@ class _ConvNd(Module):
         self.kernel_size, self.stride = _ntuple(kernel_size, self._n), _ntuple(stride, self._n)
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, self._n)
         self.dilation, self.output_padding = _ntuple(dilation, self._n), (0,) * self._n
-        self.transposed, self.padding_mode = False, padding_mode
+        self.padding_mode = padding_mode
         self._reversed_padding_repeated_twice = self._pad_widths()
         self._make_parameters(bias, device, dtype)
 
@@ -60,8 +62,9 @@ class _ConvNd(Module):
         return F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), (0,) * self._n
 
     def _make_parameters(self, bias, device, dtype):
-        self.weight = Parameter(empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
-                                      device=device, dtype=dtype))
+        channels = ((self.in_channels, self.out_channels // self.groups) if self.transposed else
+                    (self.out_channels, self.in_channels // self.groups))
+        self.weight = Parameter(empty(*channels, *self.kernel_size, device=device, dtype=dtype))
         self.bias = Parameter(empty(self.out_channels, device=device, dtype=dtype)) if bias else None
         self.reset_parameters()
 
@@ -74,6 +77,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * len(self.dilation):
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * len(self.output_padding):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -99,3 +104,55 @@ class Conv1d(_ConvNd):
     def forward(self, input):
         input, padding = self._padded(input)  # noqa: A001 (PyTorch's argument name)
         return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """Transposed convolutions: PyTorch's argument order, weight (in_channels, out_channels/groups, *kernel_size)."""
+
+    transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype)
+        self.output_padding = _ntuple(output_padding, self._n)
+
+    def _output_padding(self, input, output_size):
+        """forward's output_size (spatial, or with the batch/channel dims) as the output_padding that reaches it."""
+        if output_size is None:
+            return self.output_padding
+        n, lead = self._n, 2 if input.ndim == self._n + 2 else 1
+        output_size = tuple(int(v) for v in output_size)
+        if len(output_size) == lead + n:
+            output_size = output_size[lead:]
+        if len(output_size) != n:
+            raise ValueError(f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {lead + n} "
+                             f"elements (got {len(output_size)})")
+        spatial = input.shape[lead:]
+        mins = [(spatial[d] - 1) * self.stride[d] - 2 * self.padding[d] + self.dilation[d] * (self.kernel_size[d] - 1)
+                + 1 for d in range(n)]
+        maxs = [lo + s - 1 for lo, s in zip(mins, self.stride)]
+        if any(not lo <= v <= hi for v, lo, hi in zip(output_size, mins, maxs)):
+            raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {mins} to {maxs} "
+                             f"(for an input of {spatial})")
+        return tuple(v - lo for v, lo in zip(output_size, mins))
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transposed convolution over (N, C, H, W) (or unbatched (C, H, W)) input: the gradient of a Conv2d."""
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transposed convolution over (N, C, L) (or unbatched (C, L)) input."""
+
+    _n = 1
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
