@@ -2,16 +2,18 @@
 graphnet against PyTorch eager and torch.compile in one run.
 
     python benchmarks/bench_models.py [--workloads gpt_train,lstm_train,gpt_generate,resnet20_train,resnet20_infer]
-                                      [--steps 30] [--peers-python /path/to/python-with-torch] [--shared ../shared/bench]
+                                      [--steps 30] [--peers-python /path/to/python-with-torch]
+                                      [--shared ../shared/bench]
 
 The models, their weights, data, optimizers and step come from the peers' benchmark (`bench_peers.py` in
 --shared: `define_models`, run here with `torch` = graphnet or PyTorch), so every row times the same definition:
 opt.zero_grad(set_to_none=True); loss = cross_entropy(model(x)); loss.backward(); clip_grad_norm_; opt.step().
 gpt_generate samples 500 tokens (batch 1, top-k 40, temperature 0.8) from the GPT, with no key/value cache: each
 token runs the model on the last <= 64 ids. resnet20_infer is the eval-mode forward under no_grad, with an extra
-row for graphnet's ONNX export run by ONNX Runtime (the deployment route). Every row is a fresh process with 2 threads and empty compile caches;
-graphnet's "warm" row reuses the first row's kernel cache. Rates: GFLOP/s of the step's model FLOPs, against
-this machine's measured float32 GEMM rate (NumPy 1024^3, same threads); FLOPs count a multiply-add as 2.
+row for graphnet's ONNX export run by ONNX Runtime (the deployment route). Every row is a fresh process with 2
+threads and empty compile caches; graphnet's "warm" row reuses the first row's kernel cache. Rates: GFLOP/s of the
+step's model FLOPs, against this machine's measured float32 GEMM rate (NumPy 1024^3, same threads); FLOPs count a
+multiply-add as 2.
 """
 import argparse
 import importlib.util

@@ -19,7 +19,6 @@ from .library import LIBRARY_STEPS, MAX_DRIVER_STEPS, StepLinks, absorb
 from .steps import Const, Fused, Impl
 
 
-
 class Program:
     """Built once per graph; `run(inputs)` returns (outputs, write-back arrays) in graph order. `generic`: its
     kernels and driver take sizes as arguments, so a Program of the same graph at another size compiles nothing."""
