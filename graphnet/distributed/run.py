@@ -1,12 +1,15 @@
 """`python -m graphnet.distributed.run --nproc-per-node N script.py args...`: torchrun's role, done by mpiexec.
 
 Each rank runs the script through graphnet.distributed._bootstrap, so an uncaught exception prints the failing rank
-and aborts the whole MPI job instead of leaving the other ranks waiting in a collective. Threads per rank default
-to cores // nproc (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) unless already set.
+and aborts the whole MPI job instead of leaving the other ranks waiting in a collective. A rank killed outright
+(SIGKILL, out of memory) cannot report itself: mpiexec notices the dead process, names its rank and signal, and
+tears the other ranks down; the launcher then adds a line saying which signal ended the job. Threads per rank
+default to cores // nproc (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) unless already set.
 """
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -39,6 +42,22 @@ def environment(nproc, base=None):
     return env
 
 
+def describe_failure(returncode):
+    """A line for a job that ended with mpiexec's returncode (None when it succeeded); 128+N means signal N."""
+    if returncode == 0:
+        return None
+    if returncode < 0 or returncode > 128:
+        number = -returncode if returncode < 0 else returncode - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        who = "mpiexec was" if returncode < 0 else "a rank was"
+        return (f"graphnet.distributed.run: job failed with exit status {returncode}: {who} killed by {name} "
+                f"(signal {number}); the other ranks were stopped (the MPI message above names the rank)")
+    return f"graphnet.distributed.run: job failed with exit status {returncode}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m graphnet.distributed.run",
                                      description="run a training script on several processes over MPI")
@@ -49,8 +68,12 @@ def main(argv=None):
     opts = parser.parse_args(argv)
     if opts.nproc < 1:
         parser.error(f"--nproc-per-node must be at least 1, got {opts.nproc}")
-    return subprocess.call(command(opts.nproc, opts.script, opts.args, module=opts.module),
-                           env=environment(opts.nproc))
+    returncode = subprocess.call(command(opts.nproc, opts.script, opts.args, module=opts.module),
+                                 env=environment(opts.nproc))
+    failure = describe_failure(returncode)
+    if failure:
+        sys.stderr.write(failure + "\n")
+    return returncode if returncode >= 0 else 128 - returncode
 
 
 if __name__ == "__main__":
