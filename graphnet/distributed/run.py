@@ -5,6 +5,8 @@ and aborts the whole MPI job instead of leaving the other ranks waiting in a col
 (SIGKILL, out of memory) cannot report itself: mpiexec notices the dead process, names its rank and signal, and
 tears the other ranks down; the launcher then adds a line saying which signal ended the job. Threads per rank
 default to cores // nproc (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) unless already set.
+Under srun or a cluster's own mpirun, which start the ranks themselves, `run --as-rank script.py` runs the script
+in the rank that process already is (same abort on failure; set the thread variables in the batch script).
 """
 import argparse
 import os
@@ -63,11 +65,17 @@ def main(argv=None):
                                      description="run a training script on several processes over MPI")
     parser.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1, dest="nproc")
     parser.add_argument("-m", "--module", action="store_true", help="run the target as a module (python -m)")
+    parser.add_argument("--as-rank", action="store_true",
+                        help="this process already is one rank (started by srun or a cluster's mpirun): run the "
+                             "script here, with the failing-rank abort, instead of starting mpiexec")
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     opts = parser.parse_args(argv)
     if opts.nproc < 1:
         parser.error(f"--nproc-per-node must be at least 1, got {opts.nproc}")
+    if opts.as_rank:
+        from . import _bootstrap
+        return _bootstrap.main((["-m"] if opts.module else []) + [opts.script, *opts.args])
     returncode = subprocess.call(command(opts.nproc, opts.script, opts.args, module=opts.module),
                                  env=environment(opts.nproc))
     failure = describe_failure(returncode)

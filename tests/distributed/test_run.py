@@ -1,5 +1,7 @@
 """The launcher: a failing or killed rank ends the job quickly, naming the rank; thread counts split between ranks."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -43,6 +45,17 @@ def test_a_rank_killed_mid_backward_ends_the_job_naming_rank_and_signal(ranks, v
     assert code == 128 + 9 and seconds < 30, output
     assert f"process rank {victim} with PID" in output and "signal 9" in output, output
     assert "a rank was killed by SIGKILL (signal 9); the other ranks were stopped" in output
+
+
+def test_as_rank_under_an_outside_mpiexec(ranks, tmp_path):
+    """srun / a cluster's mpirun start the ranks; `run --as-rank` runs the script in each, aborting on a failure."""
+    script = tmp_path / "as_rank.py"
+    script.write_text(FAIL)
+    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    cmd = [run.find_mpiexec(), *root, "--oversubscribe", "-n", "2", sys.executable, "-m", "graphnet.distributed.run",
+           "--as-rank", str(script)]
+    proc = subprocess.run(cmd, env=ranks.environment(), capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "graphnet.distributed.run: rank 1 (of 2) failed:" in proc.stderr
 
 
 def test_describe_failure():
