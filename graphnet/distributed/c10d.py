@@ -9,6 +9,10 @@ import warnings
 
 import numpy as np
 
+from ..core import collective
+from ..core.bind import bind
+from ..frontend.tracer import GraphBreak
+
 _STATE = {"comm": None, "gloo_warned": False}
 _BACKENDS = ("mpi", "gloo")
 
@@ -80,6 +84,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         raise ValueError(f"init_process_group: rank={rank} but MPI gives this process rank {me}")
     _set_environment(comm)
     _STATE["comm"] = comm
+    collective.register_all_reduce(_host_all_reduce)
 
 
 def _set_environment(comm):
@@ -96,6 +101,7 @@ def destroy_process_group(group=None):
     """Forget the default group (MPI itself stays up until the process exits)."""
     _group(group)
     _STATE["comm"] = None
+    collective.register_all_reduce(None)
 
 
 def _group(group):
@@ -180,11 +186,25 @@ def _run(comm, async_op, blocking, nonblocking, finish):
 
 
 # ---- collectives --------------------------------------------------------------------------------------------------
+def _host_all_reduce(buf, op):
+    """What an `all_reduce` graph node runs: `buf` reduced in place over the default group."""
+    comm = _group(None)
+    comm.Allreduce(_mpi().IN_PLACE, buf, _mpi_op(op))
+    _average(buf, op, comm.Get_size())
+
+
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
-    """Reduce `tensor` over all ranks, in place on every rank (Iallreduce when async_op)."""
+    """Reduce `tensor` over all ranks, in place on every rank (Iallreduce when async_op). On a traced tensor it
+    records an `all_reduce` node (SUM or AVG, synchronous), so a compiled function keeps the collective."""
     comm = _group(group)
     mpi_op = _mpi_op(op)
     _check_same(comm, "all_reduce", tensor)
+    if tensor._proxy is not None:
+        if async_op or op not in (ReduceOp.SUM, ReduceOp.AVG):
+            raise GraphBreak(f"all_reduce(op={op}, async_op={async_op}) on a traced tensor: a graph all-reduces "
+                             "with SUM or AVG, synchronously; this call runs eagerly")
+        tensor.copy_(bind("all_reduce", tensor, reduce_op=op))
+        return None
     array, buf = _buffer(tensor)
     MPI = _mpi()
 

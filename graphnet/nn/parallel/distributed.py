@@ -2,15 +2,18 @@
 
 Each parameter's gradient hook (it runs just before the gradient is accumulated into `.grad`) copies the
 accumulated gradient into its bucket; a full bucket starts an Iallreduce, and the last gradient of the backward pass
-waits for all buckets and writes the averages into every `.grad`. Eager mode only: a graphnet.compile'd training
-step does not run these hooks.
+waits for all buckets and writes the averages into every `.grad`. While graphnet.compile traces a training step,
+the same hook records one `all_reduce` node (AVG) per gradient instead, so the compiled Program averages over the
+ranks itself (no buckets in the graph: each node is one blocking MPI all-reduce run on the host).
 """
 import contextlib
 
 import numpy as np
 
 from ... import distributed as dist
+from ...core.bind import bind
 from ...distributed import c10d
+from ...frontend import tracer
 from ...frontend.autograd import AccumulateGrad, is_grad_enabled
 from ...frontend.creation import from_numpy
 from ...frontend.tracer import GraphBreak
@@ -68,8 +71,13 @@ class DistributedDataParallel(Module):
 
     # ---- forward -------------------------------------------------------------------------------------------------
     def forward(self, *inputs, **kwargs):
+        buffers = list(self.module.buffers())
+        if buffers and self.broadcast_buffers and self._world > 1 and tracer.active() is not None:
+            raise GraphBreak("DistributedDataParallel broadcasts the module's buffers from rank 0 before each forward, "
+                             "which a graph does not record: a graphnet.compile'd step with broadcast_buffers=True "
+                             "and buffers runs eagerly")
         if self.broadcast_buffers and self._world > 1:
-            for b in self.module.buffers():
+            for b in buffers:
                 dist.broadcast(b, src=0)
         unfinished = self._expected - self._fired
         if self._armed and self._fired and unfinished:
@@ -99,13 +107,12 @@ class DistributedDataParallel(Module):
     # ---- gradient reduction --------------------------------------------------------------------------------------
     def _grad_hook(self, i):
         def hook(grad):
-            if grad._proxy is not None:  # being traced: the all-reduce is MPI from Python, so this step runs eagerly
-                raise GraphBreak("DistributedDataParallel averages gradients over MPI from Python, outside any "
-                                 "graph: a graphnet.compile'd step with a DDP model runs eagerly")
             if not self._armed or i in self._fired:
                 return None
             p = self._params[i]
             prev = p.grad
+            if grad._proxy is not None:
+                return self._traced_average(i, grad, prev)
             total = grad if prev is None else prev.detach() + grad.detach()
             self._mark_ready(i, total)
             if self._fired != self._expected:
@@ -113,6 +120,19 @@ class DistributedDataParallel(Module):
             averaged = self._finish(skip=i)
             return averaged if prev is None else averaged - prev.detach()
         return hook
+
+    def _traced_average(self, i, grad, prev):
+        """The gradient to accumulate, averaged over the ranks by an `all_reduce` graph node (the average of the
+        accumulated total, as eagerly, so a no_sync() accumulation before a compiled step is averaged too)."""
+        if self.find_unused_parameters:
+            raise GraphBreak("DistributedDataParallel(find_unused_parameters=True) finds the unused parameters on "
+                             "the autograd graph in Python: a graphnet.compile'd step with it runs eagerly")
+        self._fired.add(i)
+        if self._fired == self._expected:
+            self._armed = False
+        if prev is None:
+            return bind("all_reduce", grad, reduce_op="AVG")
+        return bind("all_reduce", prev.detach() + grad, reduce_op="AVG") - prev.detach()
 
     def _mark_ready(self, i, grad):
         """Copy param i's accumulated gradient (None: zero) into its bucket; launch the bucket when it is full."""
