@@ -1,17 +1,20 @@
-"""The process group's host all-reduce as the `all_reduce` op sees it: graphnet.distributed (a higher layer)
-registers it at init_process_group, so a graph node can reduce over the ranks without the IR importing MPI."""
-_STATE = {"all_reduce": None}
+"""The process group's host collectives as the collective ops see them: graphnet.distributed (a higher layer)
+registers them at init_process_group, so a graph node can reach the ranks without the IR importing MPI."""
+_HOST = {}
 
 
-def register_all_reduce(fn):
-    """fn(array, op) reduces the C-contiguous array in place over the default group (op 'SUM' or 'AVG'); None
-    unregisters it (destroy_process_group)."""
-    _STATE["all_reduce"] = fn
+def register(name, fn):
+    """fn(array, **attrs) runs collective `name` in place on a C-contiguous array over the default group
+    ('all_reduce': reduce_op SUM or AVG; 'broadcast': src); fn None unregisters it (destroy_process_group)."""
+    if fn is None:
+        _HOST.pop(name, None)
+    else:
+        _HOST[name] = fn
 
 
-def all_reduce(array, op):
-    fn = _STATE["all_reduce"]
+def run(name, array, **attrs):
+    fn = _HOST.get(name)
     if fn is None:
         raise ValueError("Default process group has not been initialized, please make sure to call "
                          "init_process_group.")
-    fn(array, op)
+    fn(array, **attrs)

@@ -1,6 +1,7 @@
-"""Collectives as graph nodes: `all_reduce(x, reduce_op)` is x summed (or averaged) over every rank of the default
-process group. It is opaque (never folded, fused or given a kernel): eager mode and compiled Programs run its impl
-on the host, which calls the group's MPI all-reduce, so a compiled DDP step keeps the gradient average inside."""
+"""Collectives as graph nodes over the default process group: `all_reduce(x, reduce_op)` is x summed (or averaged)
+over every rank, `broadcast(x, src)` is rank src's x. They are opaque (never folded, fused or given a kernel):
+eager mode and compiled Programs run their impls on the host, which call the group's MPI collectives, so a compiled
+DDP step keeps its gradient average and buffer broadcast inside."""
 import numpy as np
 
 from ...core import collective
@@ -10,7 +11,7 @@ from ...core.opdef import OpDef, OpError, register
 REDUCE_OPS = ("SUM", "AVG")
 
 
-def _infer(t, reduce_op):
+def _all_reduce_infer(t, reduce_op):
     if reduce_op not in REDUCE_OPS:
         raise OpError(f"all_reduce: reduce_op must be one of {list(REDUCE_OPS)} in a graph, got {reduce_op!r}")
     if not t.dtype.is_floating_point:
@@ -18,15 +19,24 @@ def _infer(t, reduce_op):
     return t
 
 
-def _impl(x, reduce_op):
-    out = np.array(x, order="C", copy=True)
-    collective.all_reduce(out, reduce_op)
-    return out
+def _host(name):
+    def impl(x, **attrs):
+        out = np.array(x, order="C", copy=True)
+        collective.run(name, out, **attrs)
+        return out
+    return impl
 
 
-def _grad(ctx, g):
+def _all_reduce_grad(ctx, g):
     """Every rank's output depends on every rank's input: the gradient is the same reduction of the gradients."""
     return (op.all_reduce(g, reduce_op=ctx.attrs["reduce_op"]),)
 
 
-register(OpDef("all_reduce", "opaque", _infer, _impl, _grad))
+def _broadcast_infer(t, src):
+    if not isinstance(src, int) or src < 0:
+        raise OpError(f"broadcast: src must be a non-negative rank, got {src!r}")
+    return t
+
+
+register(OpDef("all_reduce", "opaque", _all_reduce_infer, _host("all_reduce"), _all_reduce_grad))
+register(OpDef("broadcast", "opaque", _broadcast_infer, _host("broadcast")))

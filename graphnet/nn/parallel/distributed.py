@@ -4,7 +4,8 @@ Each parameter's gradient hook (it runs just before the gradient is accumulated 
 accumulated gradient into its bucket; a full bucket starts an Iallreduce, and the last gradient of the backward pass
 waits for all buckets and writes the averages into every `.grad`. While graphnet.compile traces a training step,
 the same hook records one `all_reduce` node (AVG) per gradient instead, so the compiled Program averages over the
-ranks itself (no buckets in the graph: each node is one blocking MPI all-reduce run on the host).
+ranks itself (no buckets in the graph: each node is one blocking MPI all-reduce run on the host), and the buffers'
+broadcast before each forward becomes `broadcast` nodes.
 """
 import contextlib
 
@@ -13,7 +14,6 @@ import numpy as np
 from ... import distributed as dist
 from ...core.bind import bind
 from ...distributed import c10d
-from ...frontend import tracer
 from ...frontend.autograd import AccumulateGrad, is_grad_enabled
 from ...frontend.creation import from_numpy
 from ...frontend.tracer import GraphBreak
@@ -71,13 +71,8 @@ class DistributedDataParallel(Module):
 
     # ---- forward -------------------------------------------------------------------------------------------------
     def forward(self, *inputs, **kwargs):
-        buffers = list(self.module.buffers())
-        if buffers and self.broadcast_buffers and self._world > 1 and tracer.active() is not None:
-            raise GraphBreak("DistributedDataParallel broadcasts the module's buffers from rank 0 before each forward, "
-                             "which a graph does not record: a graphnet.compile'd step with broadcast_buffers=True "
-                             "and buffers runs eagerly")
-        if self.broadcast_buffers and self._world > 1:
-            for b in buffers:
+        if self.broadcast_buffers and self._world > 1:   # while tracing: broadcast nodes
+            for b in self.module.buffers():
                 dist.broadcast(b, src=0)
         unfinished = self._expected - self._fired
         if self._armed and self._fired and unfinished:
