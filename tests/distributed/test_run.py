@@ -82,5 +82,6 @@ def test_command_and_environment():
     assert cmd[-6:] == [run.sys.executable, "-m", "graphnet.distributed._bootstrap", "train.py", "--lr", "0.1"]
     assert ("--allow-run-as-root" in cmd) == (os.geteuid() == 0)
     env = run.environment(2, base={"OMP_NUM_THREADS": "7"})
-    assert env["OMP_NUM_THREADS"] == "7"
+    assert env["OMP_NUM_THREADS"] == "7" and env["OMPI_MCA_mpi_yield_when_idle"] == "1"
+    assert run.environment(2, base={"OMPI_MCA_mpi_yield_when_idle": "0"})["OMPI_MCA_mpi_yield_when_idle"] == "0"
     assert env["NUMBA_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
