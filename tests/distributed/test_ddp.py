@@ -135,12 +135,12 @@ def trainer(compiled):
         loss.backward()
         opt.step()
         return loss
-    return model, (gn.compile(step) if compiled else step)
+    return model, ddp, (gn.compile(step) if compiled else step)
 
 rng = np.random.default_rng(0)
 X = gn.tensor(rng.standard_normal((4, 6, 4)).astype("float32"))
 Y = gn.tensor(rng.standard_normal((4, 6, 2)).astype("float32"))
-(eager_model, eager), (compiled_model, compiled) = trainer(False), trainer(True)
+(eager_model, _, eager), (compiled_model, compiled_ddp, compiled) = trainer(False), trainer(True)
 start = copy.deepcopy(eager_model.state_dict())
 with warnings.catch_warnings():
     warnings.simplefilter("error")   # no fallback to eager
@@ -165,6 +165,21 @@ print(r, "ranks differ by", (both[0] - both[1]).abs().max().item())
 everything = lambda m: flat([*m.parameters(), *m.buffers()])
 print(r, "compiled vs eager", (everything(compiled_model) - everything(eager_model)).abs().max().item())
 print(r, "compiled vs one process", (everything(compiled_model) - everything(ref)).abs().max().item())
+
+def backward(x, y):   # no_sync() and synced backward passes: the guard on require_backward_grad_sync keeps
+    ((compiled_ddp(x) - y) ** 2).mean().backward()   # a variant for each
+compiled_backward = gn.compile(backward)
+nodes = []
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    for step in range(3):
+        for sync in (False, True):
+            compiled_model.zero_grad()
+            compiled_ddp.require_backward_grad_sync = sync
+            compiled_backward(X[step, 3 * r:3 * r + 3], Y[step, 3 * r:3 * r + 3])
+            if step == 2:
+                nodes.append([n.op for n in compiled_backward.graph().nodes].count("all_reduce"))
+print(r, "no_sync / synced variants' all_reduce nodes", *nodes)
 """
 
 
@@ -183,5 +198,6 @@ def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
         nodes = re.search(rf"{r} all_reduce nodes (\d+) broadcast nodes (\d+)", out)
         assert nodes and nodes.groups() == (("6", "3") if batch_norm else ("4", "0")), out
         assert _figure(out, r, "ranks differ by") == 0.0, out
+        assert re.search(rf"{r} no_sync / synced variants' all_reduce nodes 0 {6 if batch_norm else 4}", out), out
         assert _figure(out, r, "compiled vs eager") < 1e-6, out
         assert batch_norm or _figure(out, r, "compiled vs one process") < 1e-6, out
