@@ -7,9 +7,10 @@ Per framework and model, three fresh runs: one process with 1 thread and with 2 
 DDP), and 2 ranks x 1 thread under DistributedDataParallel (graphnet: `graphnet.distributed.run`, i.e. mpiexec;
 PyTorch: two processes on gloo over localhost). The batch is per rank (64), so 2 ranks do twice the samples of one.
 The step is opt.zero_grad(); cross_entropy(model(x), y).backward(); opt.step() with SGD(lr=0.01, momentum=0.9),
-eager, and for graphnet also graphnet.compile'd (its all-reduces are nodes of the Program; the kernels are cached
-in a temporary directory shared by the invocation's runs, so only the first compiled run of a model compiles cold). The 2-rank run also times steps
-under `no_sync()` (no all-reduce), in blocks of 5 alternating with the synced ones: the difference of the medians
+eager, and for graphnet also graphnet.compile'd: its all-reduces are nodes of the Program, and the kernels are
+cached in a temporary directory shared by the invocation's runs, so only a model's first compiled run compiles
+cold. The 2-rank run also times steps under `no_sync()` (no all-reduce; a compiled variant of its own), in
+blocks of 5 alternating with the synced ones, after 5 warm-up steps of each kind: the difference of the medians
 is what the all-reduce costs a step beyond what backward hides. A row's time is the slowest rank's median over the
 timed steps (min: its fastest step); samples/s = ranks x batch / median. With --repeats, the configurations are
 measured round after round and the last table takes each row's median over the rounds.
@@ -95,6 +96,8 @@ def worker(framework, model_name, world, threads, steps, batch):
 
     block(5)  # a compiled step runs eagerly once, then traces and compiles
     if world > 1:
+        with model.no_sync():
+            block(5)
         dist.barrier()
     synced, unsynced = [], []
     for _ in range(max(1, steps // 5)):  # blocks of 5 synced and 5 no_sync steps share the machine's noise
