@@ -3,9 +3,9 @@
 Each parameter's gradient hook (it runs just before the gradient is accumulated into `.grad`) copies the
 accumulated gradient into its bucket; a full bucket starts an Iallreduce, and the last gradient of the backward pass
 waits for all buckets and writes the averages into every `.grad`. While graphnet.compile traces a training step,
-the same hook records one `all_reduce` node (AVG) per gradient instead, so the compiled Program averages over the
-ranks itself (no buckets in the graph: each node is one blocking MPI all-reduce run on the host), and the buffers'
-broadcast before each forward becomes `broadcast` nodes.
+the last hook records one `all_reduce` node (AVG) per bucket instead, over the bucket's flattened gradients, so the
+compiled Program averages over the ranks itself (each node is one blocking MPI all-reduce run on the host, after
+the whole backward), and the buffers' broadcast before each forward becomes `broadcast` nodes.
 """
 import contextlib
 
@@ -14,6 +14,7 @@ import numpy as np
 from ... import distributed as dist
 from ...core.bind import bind
 from ...distributed import c10d
+from ...frontend.api_movement import cat
 from ...frontend.autograd import AccumulateGrad, is_grad_enabled
 from ...frontend.creation import from_numpy
 from ...frontend.tracer import GraphBreak
@@ -117,17 +118,29 @@ class DistributedDataParallel(Module):
         return hook
 
     def _traced_average(self, i, grad, prev):
-        """The gradient to accumulate, averaged over the ranks by an `all_reduce` graph node (the average of the
-        accumulated total, as eagerly, so a no_sync() accumulation before a compiled step is averaged too)."""
+        """While tracing: gradients accumulate locally until the last one arrives; then each bucket's gradients are
+        flattened into one `all_reduce` node (AVG), and the averages replace every `.grad` (param i's is returned),
+        as `_finish` does eagerly. The averaged totals include a no_sync() accumulation, as eagerly."""
         if self.find_unused_parameters:
             raise GraphBreak("DistributedDataParallel(find_unused_parameters=True) finds the unused parameters on "
                              "the autograd graph in Python: a graphnet.compile'd step with it runs eagerly")
         self._fired.add(i)
-        if self._fired == self._expected:
-            self._armed = False
-        if prev is None:
-            return bind("all_reduce", grad, reduce_op="AVG")
-        return bind("all_reduce", prev.detach() + grad, reduce_op="AVG") - prev.detach()
+        if self._fired != self._expected:
+            return None
+        self._armed = False
+        totals = {j: p.grad for j, p in enumerate(self._params) if j != i}
+        totals[i] = grad if prev is None else prev.detach() + grad
+        result = None
+        for bucket in self._buckets:
+            flat = bind("all_reduce", cat([totals[j].detach().reshape(-1) for j in bucket.indices]), reduce_op="AVG")
+            for j in bucket.indices:
+                start, p = bucket.offsets[j], self._params[j]
+                avg = flat[start:start + p.numel()].reshape(tuple(p.shape))
+                if j == i:
+                    result = avg
+                else:
+                    p.grad = avg
+        return result if prev is None else result - prev.detach()
 
     def _mark_ready(self, i, grad):
         """Copy param i's accumulated gradient (None: zero) into its bucket; launch the bucket when it is full."""
