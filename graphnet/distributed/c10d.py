@@ -9,6 +9,11 @@ import warnings
 
 import numpy as np
 
+from ..core import collective
+from ..core.bind import bind
+from ..frontend import tracer
+from ..frontend.tracer import GraphBreak
+
 _STATE = {"comm": None, "gloo_warned": False}
 _BACKENDS = ("mpi", "gloo")
 
@@ -80,6 +85,8 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         raise ValueError(f"init_process_group: rank={rank} but MPI gives this process rank {me}")
     _set_environment(comm)
     _STATE["comm"] = comm
+    collective.register("all_reduce", _host_all_reduce)
+    collective.register("broadcast", _host_broadcast)
 
 
 def _set_environment(comm):
@@ -96,6 +103,8 @@ def destroy_process_group(group=None):
     """Forget the default group (MPI itself stays up until the process exits)."""
     _group(group)
     _STATE["comm"] = None
+    collective.register("all_reduce", None)
+    collective.register("broadcast", None)
 
 
 def _group(group):
@@ -180,11 +189,30 @@ def _run(comm, async_op, blocking, nonblocking, finish):
 
 
 # ---- collectives --------------------------------------------------------------------------------------------------
+def _host_all_reduce(buf, reduce_op):
+    """What an `all_reduce` graph node runs: `buf` reduced in place over the default group."""
+    comm = _group(None)
+    comm.Allreduce(_mpi().IN_PLACE, buf, _mpi_op(reduce_op))
+    _average(buf, reduce_op, comm.Get_size())
+
+
+def _host_broadcast(buf, src):
+    """What a `broadcast` graph node runs: rank src's `buf` copied into every rank's."""
+    _group(None).Bcast(buf, root=src)
+
+
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
-    """Reduce `tensor` over all ranks, in place on every rank (Iallreduce when async_op)."""
+    """Reduce `tensor` over all ranks, in place on every rank (Iallreduce when async_op). On a traced tensor it
+    records an `all_reduce` node while tracing (SUM or AVG, synchronous), so a compiled function keeps it."""
     comm = _group(group)
     mpi_op = _mpi_op(op)
     _check_same(comm, "all_reduce", tensor)
+    if tracer.active() is not None:
+        if async_op or op not in (ReduceOp.SUM, ReduceOp.AVG):
+            raise GraphBreak(f"all_reduce(op={op}, async_op={async_op}) while tracing: a graph all-reduces with "
+                             "SUM or AVG, synchronously; this call runs eagerly")
+        tensor.copy_(bind("all_reduce", tensor, reduce_op=op))
+        return None
     array, buf = _buffer(tensor)
     MPI = _mpi()
 
@@ -196,9 +224,15 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 
 
 def broadcast(tensor, src, group=None, async_op=False):
-    """Copy rank `src`'s tensor into every rank's tensor."""
+    """Copy rank `src`'s tensor into every rank's tensor (a `broadcast` node while tracing, synchronous)."""
     comm = _group(group)
     _check_same(comm, "broadcast", tensor)
+    if tracer.active() is not None:
+        if async_op:
+            raise GraphBreak("broadcast(async_op=True) while tracing: a graph broadcasts synchronously; this call "
+                             "runs eagerly")
+        tensor.copy_(bind("broadcast", tensor, src=src))
+        return None
     array, buf = _buffer(tensor)
     return _run(comm, async_op, lambda: comm.Bcast(buf, root=src), lambda: comm.Ibcast(buf, root=src),
                 lambda: _write_back(array, buf))

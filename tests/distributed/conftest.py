@@ -19,12 +19,18 @@ class Ranks:
     def __init__(self, tmp_path):
         self.tmp_path, self.count = tmp_path, 0
 
+    @staticmethod
+    def environment():
+        """The ranks' environment: this checkout's graphnet first, one Numba thread unless set."""
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env.setdefault("NUMBA_NUM_THREADS", "1")
+        return env
+
     def __call__(self, code, n=2, timeout=60, check=True):
         self.count += 1
         script = self.tmp_path / f"script{self.count}.py"
         script.write_text(textwrap.dedent(code))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-        env.setdefault("NUMBA_NUM_THREADS", "1")
+        env = self.environment()
         start = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "graphnet.distributed.run", "--nproc-per-node", str(n),
                                str(script)], env=env, capture_output=True, text=True, timeout=timeout)

@@ -107,3 +107,68 @@ def test_collective_before_init_raises_torchs_error():
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="Invalid backend: 'nccl'"):
         dist.init_process_group("nccl")
+
+
+TRACED = """
+import warnings
+import graphnet as gn, graphnet.distributed as dist
+from graphnet.core.bind import bind
+dist.init_process_group("mpi")
+r = dist.get_rank()
+
+state = gn.full((2,), float(r + 10))          # a concrete tensor the traced function broadcasts in place
+
+def f(x):
+    y = x * 2
+    dist.all_reduce(y)                         # in place on a traced tensor: an all_reduce node
+    dist.broadcast(state, src=1)               # a broadcast node, and a write-back into `state`
+    return y + state[0]
+
+compiled = gn.compile(f)
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    for k in range(3):                         # eager first call, then the compiled Program
+        x = gn.full((3,), float(r + k))
+        state.fill_(float(r + 10))
+        got = compiled(x)
+        assert state.tolist() == [11.0, 11.0], state
+        state.fill_(float(r + 10))
+        assert got.tolist() == f(x.clone()).tolist() == [2.0 * (1 + 2 * k) + 11] * 3
+ops = [n.op for n in compiled.graph().nodes]
+assert ops.count("all_reduce") == 1 and ops.count("broadcast") == 1, ops
+
+def g(x):
+    dist.all_reduce(x, op=dist.ReduceOp.MAX)   # not a graph reduction: the call runs eagerly, saying why
+    return x
+compiled_g = gn.compile(g)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(3):
+        assert compiled_g(gn.full((2,), float(r))).tolist() == [1.0, 1.0]
+assert any("all_reduce(op=MAX, async_op=False) while tracing" in str(w.message) for w in caught), caught
+
+x = gn.full((2,), float(r + 1), requires_grad=True)   # y = x0 + x1 on both ranks; loss = sum over ranks of c_r . y
+(bind("all_reduce", x, reduce_op="SUM") * (r + 1)).sum().backward()
+assert x.grad.tolist() == [3.0, 3.0], x.grad       # d loss / d x_r = c_0 + c_1
+print("traced-ok", r)
+"""
+
+
+def test_all_reduce_node_traced_compiled_and_differentiated(ranks):
+    _, out, _ = ranks(TRACED, timeout=120)
+    assert out.count("traced-ok") == 2, out
+
+
+def test_all_reduce_node_errors():
+    import graphnet as gn
+    from graphnet.core.bind import bind
+    with pytest.raises(RuntimeError, match=r"all_reduce: reduce_op must be one of \['SUM', 'AVG'\] in a graph, "
+                                           r"got 'MAX'"):
+        bind("all_reduce", gn.ones(2), reduce_op="MAX")
+    with pytest.raises(RuntimeError, match="all_reduce: a graph all-reduces floating-point tensors, got int64"):
+        bind("all_reduce", gn.ones(2, dtype=gn.int64), reduce_op="SUM")
+    with pytest.raises(RuntimeError, match="broadcast: src must be a non-negative rank, got -1"):
+        bind("broadcast", gn.ones(2), src=-1)
+    for name, attrs in (("all_reduce", {"reduce_op": "SUM"}), ("broadcast", {"src": 0})):
+        with pytest.raises(ValueError, match="Default process group has not been initialized"):
+            bind(name, gn.ones(2), **attrs)

@@ -1,4 +1,7 @@
 """DistributedDataParallel on 2 MPI ranks: same parameters on both ranks, equal to one process on the whole batch."""
+import re
+
+import pytest
 
 TRAIN = """
 import copy
@@ -106,39 +109,97 @@ def test_ddp_refuses_different_models_and_reports_unused_parameters(ranks):
 
 
 COMPILED = """
-import warnings
+import copy, warnings
+import numpy as np
 import graphnet as gn, graphnet.distributed as dist
 from graphnet import nn
 
 dist.init_process_group("mpi")
-r = dist.get_rank()
-gn.manual_seed(0)
-model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
-opt = gn.optim.SGD(model.parameters(), lr=0.1)
+r, w = dist.get_rank(), dist.get_world_size()
+gn.manual_seed(r)
 
-def step(x, y):
-    opt.zero_grad()
-    loss = ((model(x) - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-    return loss
+def mlp():
+    norm = [nn.BatchNorm1d(8)] if {batch_norm} else []   # buffers: broadcast from rank 0 before each forward
+    return nn.Sequential(nn.Linear(4, 8), *norm, nn.Tanh(), nn.Linear(8, 2))
 
-compiled = gn.compile(step)
-gn.manual_seed(r + 1)
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    for _ in range(3):
-        compiled(gn.randn(8, 4), gn.randn(8, 2))
-assert any("DistributedDataParallel averages gradients" in str(w.message) for w in caught), caught
-w0 = model.module.weight.detach().clone()
-dist.broadcast(w0, 0)
-assert bool((w0 == model.module.weight.detach()).all())
-print("compiled-ok", r)
+def trainer(compiled):
+    model = mlp()
+    gn.manual_seed(0)   # the same start on both ranks and for both trainers (DDP broadcasts it anyway)
+    for p in model.parameters():
+        p.data.copy_(gn.randn(*p.shape))
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-4 if {batch_norm} else 25)   # 3 or 1 buckets
+    opt = gn.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((ddp(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    return model, ddp, (gn.compile(step) if compiled else step)
+
+rng = np.random.default_rng(0)
+X = gn.tensor(rng.standard_normal((4, 6, 4)).astype("float32"))
+Y = gn.tensor(rng.standard_normal((4, 6, 2)).astype("float32"))
+(eager_model, _, eager), (compiled_model, compiled_ddp, compiled) = trainer(False), trainer(True)
+start = copy.deepcopy(eager_model.state_dict())
+with warnings.catch_warnings():
+    warnings.simplefilter("error")   # no fallback to eager
+    for step in range(4):
+        mine = slice(3 * r, 3 * r + 3)
+        eager(X[step, mine], Y[step, mine])
+        compiled(X[step, mine], Y[step, mine])
+ops = [n.op for n in compiled.graph().nodes]
+print(r, "all_reduce nodes", ops.count("all_reduce"), "broadcast nodes", ops.count("broadcast"), "buckets",
+      len(compiled_ddp._buckets))
+flat = lambda ts: gn.cat([t.detach().reshape(-1).float() for t in ts])
+params = flat(compiled_model.parameters())   # buffers differ until the next forward broadcasts rank 0's, as in torch
+both = [gn.zeros_like(params) for _ in range(w)]
+dist.all_gather(both, params)
+ref = mlp()
+ref.load_state_dict(start)
+ref_opt = gn.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+for step in range(4):
+    ref_opt.zero_grad()
+    ((ref(X[step]) - Y[step]) ** 2).mean().backward()
+    ref_opt.step()
+print(r, "ranks differ by", (both[0] - both[1]).abs().max().item())
+everything = lambda m: flat([*m.parameters(), *m.buffers()])
+print(r, "compiled vs eager", (everything(compiled_model) - everything(eager_model)).abs().max().item())
+print(r, "compiled vs one process", (everything(compiled_model) - everything(ref)).abs().max().item())
+
+def backward(x, y):   # no_sync() and synced backward passes: the guard on require_backward_grad_sync keeps
+    ((compiled_ddp(x) - y) ** 2).mean().backward()   # a variant for each
+compiled_backward = gn.compile(backward)
+nodes = []
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    for step in range(3):
+        for sync in (False, True):
+            compiled_model.zero_grad()
+            compiled_ddp.require_backward_grad_sync = sync
+            compiled_backward(X[step, 3 * r:3 * r + 3], Y[step, 3 * r:3 * r + 3])
+            if step == 2:
+                nodes.append([n.op for n in compiled_backward.graph().nodes].count("all_reduce"))
+print(r, "no_sync / synced variants' all_reduce nodes", *nodes)
 """
 
 
-def test_a_compiled_step_with_a_ddp_model_runs_eagerly_and_still_averages(ranks):
-    """The all-reduce is MPI from Python: compile falls back to eager, saying why, and the ranks stay equal (a
-    compiled step would have skipped the average silently)."""
-    _, out, _ = ranks(COMPILED)
-    assert out.count("compiled-ok") == 2
+def _figure(output, rank, what):
+    return float(re.search(rf"{rank} {what} (\S+)", output).group(1))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
+    """graphnet.compile(step) on a DDP model: no fallback, one all_reduce node per bucket in the Program (and a
+    broadcast node per buffer), the ranks' parameters stay equal, and after 4 steps the parameters and buffers
+    match the eager DDP run, and (without BatchNorm, whose batch statistics are per rank) one process on both
+    halves."""
+    _, out, _ = ranks(COMPILED.replace("{batch_norm}", str(batch_norm)), timeout=120)
+    for r in (0, 1):
+        nodes = re.search(rf"{r} all_reduce nodes (\d+) broadcast nodes (\d+) buckets (\d+)", out)
+        buckets = 3 if batch_norm else 1
+        assert nodes and nodes.groups() == (str(buckets), "3" if batch_norm else "0", str(buckets)), out
+        assert _figure(out, r, "ranks differ by") == 0.0, out
+        assert re.search(rf"{r} no_sync / synced variants' all_reduce nodes 0 {buckets}", out), out
+        assert _figure(out, r, "compiled vs eager") < 1e-6, out
+        assert batch_norm or _figure(out, r, "compiled vs one process") < 1e-6, out

@@ -2,15 +2,19 @@
 
 Each parameter's gradient hook (it runs just before the gradient is accumulated into `.grad`) copies the
 accumulated gradient into its bucket; a full bucket starts an Iallreduce, and the last gradient of the backward pass
-waits for all buckets and writes the averages into every `.grad`. Eager mode only: a graphnet.compile'd training
-step does not run these hooks.
+waits for all buckets and writes the averages into every `.grad`. While graphnet.compile traces a training step,
+the last hook records one `all_reduce` node (AVG) per bucket instead, over the bucket's flattened gradients, so the
+compiled Program averages over the ranks itself (each node is one blocking MPI all-reduce run on the host, after
+the whole backward), and the buffers' broadcast before each forward becomes `broadcast` nodes.
 """
 import contextlib
 
 import numpy as np
 
 from ... import distributed as dist
+from ...core.bind import bind
 from ...distributed import c10d
+from ...frontend.api_movement import cat
 from ...frontend.autograd import AccumulateGrad, is_grad_enabled
 from ...frontend.creation import from_numpy
 from ...frontend.tracer import GraphBreak
@@ -68,7 +72,7 @@ class DistributedDataParallel(Module):
 
     # ---- forward -------------------------------------------------------------------------------------------------
     def forward(self, *inputs, **kwargs):
-        if self.broadcast_buffers and self._world > 1:
+        if self.broadcast_buffers and self._world > 1:   # while tracing: broadcast nodes
             for b in self.module.buffers():
                 dist.broadcast(b, src=0)
         unfinished = self._expected - self._fired
@@ -99,13 +103,12 @@ class DistributedDataParallel(Module):
     # ---- gradient reduction --------------------------------------------------------------------------------------
     def _grad_hook(self, i):
         def hook(grad):
-            if grad._proxy is not None:  # being traced: the all-reduce is MPI from Python, so this step runs eagerly
-                raise GraphBreak("DistributedDataParallel averages gradients over MPI from Python, outside any "
-                                 "graph: a graphnet.compile'd step with a DDP model runs eagerly")
             if not self._armed or i in self._fired:
                 return None
             p = self._params[i]
             prev = p.grad
+            if grad._proxy is not None:
+                return self._traced_average(i, grad, prev)
             total = grad if prev is None else prev.detach() + grad.detach()
             self._mark_ready(i, total)
             if self._fired != self._expected:
@@ -113,6 +116,31 @@ class DistributedDataParallel(Module):
             averaged = self._finish(skip=i)
             return averaged if prev is None else averaged - prev.detach()
         return hook
+
+    def _traced_average(self, i, grad, prev):
+        """While tracing: gradients accumulate locally until the last one arrives; then each bucket's gradients are
+        flattened into one `all_reduce` node (AVG), and the averages replace every `.grad` (param i's is returned),
+        as `_finish` does eagerly. The averaged totals include a no_sync() accumulation, as eagerly."""
+        if self.find_unused_parameters:
+            raise GraphBreak("DistributedDataParallel(find_unused_parameters=True) finds the unused parameters on "
+                             "the autograd graph in Python: a graphnet.compile'd step with it runs eagerly")
+        self._fired.add(i)
+        if self._fired != self._expected:
+            return None
+        self._armed = False
+        totals = {j: p.grad for j, p in enumerate(self._params) if j != i}
+        totals[i] = grad if prev is None else prev.detach() + grad
+        result = None
+        for bucket in self._buckets:
+            flat = bind("all_reduce", cat([totals[j].detach().reshape(-1) for j in bucket.indices]), reduce_op="AVG")
+            for j in bucket.indices:
+                start, p = bucket.offsets[j], self._params[j]
+                avg = flat[start:start + p.numel()].reshape(tuple(p.shape))
+                if j == i:
+                    result = avg
+                else:
+                    p.grad = avg
+        return result if prev is None else result - prev.detach()
 
     def _mark_ready(self, i, grad):
         """Copy param i's accumulated gradient (None: zero) into its bucket; launch the bucket when it is full."""
