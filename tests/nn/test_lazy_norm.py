@@ -77,3 +77,18 @@ def test_errors_name_the_uninitialized_buffer_and_the_input_rank():
         bn(graphnet.randn(2, 3, 4))
     with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D input\)"):
         nn.LazyBatchNorm1d()(graphnet.randn(2, 3, 4, 4))
+
+
+def test_compiling_a_lazy_model_runs_its_first_call_eagerly_then_compiles():
+    """torch.compile(lazy_model) works; here the first call materialises the shapes eagerly, the next compiles."""
+    m = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+    compiled = graphnet.compile(m)
+    x = graphnet.randn(2, 3, 6, 6)
+    first = compiled(x)
+    assert type(m[1]) is nn.BatchNorm2d and type(m[4]) is nn.Linear and compiled.stats() == {}
+    ref = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    ref.load_state_dict(m.state_dict())
+    out = compiled(x)
+    assert compiled.stats()["kernels"] > 0
+    np.testing.assert_allclose(out.detach().numpy(), ref(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert tuple(first.shape) == (2, 2)
