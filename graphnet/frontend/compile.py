@@ -454,8 +454,7 @@ class CompiledModule(_Compiled):
 
     def _build(self, args, needs_grad, shape_generic):
         t0 = time.perf_counter()
-        with no_grad():
-            traced = trace(self.model, *args)
+        traced = trace(self.model, *args)  # under the caller's grad mode: forward code may read is_grad_enabled()
         variant = self._build_programs(traced, args, needs_grad, shape_generic, t0)
         variant.guard = Guard(traced, [self.model])
         return variant

@@ -181,8 +181,11 @@ class Module:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (graphnet.Tensor or None "
                                 "expected)")
+            _refuse_traced_state(self, name, value, "buffer", f"update it in place (self.{name}.copy_(...))")
             self._buffers[name] = value
         else:
+            _refuse_traced_state(self, name, value, "plain attribute",
+                                 f"register_buffer('{name}', ...) and update it in place")
             object.__setattr__(self, name, value)
 
     def _discard(self, name, *stores):
@@ -413,6 +416,15 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+
+def _refuse_traced_state(module, name, value, kind, remedy):
+    """Storing a traced tensor on a module would leak it past the trace, and a compiled program writes back only
+    what is updated in place: break the graph so this forward runs eagerly (correct, with a warning)."""
+    if isinstance(value, Tensor) and value._proxy is not None:
+        raise _tracing.GraphBreak(f"forward assigns a traced tensor to {type(module).__name__}.{name}, a {kind}, at "
+                                  f"{_tracing.user_location()}: a compiled program carries module state only through "
+                                  f"in-place updates, so this runs eagerly; to compile, {remedy}")
 
 
 def _retarget_lazy(t, fn):
