@@ -79,6 +79,18 @@ def div(input, other, *, rounding_mode=None):
     return q if common.is_floating_point else bind("cast", q, dtype=common)
 
 
+@export("remainder", inplace=True, out=True)
+def remainder(input, other):
+    """Python's modulo (`%`): the result takes the divisor's sign, input - floor(input / other) * other."""
+    return sub(input, mul(div(input, other, rounding_mode="floor"), other))
+
+
+@export("fmod", inplace=True, out=True)
+def fmod(input, other):
+    """C's fmod: the result takes the dividend's sign, input - trunc(input / other) * other."""
+    return sub(input, mul(div(input, other, rounding_mode="trunc"), other))
+
+
 @export("pow", inplace=True, out=True)
 def pow(input, exponent):  # noqa: A001
     """A negative Python-integer exponent of an integer tensor is refused, as in PyTorch (a tensor exponent is
@@ -251,6 +263,8 @@ Tensor.__pow__ = _binary_operator(pow)
 Tensor.__rpow__ = _binary_operator(pow, True)
 Tensor.__floordiv__ = lambda self, other: div(self, other, rounding_mode="floor")
 Tensor.__rfloordiv__ = lambda self, other: div(other, self, rounding_mode="floor")
+Tensor.__mod__ = _binary_operator(remainder)
+Tensor.__rmod__ = _binary_operator(remainder, True)
 Tensor.__neg__ = neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = abs
@@ -267,3 +281,4 @@ Tensor.__iadd__ = Tensor.add_
 Tensor.__isub__ = Tensor.sub_
 Tensor.__imul__ = Tensor.mul_
 Tensor.__itruediv__ = Tensor.div_
+Tensor.__imod__ = Tensor.remainder_

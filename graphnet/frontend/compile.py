@@ -413,6 +413,12 @@ def _output_tensors(prog, arrays):
             for a, v, owned in zip(arrays, prog.graph.outputs, prog.owned_outputs)]
 
 
+def _has_lazy_modules(model):
+    """Whether a lazy module (LazyLinear, LazyConv2d, LazyBatchNorm2d, ...) in `model` still waits for its first
+    input: its parameters have no shape to trace yet."""
+    return any(getattr(m, "has_uninitialized_params", lambda: False)() for m in getattr(model, "modules", tuple)())
+
+
 def _leaves(args):
     """The tensors in `args`, nested ones included, in the order the trace made them inputs."""
     out = []
@@ -433,6 +439,8 @@ class CompiledModule(_Compiled):
         return getattr(self.model, name)
 
     def __call__(self, *args):
+        if _has_lazy_modules(self.model):  # their shapes come from this input: run it eagerly, then compile
+            return self.model(*args)
         needs_grad = is_grad_enabled() and (any(p.requires_grad for p in self.model.parameters()) or any(
             a.requires_grad for a in _leaves(args)))
         refs = []
@@ -446,8 +454,7 @@ class CompiledModule(_Compiled):
 
     def _build(self, args, needs_grad, shape_generic):
         t0 = time.perf_counter()
-        with no_grad():
-            traced = trace(self.model, *args)
+        traced = trace(self.model, *args)  # under the caller's grad mode: forward code may read is_grad_enabled()
         variant = self._build_programs(traced, args, needs_grad, shape_generic, t0)
         variant.guard = Guard(traced, [self.model])
         return variant

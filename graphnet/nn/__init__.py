@@ -5,8 +5,8 @@ from .module import Module  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _layers
 from .parallel import DataParallel  # noqa: F401
-from .parameter import Parameter, UninitializedParameter  # noqa: F401
+from .parameter import Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from . import parameter  # noqa: F401
 
 __all__ = ["DataParallel", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList",
-           "Sequential", "UninitializedParameter", "functional", "init", "parallel", "utils", *_layers]
+           "Sequential", "UninitializedBuffer", "UninitializedParameter", "functional", "init", "parallel", "utils", *_layers]

@@ -5,8 +5,9 @@ from collections import OrderedDict, namedtuple
 from ..core import dtype as dt
 from ..frontend import tracer as _tracing
 from ..frontend.autograd import no_grad
+from ..frontend.creation import empty
 from ..frontend.tensor import Tensor
-from .parameter import Parameter, UninitializedParameter
+from .parameter import Parameter, UninitializedParameter, is_lazy
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 _hook_ids = itertools.count()
@@ -180,8 +181,11 @@ class Module:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (graphnet.Tensor or None "
                                 "expected)")
+            _refuse_traced_state(self, name, value, "buffer", f"update it in place (self.{name}.copy_(...))")
             self._buffers[name] = value
         else:
+            _refuse_traced_state(self, name, value, "plain attribute",
+                                 f"register_buffer('{name}', ...) and update it in place")
             object.__setattr__(self, name, value)
 
     def _discard(self, name, *stores):
@@ -299,14 +303,15 @@ class Module:
         with no_grad():
             for m in self.modules():
                 for p in m._parameters.values():
-                    if p is None or isinstance(p, UninitializedParameter):
-                        continue
-                    p.data = fn(p)
-                    if p.grad is not None:
-                        p.grad = fn(p.grad)
+                    if p is not None and is_lazy(p):
+                        _retarget_lazy(p, fn)
+                    elif p is not None:
+                        p.data = fn(p)
+                        if p.grad is not None:
+                            p.grad = fn(p.grad)
                 for k, b in m._buffers.items():
                     if b is not None:
-                        m._buffers[k] = fn(b)
+                        m._buffers[k] = _retarget_lazy(b, fn) if is_lazy(b) else fn(b)
         return self
 
     def to(self, *args, **kwargs):
@@ -413,6 +418,23 @@ class Module:
         self.__dict__.update(state)
 
 
+def _refuse_traced_state(module, name, value, kind, remedy):
+    """Storing a traced tensor on a module would leak it past the trace, and a compiled program writes back only
+    what is updated in place: break the graph so this forward runs eagerly (correct, with a warning)."""
+    if isinstance(value, Tensor) and value._proxy is not None:
+        raise _tracing.GraphBreak(f"forward assigns a traced tensor to {type(module).__name__}.{name}, a {kind}, at "
+                                  f"{_tracing.user_location()}: a compiled program carries module state only through "
+                                  f"in-place updates, so this runs eagerly; to compile, {remedy}")
+
+
+def _retarget_lazy(t, fn):
+    """A lazy tensor has no data for `fn`: it takes the dtype and device `fn` gives an empty one (as in torch), so
+    `LazyLinear(3).double()` materialises in float64."""
+    probe = fn(empty(0, dtype=t._dtype, device=t._device))
+    t._dtype, t._device = probe._dtype, probe._device
+    return t
+
+
 def _quoted(keys):
     return ", ".join(f'"{k}"' for k in keys)
 
@@ -423,7 +445,7 @@ def _load_one(mod, name, key, param, value, errors):
         errors.append(f'While copying the parameter named "{key}", expected graphnet.Tensor or Tensor-like object '
                       f"from checkpoint but received {type(value)}")
         return
-    if isinstance(param, UninitializedParameter):
+    if is_lazy(param):
         param.materialize(tuple(value.shape))
     elif tuple(value.shape) != tuple(param.shape):
         errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, the shape "

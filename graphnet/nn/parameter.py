@@ -1,4 +1,4 @@
-"""Parameter: a Tensor that a Module registers as learnable; UninitializedParameter for lazy modules."""
+"""Parameter: a Tensor that a Module registers as learnable; UninitializedParameter/Buffer for lazy modules."""
 from ..core import dtype as dt
 from ..core.device import as_device
 from ..frontend.tensor import Tensor, _rebuild
@@ -38,12 +38,13 @@ _UNINIT_MSG = ("Attempted to use an uninitialized parameter. This error happens 
                "(or building an optimizer over them).")
 
 
-class UninitializedParameter(Parameter):
-    """A parameter whose shape is not known yet; `materialize(shape)` turns it into a plain Parameter."""
+class _UninitializedTensorMixin:
+    """Storage-less until `materialize(shape)`, which allocates it and turns the object into `cls_to_become` in
+    place (so modules and optimizers holding it see the change); any earlier read of the data raises."""
 
-    cls_to_become = Parameter
+    cls_to_become = None
 
-    def __init__(self, requires_grad=True, device=None, dtype=None):
+    def _init_uninitialized(self, requires_grad, device, dtype):
         self._init(None, dt.as_dtype(dtype) if dtype is not None else dt.get_default_dtype(), as_device(device))
         self._requires_grad = bool(requires_grad)
 
@@ -56,7 +57,7 @@ class UninitializedParameter(Parameter):
         Tensor._data.__set__(self, value)
 
     def materialize(self, shape, device=None, dtype=None):
-        """Allocate storage of `shape` (uninitialised values) and become a Parameter in place."""
+        """Allocate storage of `shape` (uninitialised values) and become `cls_to_become` in place."""
         from ..frontend.creation import empty
 
         data = empty(*shape, dtype=dtype or self._dtype, device=device or self._device)
@@ -64,11 +65,30 @@ class UninitializedParameter(Parameter):
         self._data, self._dtype, self._device = data._data, data._dtype, data._device
 
     def __repr__(self):
-        return "<UninitializedParameter>"
+        return f"<{type(self).__name__}>"
 
     def __reduce_ex__(self, protocol):
         raise ValueError(_UNINIT_MSG)
 
 
+class UninitializedParameter(_UninitializedTensorMixin, Parameter):
+    """A parameter whose shape is not known yet; `materialize(shape)` turns it into a plain Parameter."""
+
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        self._init_uninitialized(requires_grad, device, dtype)
+
+
+class UninitializedBuffer(_UninitializedTensorMixin, Tensor):
+    """A buffer whose shape is not known yet (a lazy module's running statistics); materializes to a Tensor."""
+
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad=False, device=None, dtype=None):
+        self._init_uninitialized(requires_grad, device, dtype)
+
+
 def is_lazy(param):
-    return isinstance(param, UninitializedParameter)
+    """True for an UninitializedParameter or UninitializedBuffer (torch.nn.parameter.is_lazy)."""
+    return isinstance(param, _UninitializedTensorMixin)

@@ -1,12 +1,14 @@
-"""Lazy layers: in_features / in_channels are read from the first input; parameters stay uninitialised until then."""
+"""Lazy layers: in_features / in_channels / num_features are read from the first input; parameters (and running
+statistics) stay uninitialised until then."""
 from ..module import Module
-from ..parameter import UninitializedParameter
+from ..parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from .conv import Conv1d, Conv2d
 from .linear import Linear
+from .normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 
 
 class LazyModuleMixin:
-    """Holds UninitializedParameters; a forward pre-hook materialises them from the first input, then the module
+    """Holds UninitializedParameters/Buffers; a forward pre-hook materialises them from the first input, then the module
     becomes `cls_to_become` (e.g. LazyLinear -> Linear) and the hook is removed."""
 
     cls_to_become = None
@@ -15,7 +17,7 @@ class LazyModuleMixin:
         self._initialize_hook = self.register_forward_pre_hook(LazyModuleMixin._infer_parameters)
 
     def has_uninitialized_params(self):
-        return any(isinstance(p, UninitializedParameter) for p in self._parameters.values())
+        return any(is_lazy(t) for t in (*self._parameters.values(), *self._buffers.values()))
 
     def _infer_parameters(self, args):
         self.initialize_parameters(*args)
@@ -87,3 +89,44 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
 
 class LazyConv1d(_LazyConvMixin, Conv1d):
     cls_to_become = Conv1d
+
+
+class _LazyBatchNorm(LazyModuleMixin, _BatchNorm):
+    """BatchNorm whose num_features is input.shape[1] at the first call (weight, bias and running stats wait)."""
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None):
+        super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype)
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+        self._lazy_setup()
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input):
+        if self.num_features == 0:  # also without affine/running stats, so BatchNorm's feature check holds
+            self.num_features = input.shape[1]
+        if self.has_uninitialized_params():
+            for t in (*self._parameters.values(), *self._buffers.values()):
+                if is_lazy(t):
+                    t.materialize((self.num_features,))
+            self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyBatchNorm):
+    """A BatchNorm1d whose num_features is inferred from the first input."""
+
+    _dims = BatchNorm1d._dims
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm):
+    """A BatchNorm2d whose num_features is inferred from the first input."""
+
+    _dims = BatchNorm2d._dims
+    cls_to_become = BatchNorm2d
