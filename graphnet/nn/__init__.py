@@ -9,4 +9,5 @@ from .parameter import Parameter, UninitializedBuffer, UninitializedParameter  #
 from . import parameter  # noqa: F401
 
 __all__ = ["DataParallel", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList",
-           "Sequential", "UninitializedBuffer", "UninitializedParameter", "functional", "init", "parallel", "utils", *_layers]
+           "Sequential", "UninitializedBuffer", "UninitializedParameter", "functional", "init", "parallel", "utils",
+           *_layers]
