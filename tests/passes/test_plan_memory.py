@@ -21,7 +21,7 @@ RNG = np.random.default_rng(0)
 class _InterpretedFused:
     """A fused step that runs the group's subgraph, writing into the planned buffers (the plan is what's tested)."""
 
-    def __init__(self, node, ins, outs, bufs, generic=False):
+    def __init__(self, node, ins, outs, bufs, generic=False, serial=False):
         self.sub, self.ins, self.outs, self.bufs = node.attrs["subgraph"], ins, outs, bufs
 
     def __call__(self, env):
