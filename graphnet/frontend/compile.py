@@ -394,14 +394,16 @@ class CompiledFunction(_Compiled):
         secs["trace"] = time.perf_counter() - t0 - secs["passes"] - secs["codegen"]
         variant = _Variant(None, None, traced, {"traced": traced.graph, "optimized": optimized}, [prog], secs, report)
         variant.guard = Guard(traced, module_refs(self.fn), self.fn)
-        variant.feed_plan = [(v.role == "input", traced.state.get(v.name)) for v in prog.graph.inputs]
+        state = dict(traced._state)  # a gradient input is fed from its owner's .grad at each call
+        variant.feed_plan = [(0, None) if v.role == "input" else (2, traced.grad_inputs[v.name])
+                             if v.name in traced.grad_inputs else (1, state.get(v.name)) for v in prog.graph.inputs]
         return variant
 
     def _run(self, variant, args):
         traced, prog = variant.traced, variant.programs[0]
         traced.refresh_scalars()
         user = iter(_leaves(args))
-        feeds = [next(user) if is_user else tensor for is_user, tensor in variant.feed_plan]
+        feeds = [next(user) if how == 0 else t if how == 1 else t.grad for how, t in variant.feed_plan]
         outs, wbs = prog.run(_arrays(feeds))
         _apply_writebacks(prog, wbs, feeds)
         return _unflatten(traced._out_spec, iter(_output_tensors(prog, outs)))

@@ -3,9 +3,11 @@
 A trace bakes in the modules' `training` flags and their other plain Python attributes (numbers, strings, None and
 tuples of them: an Embedding's padding_idx), the plain values in the compiled function's closure cells and the
 globals it names (a max_norm captured from a variable), which parameter and buffer tensors it read, their
-`requires_grad` flags and each optimizer's structure (groups, state tensors, flags). A Guard snapshots those
-values when the variant is built; `check()` recomputes them (a few lists of flags, values and ids), and a change
-makes graphnet.compile build another variant instead of running a program that would silently compute something else.
+`requires_grad` flags, each optimizer's structure (groups, state tensors, flags) and whether each .grad the trace
+read before writing it was None (backward assigns a fresh gradient or accumulates into the one there). A Guard
+snapshots those values when the variant is built; `check()` recomputes them (a few lists of flags, values and
+ids), and a change makes graphnet.compile build another variant instead of running a program that would silently
+compute something else.
 """
 import types
 from operator import attrgetter
@@ -77,17 +79,20 @@ class Guard:
         self._cells, self._globals = plain_reads(fn) if fn is not None else ([], [])
         self.tensors = [t for _, t in traced._state if isinstance(t, Tensor)]
         self.optimizers = list(traced.optimizers)
-        self.expected = self.values()
+        self.grad_owners = [t for t, _ in traced.grad_reads]
+        self.expected = self.values()[:-1] + ([none for _, none in traced.grad_reads],)  # as the trace found them
 
     def values(self):
         """(training flags, parameter/buffer identities, plain Python values read, requires_grad flags, optimizer
-        structures) now; a few microseconds per call for a small model (maps and comprehensions, no calls)."""
+        structures, .grad presence) now; a few microseconds per call for a small model (maps and comprehensions, no
+        calls)."""
         return (list(map(_TRAINING, self.modules)),
                 [id(t) for d in self._dicts for t in d.values()],
                 [d.get(n, _MISSING) for d, n in self._attrs] + [c.cell_contents for c in self._cells]
                 + [g.get(n, _MISSING) for g, n in self._globals],
                 list(map(_REQUIRES_GRAD, self.tensors)),
-                [o.compile_guard() for o in self.optimizers])
+                [o.compile_guard() for o in self.optimizers],
+                [t._grad is None for t in self.grad_owners])
 
     def check(self):
         return self.values() == self.expected
@@ -97,5 +102,6 @@ class Guard:
         now = self.values()
         what = ("a module's training flag (train()/eval())", "a module's parameters or buffers were replaced",
                 "a plain Python value the trace read (a module attribute, closure variable or global)",
-                "a tensor's requires_grad flag", "an optimizer's param_groups, state or flags")
+                "a tensor's requires_grad flag", "an optimizer's param_groups, state or flags",
+                "whether a .grad the trace read is None (it assigns that gradient fresh or accumulates into it)")
         return next((w for w, a, b in zip(what, expected, now) if a != b), "the arguments changed")

@@ -25,10 +25,13 @@ class Size(tuple):
         return n
 
 
+GRAD_WATCH = []  # the active tracer's hook, called as hook(tensor, is_write) on every .grad read and write
+
+
 class Tensor:
     """A multi-dimensional array with autograd. `Tensor(5, 3)` makes an uninitialised float32 tensor."""
 
-    __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version", "_base",
+    __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "_grad", "grad_fn", "_output_nr", "_version", "_base",
                  "_volatile", "_hooks", "_accumulator", "_proxy", "__dict__", "__weakref__")
 
     def __new__(cls, *args, **kwargs):
@@ -49,7 +52,7 @@ class Tensor:
 
     def _init(self, arr, dtype, device):
         self._data, self._dtype, self._device = arr, dtype, device
-        self._requires_grad, self.grad, self.grad_fn, self._output_nr = False, None, None, 0
+        self._requires_grad, self._grad, self.grad_fn, self._output_nr = False, None, None, 0
         self._version, self._base, self._volatile = [0], None, False
         self._hooks = self._accumulator = self._proxy = None
 
@@ -170,6 +173,20 @@ class Tensor:
     def data(self, other):
         self._data, self._dtype, self._device = other._data, other._dtype, other._device
         self._proxy = other._proxy
+
+    @property
+    def grad(self):
+        """The accumulated gradient (None until a backward reaches this leaf). A trace notes each tensor's first
+        read or write of it: a compiled variant is only valid while the .grad it first read is None or not alike."""
+        if GRAD_WATCH:
+            GRAD_WATCH[-1](self, False)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if GRAD_WATCH:
+            GRAD_WATCH[-1](self, True)
+        self._grad = value
 
     @property
     def T(self):  # noqa: N802

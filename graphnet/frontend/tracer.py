@@ -20,7 +20,7 @@ from ..core.device import CPU
 from ..ir.graph import Graph
 from . import autograd
 from .eager import Eager, infer
-from .tensor import Tensor
+from .tensor import GRAD_WATCH, Tensor
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,7 +70,7 @@ def bind_state(t, name):
     tracer.bind(t, name, "state")
 
 
-_STATE_FIELDS = ("_proxy", "_data", "_dtype", "_device", "grad", "grad_fn", "_requires_grad", "_output_nr")
+_STATE_FIELDS = ("_proxy", "_data", "_dtype", "_device", "_grad", "grad_fn", "_requires_grad", "_output_nr")
 
 
 def _save(t):
@@ -90,9 +90,18 @@ class Tracer(Interpreter):
         self.modules = {}   # id -> Module called while tracing (its training flag and parameters are guarded)
         self.optimizers = {}  # id -> Optimizer stepped while tracing (its groups' structure is guarded)
         self.scalars = {}   # key -> (0-d float64 state tensor, read()) re-read before every compiled call
+        self._grad_seen = set()  # ids of tensors whose .grad the trace has read or written
+        self.grad_reads = []     # (tensor, whether its .grad was None) for each .grad first read, not written
+        self._entry_grads = {}   # id(ndarray) -> (array, tensor): the .grad arrays those first reads found
+        self.grad_inputs = {}    # input name -> tensor whose current .grad feeds it at every call
+
+    def __enter__(self):
+        GRAD_WATCH.append(self._grad_access)
+        return super().__enter__()
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
+        GRAD_WATCH.remove(self._grad_access)
         for t, saved in reversed(self._aliases + [(t, saved) for t, _, saved in self._bound]):
             for name, val in zip(_STATE_FIELDS, saved[:-1]):
                 setattr(t, name, val)
@@ -114,6 +123,8 @@ class Tracer(Interpreter):
         hit = self._lifted.get(id(t._data))
         if hit is not None and hit[0] is t._data:
             return hit[1].value if isinstance(hit[1], Proxy) else hit[1]
+        if self._bind_entry_grad(t):
+            return t._proxy.value
         if t.requires_grad and t.grad_fn is None:
             return self.bind(t, f"captured{len(self._bound)}", "param")
         v = self.graph.add_constant(t._host(), meta={"source": user_location()}, dtype=t.dtype)
@@ -127,6 +138,32 @@ class Tracer(Interpreter):
         t._proxy = Proxy(v, self)
         self._lifted[id(t._data)] = (t._data, t._proxy)
         return v
+
+    def _grad_access(self, t, is_write):
+        """The first access to `t.grad` in the trace: a read makes the variant depend on whether it is None, and
+        a gradient array found there is state the trace may accumulate into."""
+        if id(t) in self._grad_seen:
+            return
+        self._grad_seen.add(id(t))
+        if is_write:
+            return
+        g = t._grad
+        self.grad_reads.append((t, g is None))
+        if isinstance(g, Tensor) and g._proxy is None:
+            self._entry_grads[id(g._data)] = (g._data, t)
+
+    def _bind_entry_grad(self, t):
+        """If `t` holds the array of a .grad the trace found on entry (backward accumulates through
+        `.grad.data.add_`), make it a 'state' input fed from its owner's .grad at every call, not from this array:
+        zero_grad(set_to_none=True) or an assigned .grad between calls replaces it. True if bound."""
+        hit = self._entry_grads.pop(id(t._data), None)
+        if hit is None or hit[0] is not t._data:
+            return False
+        owner = hit[1]
+        name = next((f"{v.name}.grad" for b, v, _ in self._bound if b is owner), f"grad{len(self._bound)}")
+        self.bind(t, name, "state")
+        self.grad_inputs[name] = owner
+        return True
 
     def touch_module(self, module):
         """Note a Module the traced code called: a compiled variant is only valid while its flags and
@@ -177,7 +214,7 @@ class Tracer(Interpreter):
                 dst._proxy = old[1]
             elif old is not None:
                 self._to_state(old[1], dst)
-            else:
+            elif not self._bind_entry_grad(dst):
                 self.bind(dst, f"state{len(self._bound)}", "state")
         dst._proxy.value = value
 
@@ -196,9 +233,9 @@ class Tracer(Interpreter):
         for t, v, saved in self._bound:
             if t._proxy is not None and t._proxy.value is not v:
                 out.append((t._proxy.value, v, "data"))
-            grad_before = saved[_STATE_FIELDS.index("grad")]
-            if isinstance(t.grad, Tensor) and t.grad is not grad_before:
-                out.append((self.value(t.grad), v, "grad"))
+            grad_before = saved[_STATE_FIELDS.index("_grad")]
+            if isinstance(t._grad, Tensor) and t._grad is not grad_before:
+                out.append((self.value(t._grad), v, "grad"))
         return out
 
     def bound_tensors(self):
@@ -265,11 +302,22 @@ class Traced:
         self.modules = list(tracer.modules.values()) if tracer else []
         self.optimizers = list(tracer.optimizers.values()) if tracer else []
         self.scalars = list(tracer.scalars.values()) if tracer else []
+        self.grad_inputs = dict(tracer.grad_inputs) if tracer else {}  # input name -> tensor: its .grad feeds it
+        inputs = {id(t) for t, v, _ in tracer._bound if v.role == "input"} if tracer else set()
+        # (tensor, was None) for each .grad the trace read before writing it, but a stand-in for an argument
+        self.grad_reads = [(t, none) for t, none in tracer.grad_reads if id(t) not in inputs] if tracer else []
 
     @property
     def state(self):
-        """{input name: live tensor} for the param/buffer/state inputs, read at every call."""
-        return dict(self._state)
+        """{input name: live tensor} for the param/buffer/state inputs, read at every call (a tensor's current
+        .grad for the gradient inputs)."""
+        state = dict(self._state)
+        for name, owner in self.grad_inputs.items():
+            if owner.grad is None:
+                raise RuntimeError(f"this trace accumulates into {name}, which is None now; trace again "
+                                   "(graphnet.compile does so itself)")
+            state[name] = owner.grad
+        return state
 
     def __call__(self, *args):
         from ..ir.interpreter import interpret
@@ -278,7 +326,7 @@ class Traced:
         user = []
         _flatten(args, user)
         feeds = dict(zip((v.name for v in self.graph.inputs_by_role("input")), user))
-        feeds.update(self._state)
+        feeds.update(self.state)
         outs, wbs = interpret(self.graph, feeds, with_writebacks=True)
         self._write_back(wbs, feeds)
         values = iter(Tensor._wrap(np.array(a), v.dtype, v.type.device) for a, v in zip(outs, self.graph.outputs))
