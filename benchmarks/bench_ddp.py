@@ -1,12 +1,14 @@
 """Data-parallel training: graphnet DDP (MPI) against PyTorch DDP (gloo) on the same models, 1 rank vs 2 ranks.
 
-    python benchmarks/bench_ddp.py [--models lenet,mlp] [--steps 40] [--batch 64] [--repeats 1]
-                                   [--peers-python /path/to/python-with-torch]
+    python benchmarks/bench_ddp.py [--models lenet,mlp,gpt] [--steps 40] [--batch 64] [--repeats 1]
+                                   [--peers-python /path/to/python-with-torch] [--shared ../shared/bench]
 
 Per framework and model, three fresh runs: one process with 1 thread and with 2 threads (no process group, no
 DDP), and 2 ranks x 1 thread under DistributedDataParallel (graphnet: `graphnet.distributed.run`, i.e. mpiexec;
-PyTorch: two processes on gloo over localhost). The batch is per rank (64), so 2 ranks do twice the samples of one.
-The step is opt.zero_grad(); cross_entropy(model(x), y).backward(); opt.step() with SGD(lr=0.01, momentum=0.9),
+PyTorch: two processes on gloo over localhost). The batch is per rank (64; the GPT: the peers' W5 batch of 12 x 64
+tokens, its model from the peers' define_models), so 2 ranks do twice the samples of one (a GPT sample is one
+64-token window). The step is opt.zero_grad(); cross_entropy(model(x), y).backward(); opt.step() with
+SGD(lr=0.01, momentum=0.9),
 eager, and for graphnet also graphnet.compile'd: its all-reduces are nodes of the Program, and the kernels are
 cached in a temporary directory shared by the invocation's runs, so only a model's first compiled run compiles
 cold. The 2-rank run also times steps under `no_sync()` (no all-reduce; a compiled variant of its own), in
@@ -18,6 +20,7 @@ measured round after round and the last table takes each row's median over the r
 (the issue's target: >= 0.9); "vs torch" divides graphnet's samples/s by PyTorch's on the same row and run.
 """
 import argparse
+import importlib.util
 import json
 import os
 import socket
@@ -29,15 +32,27 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-MODELS = ("lenet", "mlp")
+MODELS = ("lenet", "mlp", "gpt")
+SHARED = os.path.join(REPO, "..", "shared", "bench")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 CONFIGS = (("1x1", 1, 1), ("1x2", 1, 2), ("2x1", 2, 1))  # (name, ranks, threads per rank)
 FRAMEWORKS = ("graphnet", "graphnet-compiled", "torch")
 
 
-def build(torch, name):
-    """The LeNet of examples/lenet.py (1x32x32 inputs) or an MLP 784-256-10, in either framework's nn."""
+def _peers(shared):
+    spec = importlib.util.spec_from_file_location("bench_peers", os.path.join(shared, "bench_peers.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(torch, name, shared=SHARED):
+    """The LeNet of examples/lenet.py (1x32x32 inputs), an MLP 784-256-10 or the peers' W5 GPT, in either
+    framework's nn."""
     nn = torch.nn
+    if name == "gpt":
+        peers = _peers(shared)
+        return peers.define_models(torch)["GPT"](**peers.GPT_CFG)
     if name == "lenet":
         return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
@@ -61,14 +76,28 @@ def _framework(name, threads, world):
     return torch, dist
 
 
-def worker(framework, model_name, world, threads, steps, batch):
+def _inputs(torch, model_name, batch, shared):
+    """A random batch for the model: images and labels, or token windows and their next tokens."""
+    if model_name == "gpt":
+        cfg = _peers(shared).GPT_CFG
+        return (torch.randint(0, cfg["vocab"], (batch, cfg["block"])),
+                torch.randint(0, cfg["vocab"], (batch, cfg["block"])))
+    shape = (batch, 1, 32, 32) if model_name == "lenet" else (batch, 1, 28, 28)
+    return torch.randn(*shape), torch.randint(0, 10, (batch,))
+
+
+def batch_of(model_name, batch, shared):
+    """The per-rank batch: --batch, but the GPT's is the peers' W5 batch."""
+    return _peers(shared).GPT_BATCH if model_name == "gpt" else batch
+
+
+def worker(framework, model_name, world, threads, steps, batch, shared=SHARED):
     """One rank: time `steps` synced steps (and, on several ranks, `steps` no_sync steps); print a JSON line."""
     torch, dist = _framework(framework, threads, world)
     rank = dist.get_rank() if world > 1 else 0
     torch.manual_seed(rank)
-    shape = (batch, 1, 32, 32) if model_name == "lenet" else (batch, 1, 28, 28)
-    x, y = torch.randn(*shape), torch.randint(0, 10, (batch,))
-    model = build(torch, model_name)
+    x, y = _inputs(torch, model_name, batch, shared)
+    model = build(torch, model_name, shared)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -76,7 +105,8 @@ def worker(framework, model_name, world, threads, steps, batch):
 
     def train(x, y):
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         loss.backward()
         opt.step()
         return loss
@@ -125,9 +155,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def run_config(python, framework, model, ranks, threads, steps, batch, cache):
+def run_config(python, framework, model, ranks, threads, steps, batch, cache, shared=SHARED):
     """Start the ranks of one configuration; return the slowest rank's medians (dict) or {'error': ...}."""
-    args = ["--worker", framework, model, str(ranks), str(threads), "--steps", str(steps), "--batch", str(batch)]
+    args = ["--worker", framework, model, str(ranks), str(threads), "--steps", str(steps), "--batch", str(batch),
+            "--shared", shared]
     script, env = os.path.abspath(__file__), dict(_environment(threads), GRAPHNET_CACHE_DIR=cache)
     if framework.startswith("graphnet") and ranks > 1:
         procs = [subprocess.Popen([python, "-m", "graphnet.distributed.run", "--nproc-per-node", str(ranks), script,
@@ -146,17 +177,18 @@ def run_config(python, framework, model, ranks, threads, steps, batch, cache):
     return {key: max(r[key] for r in results) for key in results[0] if key != "rank"}
 
 
-def measure(python_of, models, steps, batch, cache):
+def measure(python_of, models, steps, batch, cache, shared=SHARED):
     """Every (model, config, framework) once: rows of dicts with median_s, samples_s and no_sync_median_s."""
     rows = []
     for model in models:
+        per_rank = batch_of(model, batch, shared)
         for name, ranks, threads in CONFIGS:
             for framework in FRAMEWORKS:
                 python = python_of["torch" if framework == "torch" else "graphnet"]
                 row = dict(model=model, config=name, framework=framework, ranks=ranks, load=os.getloadavg()[0],
-                           **run_config(python, framework, model, ranks, threads, steps, batch, cache))
+                           **run_config(python, framework, model, ranks, threads, steps, per_rank, cache, shared))
                 if "median_s" in row:
-                    row["samples_s"] = ranks * batch / row["median_s"]
+                    row["samples_s"] = ranks * per_rank / row["median_s"]
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 rows.append(row)
     return rows
@@ -206,16 +238,18 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=1, help="whole measurements, one table each")
     p.add_argument("--peers-python", default=sys.executable)
     p.add_argument("--worker", nargs=4, metavar=("FRAMEWORK", "MODEL", "RANKS", "THREADS"))
+    p.add_argument("--shared", default=SHARED, help="the peers' benchmark folder (the GPT's definition)")
     p.add_argument("--out", help="also write the rows as JSON")
     args = p.parse_args(argv)
     if args.worker:
         framework, model, ranks, threads = args.worker
-        return worker(framework, model, int(ranks), int(threads), args.steps, args.batch)
+        return worker(framework, model, int(ranks), int(threads), args.steps, args.batch, args.shared)
     python_of = {"graphnet": sys.executable, "torch": args.peers_python}
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench_ddp_") as cache:  # compiled rows: the first one compiles cold
         for _ in range(args.repeats):
-            runs.append(measure(python_of, args.models.split(","), args.steps, args.batch, cache))
+            runs.append(measure(python_of, args.models.split(","), args.steps, args.batch, cache,
+                                os.path.abspath(args.shared)))
             print(table(runs[-1]) + "\n", flush=True)
     if len(runs) > 1:
         print(f"median over {len(runs)} rounds:\n" + table(median_rows(runs)))
