@@ -37,6 +37,8 @@ def _classify(k):
         return "basic", ("slice", _as_int(k.start), _as_int(k.stop), _as_int(k.step))
     if isinstance(k, (int, np.integer)):
         return "basic", ("int", int(k))
+    if isinstance(k, range):  # a sequence of ints, as a list of them would be
+        return "array", np.arange(k.start, k.stop, k.step, dtype=np.int64)
     if isinstance(k, Tensor) and k.ndim == 0 and k.dtype.category == 1:
         return "basic", ("int", int(k.item()))
     if isinstance(k, (Tensor, list, tuple, np.ndarray)):

@@ -254,3 +254,15 @@ def test_setitem_into_expanded_tensor_is_refused():
     x = graphnet.zeros(1).expand(3)
     with pytest.raises(RuntimeError, match="expanded tensor"):
         x[0] = 1.0
+
+
+@pytest.mark.parametrize("key", [range(3), range(1, 3), (range(3), [0, 1, 2]), (slice(None), range(0, 4, 2)),
+                                 range(0), (Ellipsis, range(4, 0, -2))])
+def test_range_keys_index_as_integer_sequences(key):
+    """pytorch/examples' forward-forward net labels with x[range(n), y], as PyTorch (and NumPy) allow."""
+    np.testing.assert_array_equal(f64(grad=False)[key].numpy(), A[key])
+    t = f64(grad=False)
+    t[key] = -1.0
+    want = A.copy()
+    want[key] = -1.0
+    np.testing.assert_array_equal(t.numpy(), want)

@@ -222,3 +222,18 @@ def test_masked_fill_matches_torch():
     with pytest.raises(RuntimeError, match=r"only supports a 0-dimensional value tensor, but got tensor with 1 "
                                            r"dimension\(s\)."):
         t.masked_fill(t > 2, graphnet.tensor([1.0]))
+
+
+@pytest.mark.parametrize("value,spec", [(1.23456, "+.2f"), (1.23456, ""), (1.23456, ">10"), (-0.000123, ".3e"),
+                                        (31, "x"), (31, "+d"), (True, "")])
+def test_zero_dim_tensors_format_as_their_number(value, spec):
+    """'{:+.2f}'.format(w) on a tensor element (pytorch/examples' regression prints its weights so)."""
+    assert format(torch.tensor(value), spec) == format(torch.tensor(value).item(), spec)
+
+
+def test_format_spec_on_a_non_scalar_or_a_parameter_raises_as_in_pytorch():
+    assert format(torch.tensor([1.0, 2.0]), "") == str(torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="unsupported format string passed to Tensor.__format__"):
+        format(torch.tensor([1.0, 2.0]), ".2f")
+    with pytest.raises(TypeError, match="unsupported format string passed to Parameter.__format__"):
+        format(torch.nn.Parameter(torch.tensor(1.0)), ".2f")
