@@ -183,6 +183,9 @@ class StorageReader:
         """torch._utils._rebuild_tensor_v2: a view of one of the file's storages, placed where map_location says."""
         if not isinstance(storage, Storage):
             raise TorchFormatError("a tensor's storage is not a storage of the file")
+        if requires_grad and not storage.dtype.is_floating_point:
+            raise TorchFormatError(f"a tensor of dtype {storage.dtype.name} requires grad; only floating-point "
+                                   "tensors can")
         t = self.place(_view(storage, storage_offset, size, stride), storage.location)
         if requires_grad:
             t.requires_grad = True
