@@ -91,8 +91,8 @@ class LegacyReader(torch_format.StorageReader):
             raise torch_format.TorchFormatError(f"invalid magic number {magic!r}; corrupt file?")
         version = torch_format.unpickle(self.stream, self)
         if version != PROTOCOL_VERSION:
-            raise torch_format.TorchFormatError(f"invalid protocol version {version!r} (legacy torch.save files have "
-                                   f"{PROTOCOL_VERSION})")
+            raise torch_format.TorchFormatError(f"invalid protocol version {version!r} (legacy torch.save files "
+                                                f"have {PROTOCOL_VERSION})")
         if type(torch_format.unpickle(self.stream, self)) is not dict:
             raise torch_format.TorchFormatError("its sys_info pickle is not a dict")
         start = self.stream.tell()
@@ -106,13 +106,14 @@ class LegacyReader(torch_format.StorageReader):
     def _locate(self, keys, described):
         """Where each storage's bytes are, checked against the file's size and the counts it holds before anything
         is allocated."""
-        if type(keys) is not list or any(type(k) is not str for k in keys) or len(set(keys)) != len(keys):
+        listed = set(keys) if type(keys) is list and all(type(k) is str for k in keys) else None
+        if listed is None or len(listed) != len(keys):
             raise torch_format.TorchFormatError(f"its storage key list is not a list of distinct strings: {keys!r}")
         for key in keys:
             if key not in described:
                 raise torch_format.TorchFormatError(f"storage {key!r} has data but no tensor or storage describes it")
         for key in described:
-            if key not in keys:
+            if key not in listed:
                 raise torch_format.TorchFormatError(f"storage {key!r} is used by a tensor but has no data in the file")
         pos, file_end = self.stream.tell(), self.stream.seek(0, io.SEEK_END)
         for key in keys:
