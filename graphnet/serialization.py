@@ -24,6 +24,7 @@ except ImportError:  # Windows: no flock, so temp files of killed saves are left
     fcntl = None
 
 from . import serialization_torch as torch_format
+from . import serialization_torch_legacy as torch_legacy
 from .core import dtype as dt
 from .core.device import CPU, as_device, device
 from .frontend.tensor import Tensor
@@ -238,9 +239,6 @@ def _corrupted(name, why):
 def _foreign(name, head, names=()):
     if any(n.endswith("/data.pkl") for n in names):
         why = "it looks like a PyTorch torch.save file, but its entries are not in one folder"
-    elif torch_format.is_legacy(head):
-        why = ("it is a legacy (PyTorch < 1.6, non-zip) torch.save file, which graphnet does not read; load it in "
-               "PyTorch and save it again")
     elif head.startswith(_ZIP_SIG):
         why = "it is a zip archive without graphnet's format marker"
     elif head[:1] == b"\x80":
@@ -383,25 +381,46 @@ def _read_archive(zf, stream, name, head):
         raise _corrupted(name, f"{type(e).__name__}: {e}") from None
 
 
-def _read_torch(zf, stream, folder, name, place, mmap_path):
-    """What a torch.save file holds, read with weights_only=True's rules; damage becomes one error naming the file."""
+def _read_torch(read, name):
+    """What `read()` finds in a torch.save file (zip or legacy), read with weights_only=True's rules; damage becomes
+    one error naming the file."""
     try:
-        _check_layout(zf, stream)
-        return torch_format.Reader(zf, stream, folder, name, place, mmap_path).load()
+        return read()
     except torch_format.RefusedGlobal:
         raise
     except _EntryError as e:
         raise _refusal(name, e, "torch.save") from None
     except torch_format.OversizedStorageError as e:
         raise CheckpointError(f"graphnet.load: {name} is refused before reading: {e}. A torch.save file never "
-                              "declares more than it holds, so the file was altered (or built to exhaust memory).") \
-            from None
+                              "declares more than it holds, so the file is truncated or was altered (or built to "
+                              "exhaust memory).") from None
     except RecursionError:
-        raise _corrupted(name, "its data.pkl nests too deeply") from None
+        raise _corrupted(name, "its pickle nests too deeply") from None
     except RuntimeError:  # map_location's own errors (a CUDA tensor on a machine without CUDA)
         raise
     except Exception as e:
         raise _corrupted(name, f"{type(e).__name__}: {e}") from None
+
+
+def _read_zip_torch(zf, stream, folder, name, place, mmap_path):
+    _check_layout(zf, stream)
+    return torch_format.Reader(zf, stream, folder, name, place, mmap_path).load()
+
+
+def _read_legacy_torch(f, stream, name, place, mmap, kind):
+    """A file whose first bytes `sniff` as `kind`: a legacy (pre-1.6, non-zip) torch.save file, or torch's refusals
+    of one (mmap, a wrong magic number)."""
+    if mmap:
+        f_name = f"{f}, " if isinstance(f, str) else ""
+        raise RuntimeError("mmap can only be used with files saved with "
+                           f"`torch.save({f_name}_use_new_zipfile_serialization=True), please torch.save your "
+                           "checkpoint with this option in order to use mmap.")
+    if kind == "truncated":
+        raise _corrupted(name, "it ends inside the magic number of a legacy torch.save file")
+    if kind != "legacy":
+        raise _corrupted(name, f"invalid magic number: it starts with a pickle of {kind}, where a legacy torch.save "
+                               f"file has {torch_legacy.MAGIC_NUMBER:#x}")
+    return _read_torch(lambda: torch_legacy.LegacyReader(stream, name, place).load(), name)
 
 
 def _move(t, target):
@@ -534,19 +553,26 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     a callable).
 
     weights_only (default True) refuses pickled objects (whole modules): pass False only for files you trust. A
-    torch.save file is always read with weights_only=True's rules (no code runs); mmap=True maps its storages.
+    torch.save file (zip or legacy pre-1.6) is always read with weights_only=True's rules (no code runs); mmap=True
+    maps a zip file's storages.
     """
     weights_only = True if weights_only is None else weights_only
     place = _placer(map_location)
     with contextlib.ExitStack() as stack:
         stream, name = _open_source(f, stack)
+        start = stream.tell()
+        kind = torch_legacy.sniff(stream.read(256))
+        stream.seek(start)
+        if kind is not None:
+            return _read_legacy_torch(f, stream, name, place, mmap, kind)
         zf, head = _open_zip(stream, name)
         stack.enter_context(zf)
         folder = None if MARKER in zf.namelist() else torch_format.archive_folder(zf.namelist())
         if folder is not None:
             if mmap and not isinstance(f, (str, os.PathLike)):
                 raise ValueError("f must be a file path in order to use the mmap argument")
-            return _read_torch(zf, stream, folder, name, place, os.fspath(f) if mmap else None)
+            mmap_path = os.fspath(f) if mmap else None
+            return _read_torch(lambda: _read_zip_torch(zf, stream, folder, name, place, mmap_path), name)
         data, arrays, object_bytes = _read_archive(zf, stream, name, head)
     tensors = [_build_tensor(arr, rec, place) for arr, rec in zip(arrays, data["tensors"])]
     objects = _unpickle(object_bytes, data["objects"], name, weights_only, place, pickle_module, pickle_load_args)

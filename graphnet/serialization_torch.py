@@ -20,7 +20,6 @@ from .core import dtype as dt
 from .core.device import device
 from .frontend.tensor import Size, Tensor
 
-_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"  # pickle of torch's pre-1.6 magic number
 _ALIGN = 64  # torch aligns each storage entry's data to 64 bytes, so files can be memory-mapped
 _LOCAL_HEADER = 30
 _STORAGE_DTYPES = {"BoolStorage": dt.bool_, "ByteStorage": dt.uint8, "CharStorage": dt.int8, "ShortStorage": dt.int16,
@@ -50,13 +49,10 @@ def archive_folder(names):
     return folders.pop() if len(folders) == 1 else None
 
 
-def is_legacy(head):
-    """Whether `head` starts like a pre-1.6 (non-zip) torch.save file."""
-    return head.startswith(_LEGACY_MAGIC)
-
-
-class _Storage:
+class Storage:
     """One storage of the file: its flat array (read or memory-mapped on first use) and a base tensor for views."""
+
+    start = 0  # where the storage begins in its base array (legacy files' storage views begin further in)
 
     def __init__(self, reader, key, dtype, location, numel):
         self.reader, self.key, self.dtype, self.location, self.numel = reader, key, dtype, location, numel
@@ -68,8 +64,8 @@ class _Storage:
         return self._base
 
 
-def _view(storage, offset, size, stride):
-    """A tensor viewing `storage` (sharing its base array and version counter) with torch's size/stride/offset."""
+def check_view(storage, offset, size, stride):
+    """(size, stride) as tuples, once they and `offset` are checked to stay inside `storage`."""
     size, stride = tuple(size), tuple(stride)
     ok = (type(offset) is int and offset >= 0 and len(size) == len(stride)
           and all(type(s) is int and s >= 0 for s in size + stride))
@@ -80,6 +76,13 @@ def _view(storage, offset, size, stride):
         if last >= storage.numel:
             raise TorchFormatError(f"a tensor of size {list(size)}, stride {list(stride)} and offset {offset} reads "
                                    f"past the end of its storage {storage.key!r} ({storage.numel} elements)")
+    return size, stride
+
+
+def _view(storage, offset, size, stride):
+    """A tensor viewing `storage` (sharing its base array and version counter) with torch's size/stride/offset."""
+    size, stride = check_view(storage, offset, size, stride)
+    offset += storage.start
     base = storage.base()
     flat = base._data
     arr = np.ndarray(size, flat.dtype, buffer=flat, offset=offset * flat.itemsize if 0 not in size else 0,
@@ -140,6 +143,7 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file, reader):
         super().__init__(file)
         self._reader = reader
+        self.persistent_load = reader.persistent_load
 
     def find_class(self, module, name):
         if (module, name) in _REBUILDERS:
@@ -153,33 +157,35 @@ class _Unpickler(pickle.Unpickler):
                 "from a file.")
         return found
 
-    def persistent_load(self, pid):
-        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
-            raise pickle.UnpicklingError(f"{self._reader.name}: unsupported persistent id {pid!r} in data.pkl")
-        _, storage_type, key, location, numel = pid
-        return self._reader.storage(storage_type, key, location, numel)
+
+def unpickle(file, reader):
+    """One pickle from `file`, admitting only weights_only's globals; `reader` rebuilds its tensors and storages."""
+    return _Unpickler(file, reader).load()
 
 
-class Reader:
-    """Reads one torch.save archive from an open zip; storages are read (or memory-mapped) when a tensor uses them."""
+class StorageReader:
+    """What both torch.save formats share: the rebuild functions their pickles call and one `Storage` per key.
+    Subclasses say how persistent ids look (`persistent_load`) and where a storage's bytes are (`storage_array`)."""
 
-    def __init__(self, zf, stream, folder, name, place, mmap_path=None):
-        self.zf, self.stream, self.folder, self.name, self.mmap_path = zf, stream, folder, name, mmap_path
-        self.place = place
+    def __init__(self, name, place):
+        self.name, self.place = name, place
         self._storages = {}
-        order = zf.read(folder + "byteorder").decode().strip() if folder + "byteorder" in zf.namelist() else "little"
-        if order not in ("little", "big"):
-            raise TorchFormatError(f"unknown byteorder {order!r}")
-        self.byteorder = "<" if order == "little" else ">"
 
-    def load(self):
-        return _Unpickler(io.BytesIO(self.zf.read(self.folder + "data.pkl")), self).load()
+    def persistent_load(self, pid):
+        """A zip archive's persistent id: ('storage', storage class, key, location, numel)."""
+        if type(pid) is not tuple or len(pid) != 5 or pid[0] != "storage":
+            raise pickle.UnpicklingError(f"{self.name}: unsupported persistent id {pid!r} in data.pkl")
+        _, storage_type, key, location, numel = pid
+        return self.storage(storage_type, key, location, numel)
 
     def rebuild_tensor(self, storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None):
         """torch._utils._rebuild_tensor_v2: a view of one of the file's storages, placed where map_location says."""
-        if not isinstance(storage, _Storage):
+        if not isinstance(storage, Storage):
             raise TorchFormatError("a tensor's storage is not a storage of the file")
+        if requires_grad and not storage.dtype.is_floating_point:
+            raise TorchFormatError(f"a tensor of dtype {storage.dtype.name} requires grad; only floating-point "
+                                   "tensors can")
         t = self.place(_view(storage, storage_offset, size, stride), storage.location)
         if requires_grad:
             t.requires_grad = True
@@ -207,10 +213,40 @@ class Reader:
         dtype = _STORAGE_DTYPES[storage_type.name[len("torch."):]]
         cached = self._storages.get(key)
         if cached is None:
-            cached = self._storages[key] = _Storage(self, key, dtype, location, numel)
+            cached = self._storages[key] = Storage(self, key, dtype, location, numel)
         elif cached.dtype is not dtype or cached.numel != numel:
             raise TorchFormatError(f"storage {key!r} is described twice, differently")
         return cached
+
+
+def flat_array(raw, storage):
+    """The storage's elements as a flat array of graphnet's storage dtype, from its `raw` file-order elements
+    (byte-swapped to native order; bfloat16 widened to float32)."""
+    if not raw.dtype.isnative:
+        raw = raw.astype(raw.dtype.newbyteorder("="))
+    if storage.dtype is dt.bfloat16:
+        raw = (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return raw
+
+
+def raw_dtype(storage, byteorder):
+    """The NumPy dtype of a storage's elements as the file holds them (bfloat16 as its uint16 bits)."""
+    return np.dtype(np.uint16 if storage.dtype is dt.bfloat16 else storage.dtype.np).newbyteorder(byteorder)
+
+
+class Reader(StorageReader):
+    """Reads one torch.save archive from an open zip; storages are read (or memory-mapped) when a tensor uses them."""
+
+    def __init__(self, zf, stream, folder, name, place, mmap_path=None):
+        super().__init__(name, place)
+        self.zf, self.stream, self.folder, self.mmap_path = zf, stream, folder, mmap_path
+        order = zf.read(folder + "byteorder").decode().strip() if folder + "byteorder" in zf.namelist() else "little"
+        if order not in ("little", "big"):
+            raise TorchFormatError(f"unknown byteorder {order!r}")
+        self.byteorder = "<" if order == "little" else ">"
+
+    def load(self):
+        return unpickle(io.BytesIO(self.zf.read(self.folder + "data.pkl")), self)
 
     def _entry(self, storage):
         """The zip entry of a storage, checked against the bytes the storage declares before anything is read."""
@@ -231,21 +267,16 @@ class Reader:
     def storage_array(self, storage):
         """The storage's elements as a flat array of graphnet's storage dtype (bfloat16 widened to float32)."""
         info, need = self._entry(storage)
-        raw_dtype = np.dtype(np.uint16 if storage.dtype is dt.bfloat16 else storage.dtype.np).newbyteorder(
-            self.byteorder)
-        if self.mmap_path is not None and raw_dtype.isnative and storage.numel:
-            arr = np.memmap(self.mmap_path, dtype=raw_dtype, mode="c", offset=self._data_offset(info),
+        raw = raw_dtype(storage, self.byteorder)
+        if self.mmap_path is not None and raw.isnative and storage.numel:
+            arr = np.memmap(self.mmap_path, dtype=raw, mode="c", offset=self._data_offset(info),
                             shape=(storage.numel,))
         else:
-            arr = np.empty(storage.numel, dtype=raw_dtype)
+            arr = np.empty(storage.numel, dtype=raw)
             with self.zf.open(info) as f:  # reading the entry to its end checks its CRC
                 if f.readinto(memoryview(arr).cast("B")) != need or (need < info.file_size and not f.read()):
                     raise TorchFormatError(f"storage {storage.key!r} is shorter than its entry says")
-        if not raw_dtype.isnative:
-            arr = arr.astype(raw_dtype.newbyteorder("="))
-        if storage.dtype is dt.bfloat16:
-            arr = (arr.astype(np.uint32) << np.uint32(16)).view(np.float32)
-        return arr
+        return flat_array(arr, storage)
 
     def _data_offset(self, info):
         self.stream.seek(info.header_offset)

@@ -14,7 +14,8 @@ import graphnet
 
 ROOT = pathlib.Path(graphnet.__file__).parent
 LAYERS = [("core",), ("ir",), ("passes",), ("codegen",), ("runtime",), ("frontend",),
-          ("nn", "optim", "data", "autograd", "utils", "serialization", "serialization_torch", "cuda", "distributed",
+          ("nn", "optim", "data", "autograd", "utils", "serialization", "serialization_torch",
+           "serialization_torch_legacy", "cuda", "distributed",
            "onnx", "backends", "accelerator"),
           ("viz", "")]
 RANK = {pkg: rank for rank, pkgs in enumerate(LAYERS) for pkg in pkgs}

@@ -190,7 +190,6 @@ def _zip_bytes(entries):
 @pytest.mark.parametrize("content,hint", [
     (_zip_bytes({"hello.txt": "hi"}), "zip archive without graphnet's format marker"),
     (_zip_bytes({"a/data.pkl": b"\x80\x02}q\x00.", "b/data.pkl": b"\x80\x02}q\x00."}), "PyTorch"),
-    (pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + b"\x80\x02}q\x00.", "legacy (PyTorch < 1.6"),
     (b"just some text\n" * 10, "does not start like one"),
     (_zip_bytes({serialization.MARKER: json.dumps({"format": "other", "version": 1})}), FOREIGN),
 ])

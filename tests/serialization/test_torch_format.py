@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from torch_twins import small
+from torch_twins import System, small, tensor_pickle
 
 import graphnet
 from graphnet import nn
@@ -143,20 +143,10 @@ def _torch_zip(pkl, storages=None, folder="archive", byteorder="little", compres
     return buf.getvalue()
 
 
-class _System:
-    """Pickles as os.system(command): what a malicious checkpoint does."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command,)
-
-
 def test_malicious_global_is_refused_without_running(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
-    path.write_bytes(_torch_zip(pickle.dumps({"w": _System(f"touch {marker}")}, protocol=2)))
+    path.write_bytes(_torch_zip(pickle.dumps({"w": System(f"touch {marker}")}, protocol=2)))
     with pytest.raises(pickle.UnpicklingError, match=r"(posix|os)\.system.*not admitted"):
         graphnet.load(path)
     with pytest.raises(pickle.UnpicklingError, match="system"):
@@ -172,18 +162,9 @@ def test_other_globals_are_refused(module, name):
         graphnet.load(io.BytesIO(_torch_zip(pkl)))
 
 
-def _tensor_pickle(storage_type, numel, size, stride, offset=0, location="cpu"):
-    """data.pkl of one tensor as torch writes it (protocol 2)."""
-    return (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(("
-            + pickle.dumps("storage", 2)[2:-1] + b"ctorch\n" + storage_type.encode() + b"\n"
-            + pickle.dumps("0", 2)[2:-1] + pickle.dumps(location, 2)[2:-1] + pickle.dumps(numel, 2)[2:-1] + b"tQ"
-            + pickle.dumps(offset, 2)[2:-1] + pickle.dumps(tuple(size), 2)[2:-1] + pickle.dumps(tuple(stride), 2)[2:-1]
-            + b"\x89ccollections\nOrderedDict\n)RtR.")
-
-
 def test_hand_built_tensor_with_strides_and_offset():
     data = np.arange(10, dtype=np.int32).tobytes()
-    out = graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("IntStorage", 10, (2, 3), (1, 3), offset=1),
+    out = graphnet.load(io.BytesIO(_torch_zip(tensor_pickle("IntStorage", 10, (2, 3), (1, 3), offset=1),
                                               {"0": data})))
     np.testing.assert_array_equal(out.numpy(), np.arange(10, dtype=np.int32)[1:][np.array([[0, 3, 6], [1, 4, 7]])])
 
@@ -192,7 +173,7 @@ def test_cuda_tensor_needs_map_location_without_cuda(monkeypatch):
     from graphnet.runtime import cuda_runtime
 
     monkeypatch.setattr(cuda_runtime, "is_available", lambda: False)
-    raw = _torch_zip(_tensor_pickle("FloatStorage", 2, (2,), (1,), location="cuda:0"), {"0": b"\0" * 8})
+    raw = _torch_zip(tensor_pickle("FloatStorage", 2, (2,), (1,), location="cuda:0"), {"0": b"\0" * 8})
     with pytest.raises(RuntimeError, match="map_location=graphnet.device\\('cpu'\\)"):
         graphnet.load(io.BytesIO(raw))
     seen = []
@@ -203,13 +184,13 @@ def test_cuda_tensor_needs_map_location_without_cuda(monkeypatch):
 
 def test_big_endian_file():
     data = np.arange(4, dtype=">f8").tobytes()
-    out = graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("DoubleStorage", 4, (4,), (1,)), {"0": data},
+    out = graphnet.load(io.BytesIO(_torch_zip(tensor_pickle("DoubleStorage", 4, (4,), (1,)), {"0": data},
                                               byteorder="big")))
     assert out.dtype == graphnet.float64 and out.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_compressed_storage_is_refused_before_reading():
-    raw = _torch_zip(_tensor_pickle("FloatStorage", 4096, (4096,), (1,)), {"0": b"\0" * 16384},
+    raw = _torch_zip(tensor_pickle("FloatStorage", 4096, (4096,), (1,)), {"0": b"\0" * 16384},
                      compression=zipfile.ZIP_DEFLATED)
     with pytest.raises(RuntimeError, match=r"refused before reading: its entry 'archive/data/0' is compressed.*"
                                            r"torch.save never writes"):
@@ -217,20 +198,20 @@ def test_compressed_storage_is_refused_before_reading():
 
 
 def test_oversized_storage_is_refused_before_allocating():
-    pkl = _tensor_pickle("FloatStorage", 2**40, (2**40,), (1,))
+    pkl = tensor_pickle("FloatStorage", 2**40, (2**40,), (1,))
     with pytest.raises(RuntimeError, match=r"refused before reading: storage '0' declares 1099511627776 elements"):
         graphnet.load(io.BytesIO(_torch_zip(pkl, {"0": b"\0" * 16})))
 
 
 def test_view_past_its_storage_is_corrupt():
-    pkl = _tensor_pickle("FloatStorage", 4, (3,), (2,))
+    pkl = tensor_pickle("FloatStorage", 4, (3,), (2,))
     with pytest.raises(RuntimeError, match=f"{CORRUPT}.*past the end of its storage"):
         graphnet.load(io.BytesIO(_torch_zip(pkl, {"0": b"\0" * 16})))
 
 
 def test_missing_storage_entry_is_corrupt():
     with pytest.raises(RuntimeError, match=f"{CORRUPT}.*'archive/data/0'.*missing"):
-        graphnet.load(io.BytesIO(_torch_zip(_tensor_pickle("FloatStorage", 4, (4,), (1,)))))
+        graphnet.load(io.BytesIO(_torch_zip(tensor_pickle("FloatStorage", 4, (4,), (1,)))))
 
 
 def test_truncated_and_zero_length_files(tmp_path):

@@ -1,11 +1,12 @@
-"""Files exchanged with real PyTorch: torch.save -> graphnet.load, graphnet.save(format='torch') ->
-torch.load(weights_only=True), state_dicts both ways, and a small LeNet trained in PyTorch predicting the same in
-graphnet."""
+"""Files exchanged with real PyTorch: torch.save (zip and legacy pre-1.6 format) -> graphnet.load,
+graphnet.save(format='torch') -> torch.load(weights_only=True), state_dicts both ways, and a small LeNet trained in
+PyTorch predicting the same in graphnet."""
 import collections
+import pickle
 
 import numpy as np
 import pytest
-from torch_twins import small
+from torch_twins import System, small
 
 import graphnet
 from graphnet import nn
@@ -29,26 +30,29 @@ def _same(a, b):
     return type(a) is type(b) and a == b
 
 
-def _through_graphnet(obj, tmp_path):
-    """torch.save(obj) -> graphnet.load -> graphnet.save(format='torch') -> torch.load(weights_only=True)."""
-    torch.save(obj, tmp_path / "in.pt")
+def _through_graphnet(obj, tmp_path, legacy=False):
+    """torch.save(obj) (legacy: in the pre-1.6 format) -> graphnet.load -> graphnet.save(format='torch') ->
+    torch.load(weights_only=True)."""
+    torch.save(obj, tmp_path / "in.pt", _use_new_zipfile_serialization=not legacy)
     graphnet.save(graphnet.load(tmp_path / "in.pt"), tmp_path / "out.pt", format="torch")
     return torch.load(tmp_path / "out.pt", weights_only=True)
 
 
 
 
-def test_state_dict_and_optimizer_state_round_trip_exactly(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_state_dict_and_optimizer_state_round_trip_exactly(tmp_path, legacy):
     model = small(torch.nn)
     model.bn(torch.randn(3, 2, 4, 4))
     opt = torch.optim.Adam(model.parameters())
     model.fc(torch.randn(2, 3)).sum().backward()
     opt.step()
     obj = {"model": model.state_dict(), "opt": opt.state_dict()}
-    assert _same(obj, _through_graphnet(obj, tmp_path))
+    assert _same(obj, _through_graphnet(obj, tmp_path, legacy))
 
 
-def test_every_dtype_nested_containers_and_metadata(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_every_dtype_nested_containers_and_metadata(tmp_path, legacy):
     obj = {d: (torch.arange(-3, 5) % 3).to(getattr(torch, d)) for d in DTYPES}
     obj["bf16"] = torch.tensor([1.5, -0.25, 3.140625, 1e30, float("nan")]).to(torch.bfloat16)
     obj["half"] = torch.tensor([65504.0, 6e-8, float("-inf")], dtype=torch.float16)
@@ -56,21 +60,43 @@ def test_every_dtype_nested_containers_and_metadata(tmp_path):
     obj["param"] = torch.nn.Parameter(torch.randn(3))
     obj["leaf"] = torch.ones(2, requires_grad=True)
     obj["meta"] = [torch.float16, torch.bfloat16, torch.device("cpu"), torch.Size([2, 3]), {1, 2}]
-    back = _through_graphnet(obj, tmp_path)
+    back = _through_graphnet(obj, tmp_path, legacy)
     nan = back.pop("bf16")
     assert torch.equal(torch.isnan(nan), torch.isnan(obj.pop("bf16")))
     assert _same(obj, back)
 
 
-def test_shared_views_stay_shared(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_shared_views_stay_shared(tmp_path, legacy):
     x = torch.arange(24.0).reshape(4, 6)
     obj = {"x": x, "t": x.t(), "col": x[:, 3], "strided": x[::2, 1::2], "row": x[2]}
-    back = _through_graphnet(obj, tmp_path)
+    back = _through_graphnet(obj, tmp_path, legacy)
     assert _same(obj, back)
     assert len({v.untyped_storage().data_ptr() for v in back.values()}) == 1
     mine = graphnet.load(tmp_path / "in.pt")
     mine["x"][2, 3] = -7.0
     assert float(mine["t"][3, 2]) == -7.0 and float(mine["col"][2]) == -7.0 and float(mine["row"][3]) == -7.0
+
+
+def test_legacy_file_refuses_mmap_with_torchs_message(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)
+    for f in (str(path), path):
+        with pytest.raises(RuntimeError) as theirs:
+            torch.load(f, mmap=True, weights_only=True)
+        with pytest.raises(RuntimeError) as ours:
+            graphnet.load(f, mmap=True)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_legacy_malicious_file_is_refused_like_torch(tmp_path):
+    path, marker = tmp_path / "evil.pt", tmp_path / "pwned"
+    torch.save({"w": torch.ones(2), "x": System(f"touch {marker}")}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(pickle.UnpicklingError, match="system"):
+        torch.load(path, weights_only=True)
+    with pytest.raises(pickle.UnpicklingError, match=r"(posix|os)\.system.*not admitted"):
+        graphnet.load(path)
+    assert not marker.exists()
 
 
 def test_torch_mmap_reads_our_file(tmp_path):

@@ -1,7 +1,8 @@
 """Writes the small torch.save files the torch-free reader tests load, and expected.npz with their values.
 
 Run from the repository root with PyTorch installed: python tests/serialization/data/make_torch_files.py
-(the files are committed, so the tests need no PyTorch).
+(the files are committed, so the tests need no PyTorch). legacy_<name>.pt hold the same objects in the pre-1.6
+non-zip format (torch.save(..., _use_new_zipfile_serialization=False)); their values are <name>'s in expected.npz.
 """
 import collections
 import pathlib
@@ -15,6 +16,7 @@ from torch_twins import small  # noqa: E402
 
 HERE = pathlib.Path(__file__).parent
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+LEGACY = ["views", "dtypes"]  # also written in the legacy format
 
 
 
@@ -57,6 +59,8 @@ def main():
     expected = {}
     for name, obj in objects().items():
         torch.save(obj, HERE / f"{name}.pt")
+        if name in LEGACY:
+            torch.save(obj, HERE / f"legacy_{name}.pt", _use_new_zipfile_serialization=False)
         flatten(obj, name, expected)
     np.savez(HERE / "expected.npz", **expected)
 
