@@ -40,6 +40,23 @@ def _erfc(ctx, node, ins):
     return ctx.emit("Sub", [ctx.const(np.ones((), node.inputs[0].dtype.np)), erf[0]], node)
 
 
+def _log1p(ctx, node, ins):
+    one = ctx.const(np.ones((), node.inputs[0].dtype.np))
+    return ctx.emit("Log", ctx.emit("Add", [ins[0], one], node, fresh=True), node)
+
+
+def _expm1(ctx, node, ins):
+    one = ctx.const(np.ones((), node.inputs[0].dtype.np))
+    return ctx.emit("Sub", [ctx.emit("Exp", ins, node, fresh=True)[0], one], node)
+
+
+def _log_base(ln_base):
+    def lower(ctx, node, ins):
+        log = ctx.emit("Log", ins, node, fresh=True)
+        return ctx.emit("Div", [log[0], ctx.const(np.asarray(ln_base, node.inputs[0].dtype.np))], node)
+    return lower
+
+
 def _cast(ctx, node, ins):
     return ctx.emit("Cast", ins, node, to=onnx_type(node.attrs["dtype"]))
 
@@ -165,6 +182,8 @@ LOWERINGS = {
     **{name: _one(op_type) for name, op_type in {**_BINARY, **_UNARY}.items()},
     **{name: _reduce(op_type) for name, op_type in _REDUCE.items()},
     "where": _one("Where"), "matmul": _one("MatMul"), "ne": _ne, "rsqrt": _rsqrt, "erfc": _erfc, "cast": _cast,
+    "log1p": _log1p, "expm1": _expm1, "log2": _log_base(0.6931471805599453),
+    "log10": _log_base(2.302585092994046),
     "clamp": _clamp, "reshape": _reshape, "expand": _expand, "permute": _permute, "cat": _cat,
     "log_softmax": _log_softmax, "conv2d": _conv2d, "conv2d_input_grad": _conv_transpose, "max_pool2d": _max_pool2d,
     "avg_pool2d": _avg_pool2d, "embedding": _embedding, "pad": _pad, "getitem": _getitem,

@@ -16,6 +16,7 @@ UNARY = [
     ("tanh", np.tanh, ANY), ("sigmoid", lambda x: 1 / (1 + np.exp(-x)), ANY),
     ("relu", lambda x: np.maximum(x, 0), AWAY0),
     ("square", np.square, ANY), ("reciprocal", lambda x: 1 / x, AWAY0),
+    ("log1p", np.log1p, POS), ("expm1", np.expm1, ANY), ("log2", np.log2, POS), ("log10", np.log10, POS),
 ]
 BINARY = [
     ("add", np.add, ANY, ANY), ("sub", np.subtract, ANY, ANY), ("mul", np.multiply, ANY, ANY),
@@ -137,3 +138,17 @@ def test_floating_point_errors_are_ieee_results_without_warnings_in_every_thread
         assert all(v != v for v in results[key][2]), key  # log of negatives is NaN
     with pytest.warns(RuntimeWarning, match="overflow"):
         np.add(np.float32(3e38), np.float32(3e38))
+
+
+@pytest.mark.parametrize("name", ["log1p", "expm1", "log2", "log10"])
+def test_log_exp_family_compiled_matches_eager_and_torch(name):
+    """Precise near 0 (log1p/expm1 of 1e-10 are not 0), exact at powers of the base, compiled as eagerly."""
+    x = np.array([1e-10, 1e-4, 0.5, 1.0, 8.0, 100.0, 0.0])
+    eager = getattr(torch, name)(torch.tensor(x))
+    compiled = torch.compile(lambda t: getattr(torch, name)(t) * 1.0)
+    for _ in range(3):
+        got = compiled(torch.tensor(x))
+    np.testing.assert_allclose(got.numpy(), eager.numpy(), rtol=1e-14)
+    assert getattr(torch, name)(torch.tensor([8])).dtype is torch.float32  # integers promote to float
+    tt = pytest.importorskip("torch")
+    np.testing.assert_allclose(eager.numpy(), getattr(tt, name)(tt.tensor(x)).numpy(), rtol=1e-15, atol=0)

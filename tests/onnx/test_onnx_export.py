@@ -102,7 +102,20 @@ def _mlp():
                          nn.Linear(16, 5), nn.Softmax(dim=-1))
 
 
+class LogExp(nn.Module):
+    """log1p/expm1/log2/log10, which ONNX has no operator for, lowered to Log/Exp with Add/Sub/Div."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        x = self.fc(x)
+        return torch.log1p(x.abs()) + torch.expm1(x) * torch.log2(x.abs() + 1) - torch.log10(x.abs() + 2)
+
+
 CASES = {
+    "log_exp": (LogExp, lambda b: torch.randn(b, 6)),
     "mlp": (_mlp, lambda b: torch.randn(b, 12)),
     "lenet": (LeNet, lambda b: torch.randn(b, 1, 28, 28)),
     "generator": (_generator, lambda b: torch.randn(b, 8, 1, 1)),

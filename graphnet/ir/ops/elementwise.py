@@ -11,7 +11,8 @@ from ...core.opdef import OpDef, OpError, register
 from ...core.types import TensorType
 from .util import broadcast_shapes, unbroadcast
 
-_FLOAT_ONLY = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "erfc", "div"}
+_FLOAT_ONLY = {"exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf",
+               "erfc", "div"}
 # Unary ops PyTorch refuses on bool tensors: (exception class, PyTorch's message)
 _NO_BOOL = {
     "neg": (OpError, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
@@ -110,6 +111,14 @@ _define("abs", np.abs, "abs({0})", lambda c, g: (op.mul(g, op.sign(c.inputs[0]))
 _define("sign", _sign, "sign({0})", _zero_grad)
 _define("exp", _safe(np.exp), "math.exp({0})", lambda c, g: (op.mul(g, c.outputs[0]),), save_outputs=(0,))
 _define("log", _safe(np.log), "math.log({0})", lambda c, g: (op.div(g, c.inputs[0]),), save_inputs=(0,))
+_define("expm1", _safe(np.expm1), "math.expm1({0})", lambda c, g: (op.mul(g, op.add(c.outputs[0], 1.0)),),
+        save_outputs=(0,))
+_define("log1p", _safe(np.log1p), "math.log1p({0})", lambda c, g: (op.div(g, op.add(c.inputs[0], 1.0)),),
+        save_inputs=(0,))
+_define("log2", _safe(np.log2), "math.log2({0})",
+        lambda c, g: (op.div(g, op.mul(c.inputs[0], 0.6931471805599453)),), save_inputs=(0,))
+_define("log10", _safe(np.log10), "math.log10({0})",
+        lambda c, g: (op.div(g, op.mul(c.inputs[0], 2.302585092994046)),), save_inputs=(0,))
 _define("sqrt", _safe(np.sqrt), "math.sqrt({0})",
         lambda c, g: (op.div(g, op.mul(c.outputs[0], 2.0)),), save_outputs=(0,))
 _define("rsqrt", _safe(lambda x: 1 / np.sqrt(x)), "(1.0 / math.sqrt({0}))",
