@@ -147,3 +147,6 @@ Softmax = type("Softmax", (_SoftmaxBase,), {"_fn": staticmethod(F.softmax), "__d
 LogSoftmax = type("LogSoftmax", (_SoftmaxBase,), {"_fn": staticmethod(F.log_softmax),
                                                   "__doc__": "log(softmax(x)) along dim, computed stably."})
 Softmin = type("Softmin", (_SoftmaxBase,), {"_fn": staticmethod(F.softmin), "__doc__": "Softmax of -x along dim."})
+
+
+from .attention import MultiheadAttention  # noqa: E402,F401 - PyTorch's path: nn.modules.activation

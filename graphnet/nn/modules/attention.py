@@ -5,7 +5,7 @@ from .. import init
 from .._functional.attention import canonical_mask, multi_head_attention_forward, none_or_dtype
 from ..module import Module
 from ..parameter import Parameter
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear
 
 
 def _seq_first(*tensors):
@@ -15,10 +15,6 @@ def _seq_first(*tensors):
         if id(t) not in moved:
             moved[id(t)] = t.transpose(1, 0)
     return tuple(moved[id(t)] for t in tensors)
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """The Linear PyTorch names MultiheadAttention's out_proj by (a marker class; graphnet does not quantize)."""
 
 
 class MultiheadAttention(Module):
