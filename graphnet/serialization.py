@@ -3,7 +3,8 @@
 A checkpoint is an uncompressed zip: a marker entry (format name + version), a JSON tree of the saved object (dicts in
 order, lists, tuples, sets, numbers, strings, None, dtypes, devices; tensors and arrays by reference) and one `.npy`
 entry per tensor (np.save / np.load with allow_pickle=False). Anything else (a whole nn.Module, say) is pickled into
-a separate entry that `load` only opens with an explicit `weights_only=False`. Saving to a path is atomic.
+a separate entry that `load` opens with `weights_only=False`, or under weights_only=True only where every global it
+names was allowlisted (`add_safe_globals` / `safe_globals`, as in PyTorch). Saving to a path is atomic.
 """
 import collections
 import contextlib
@@ -481,15 +482,82 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# Globals a weights_only load admits in a pickled object besides the user's safe globals: NumPy's own array
+# reconstruction (a Parameter pickles its values as an ndarray) and plain containers.
+_SAFE_BY_DEFAULT = {("collections", "OrderedDict"), ("builtins", "set"), ("__builtin__", "set"),
+                    ("builtins", "frozenset"), ("builtins", "slice"), ("_codecs", "encode"), ("numpy", "ndarray"),
+                    ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),
+                    ("numpy.core.multiarray", "_reconstruct")}
+_user_safe_globals = []  # what add_safe_globals / safe_globals admitted: objects, or (object, "module.name")
+
+
+def _global_name(entry):
+    obj, name = entry if isinstance(entry, tuple) else (entry, None)
+    return obj, name or f"{obj.__module__}.{obj.__qualname__}"
+
+
+def add_safe_globals(safe_globals):
+    """Admit these classes/functions (or (object, "module.name") pairs) in pickled objects that weights_only=True
+    loads (torch.serialization.add_safe_globals): a whole saved model whose classes you trust."""
+    for entry in safe_globals:
+        if not callable(entry[0] if isinstance(entry, tuple) else entry):
+            raise TypeError(f"add_safe_globals: expected classes or functions, got {entry!r}")
+    _user_safe_globals.extend(safe_globals)
+
+
+def get_safe_globals():
+    return list(_user_safe_globals)
+
+
+def clear_safe_globals():
+    _user_safe_globals.clear()
+
+
+class safe_globals:  # noqa: N801 - PyTorch's name for the context manager
+    """`with graphnet.serialization.safe_globals([Net, nn.Linear]): graphnet.load(f)` admits them for the block."""
+
+    def __init__(self, safe_globals):
+        self.safe_globals = list(safe_globals)
+
+    def __enter__(self):
+        self._saved = list(_user_safe_globals)
+        add_safe_globals(self.safe_globals)
+
+    def __exit__(self, *exc):
+        _user_safe_globals[:] = self._saved
+        return False
+
+
+class _WeightsOnlyUnpickler(_Unpickler):
+    """Admits graphnet's tensor rebuilders, plain containers and the safe globals, looked up by name (nothing is
+    imported); any other global raises naming it, before anything runs."""
+
+    def __init__(self, file, place, what, **kwargs):
+        super().__init__(file, place, **kwargs)
+        self._what = what
+        self._allowed = {name: obj for obj, name in map(_global_name, _user_safe_globals)}
+
+    def find_class(self, module, name):
+        if (module, name) in _PICKLED_TENSORS or (module, name) in _SAFE_BY_DEFAULT:
+            return super().find_class(module, name)
+        obj = self._allowed.get(f"{module}.{name}")
+        if obj is None:
+            raise pickle.UnpicklingError(
+                f"Weights only load failed: {self._what}. Unsupported global: GLOBAL "
+                f"{module}.{name} was not an allowed global by default. Please use "
+                f"`graphnet.serialization.add_safe_globals([{name}])` or the "
+                f"`graphnet.serialization.safe_globals([{name}])` context manager to allowlist this global if you "
+                "trust this class/function, or pass weights_only=False only if you trust the source of the file "
+                "(it can execute arbitrary code); or save model.state_dict() instead of the model.")
+        return obj
+
+
 def _unpickle(raw, types, name, weights_only, place, pickle_module, pickle_args):
     if raw is None:
         return []
     if weights_only:
-        raise pickle.UnpicklingError(
-            f"Weights only load failed: {name} holds objects that are not plain data ({', '.join(map(str, types))}); "
-            "loading them runs code from the file. weights_only=True refuses arbitrary objects. Pass "
-            "weights_only=False only if you trust the source of the file (it can execute arbitrary code), or save "
-            "model.state_dict() instead of the model.")
+        what = f"{name} holds pickled objects ({', '.join(map(str, types))})"
+        return _WeightsOnlyUnpickler(io.BytesIO(raw), place, what, **pickle_args).load()
     if pickle_module not in (None, pickle):
         return pickle_module.loads(raw, **pickle_args)
     return _Unpickler(io.BytesIO(raw), place, **pickle_args).load()
@@ -552,7 +620,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     """Load what `save` wrote, or a torch.save file. Tensors go where `map_location` says (a device, a str, a dict or
     a callable).
 
-    weights_only (default True) refuses pickled objects (whole modules): pass False only for files you trust. A
+    weights_only (default True) refuses pickled objects (whole modules) unless every class and function they name was
+    allowlisted with add_safe_globals/safe_globals; pass False only for files you trust. A
     torch.save file (zip or legacy pre-1.6) is always read with weights_only=True's rules (no code runs); mmap=True
     maps a zip file's storages.
     """

@@ -134,14 +134,50 @@ def test_whole_module_needs_weights_only_false():
     buf = io.BytesIO()
     graphnet.save(model, buf)
     buf.seek(0)
-    with pytest.raises(pickle.UnpicklingError, match="weights_only=True refuses arbitrary objects.*Linear|Linear.*"
-                       "weights_only=True refuses arbitrary objects"):
+    with pytest.raises(pickle.UnpicklingError, match=r"holds pickled objects \(graphnet.nn.modules.linear.Linear\). "
+                       r"Unsupported global: GLOBAL "
+                       r"graphnet.nn.modules.linear.Linear was not an allowed global by default. Please use "
+                       r"`graphnet.serialization.add_safe_globals\(\[Linear\]\)`"):
         graphnet.load(buf)
     buf.seek(0)
     loaded = graphnet.load(buf, weights_only=False)
     assert isinstance(loaded, graphnet.nn.Linear) and isinstance(loaded.weight, graphnet.nn.Parameter)
     x = graphnet.randn(4, 3)
     np.testing.assert_array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+
+
+def test_safe_globals_admit_a_whole_model_under_weights_only():
+    """pytorch/examples' word_language_model saves the model and loads it inside torch.serialization.safe_globals."""
+    from graphnet.nn.modules import activation, container, dropout, linear, normalization, rnn, transformer
+
+    model = graphnet.nn.Sequential(graphnet.nn.Linear(4, 4), graphnet.nn.LSTM(4, 3),
+                                   transformer.TransformerEncoderLayer(4, 2, 8, activation=graphnet.nn.functional.relu))
+    buf = io.BytesIO()
+    graphnet.save(model, buf)
+    trusted = [container.Sequential, linear.Linear, rnn.LSTM, transformer.TransformerEncoderLayer,
+               activation.MultiheadAttention, linear.NonDynamicallyQuantizableLinear, dropout.Dropout,
+               normalization.LayerNorm]
+    buf.seek(0)
+    with serialization.safe_globals(trusted), pytest.raises(pickle.UnpicklingError, match="GLOBAL graphnet.nn."
+                                                            "_functional.activation.relu was not an allowed global"):
+        graphnet.load(buf)  # the activation function is a global too
+    buf.seek(0)
+    with serialization.safe_globals(trusted + [graphnet.nn.functional.relu]):
+        loaded = graphnet.load(buf)
+    assert serialization.get_safe_globals() == []  # the block's globals are gone after it
+    assert type(loaded) is graphnet.nn.Sequential and isinstance(loaded[1], graphnet.nn.LSTM)
+    for (name, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    serialization.add_safe_globals([(linear.Linear, "graphnet.nn.modules.linear.Linear")])
+    try:
+        buf = io.BytesIO()
+        graphnet.save(graphnet.nn.Linear(2, 2), buf)
+        buf.seek(0)
+        assert isinstance(graphnet.load(buf), graphnet.nn.Linear)
+    finally:
+        serialization.clear_safe_globals()
+    with pytest.raises(TypeError, match="expected classes or functions"):
+        serialization.add_safe_globals([3])
 
 
 _CALLS = []
@@ -165,6 +201,10 @@ def test_pickled_payload_never_runs_with_weights_only():
     buf.seek(0)
     with pytest.raises(pickle.UnpicklingError, match="_Evil"):
         graphnet.load(buf)
+    buf.seek(0)
+    with serialization.safe_globals([graphnet.nn.Linear]), pytest.raises(pickle.UnpicklingError,
+                                                                         match="GLOBAL .*_record_call"):
+        graphnet.load(buf)  # other safe globals admit nothing else
     assert _CALLS == []
     buf.seek(0)
     assert graphnet.load(buf, weights_only=False) == {"x": "code ran"} and _CALLS == ["code ran"]
