@@ -196,8 +196,13 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
 
 @export("randint", method=False)
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
-    if high is None:
+    """randint(low, high, size) or randint(high, size): integers in [low, high)."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    if size is None:
+        raise TypeError('randint() missing 1 required positional arguments: "size"')
     return _finish(default_rng(generator).integers(low, high, _shape((size,))), dtype or dt.int64, device, False)
 
 
