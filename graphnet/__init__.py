@@ -20,7 +20,7 @@ from . import autograd, cuda, optim
 from . import nn  # noqa: E402
 from .serialization import load, save
 from . import data, utils
-from . import accelerator, backends
+from . import accelerator, backends, multiprocessing
 
 float = float32  # noqa: A001
 double = float64
@@ -66,7 +66,7 @@ __all__ = [
     # checkpoints
     "load", "save",
     # subpackages
-    "accelerator", "autograd", "backends", "cuda", "data", "nn", "optim", "serialization", "utils",
+    "accelerator", "autograd", "backends", "cuda", "data", "multiprocessing", "nn", "optim", "serialization", "utils",
     # the op functions (graphnet.<name> = frontend/api_*.py's @export)
     *sorted(_FUNCTIONS),
 ]

@@ -361,6 +361,18 @@ class Tensor:
             return f"tensor(<traced %{self._proxy.value.name}: {self._proxy.value.type}>)"
         return tensor_repr(self)
 
+    def share_memory_(self):
+        """Move a CPU tensor's storage into shared memory, so processes it is sent to (graphnet.multiprocessing)
+        read and write the same values; a no-op if shared already, or for a GPU tensor."""
+        if self._device.type == "cpu" and not self.is_shared():
+            from .shared_memory import share
+
+            self._data, self._shared_fd = share(self._data)
+        return self
+
+    def is_shared(self):
+        return getattr(self, "_shared_fd", None) is not None
+
     def __format__(self, format_spec):
         """A 0-d tensor formats as its Python number (`f"{loss:.3f}"`), as in PyTorch; others as objects do."""
         if self.ndim == 0 and type(self) is Tensor:

@@ -331,6 +331,12 @@ class Module:
     def cpu(self):
         return self._apply(lambda t: t.cpu())
 
+    def share_memory(self):
+        """Move every parameter and buffer into shared memory (Tensor.share_memory_), for Hogwild processes."""
+        for t in [*self.parameters(), *self.buffers()]:
+            t.share_memory_()
+        return self
+
     def cuda(self, device=None):
         return self._apply(lambda t: t.cuda(device))
 

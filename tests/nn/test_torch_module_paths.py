@@ -35,3 +35,19 @@ def test_every_class_graphnet_has_sits_where_pytorch_puts_it(sub):
     # the Lazy classes live in graphnet.nn.modules.lazy, which imports conv/linear (PyTorch defines them there)
     missing = [n for n in names if getattr(ours, n, None) is not getattr(nn, n)]
     assert not missing, f"graphnet.nn.modules.{sub} lacks {missing}"
+
+
+@pytest.mark.parametrize("sub", ["sampler", "dataset", "dataloader"])
+def test_data_classes_sit_where_torch_utils_data_puts_them(sub):
+    import graphnet.data as data
+
+    ours = importlib.import_module(f"graphnet.utils.data.{sub}")
+    expected = {"sampler": ["Sampler", "RandomSampler", "BatchSampler", "SubsetRandomSampler"],
+                "dataset": ["Dataset", "TensorDataset", "Subset", "random_split"],
+                "dataloader": ["DataLoader", "default_collate", "get_worker_info"]}[sub]
+    assert all(getattr(ours, n) is getattr(data, n) for n in expected)
+    torch_data = pytest.importorskip("torch.utils.data")
+    theirs = importlib.import_module(f"torch.utils.data.{sub}")
+    missing = [n for n in getattr(theirs, "__all__", []) if hasattr(data, n) and hasattr(torch_data, n)
+               and getattr(ours, n, None) is not getattr(data, n)]
+    assert not missing, f"graphnet.utils.data.{sub} lacks {missing}"
