@@ -72,3 +72,19 @@ def test_data_parallel_on_a_gpu_moves_the_inputs_to_device_ids_0():
     out = dp(gn.ones(1, 3))
     assert out.is_cuda
     assert nn.parallel.data_parallel(lin, gn.ones(1, 3)).is_cuda
+
+
+def test_cuda_seeding_works_without_a_gpu_and_seeds_what_cuda_tensors_draw_from():
+    """minGPT's set_seed calls torch.cuda.manual_seed_all(seed) on any machine, as PyTorch allows."""
+    import graphnet as torch
+
+    torch.cuda.manual_seed_all(7)
+    a = torch.randn(3)
+    torch.cuda.manual_seed(7)
+    assert torch.randn(3).tolist() == a.tolist() and torch.cuda.initial_seed() == 7
+    torch.cuda.seed_all()
+    assert torch.cuda.initial_seed() != 7 or torch.randn(3).tolist() != a.tolist()
+    torch.cuda.set_device(0)  # the only device graphnet addresses: accepted as PyTorch accepts it
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError):
+            torch.cuda.set_device(1)

@@ -69,11 +69,60 @@ def empty_cache():
         alloc.empty_cache()
 
 
+def manual_seed(seed):
+    """Seed the generator CUDA tensors draw from: graphnet draws them from the default generator, so this seeds
+    it (as graphnet.manual_seed does); like PyTorch's, it does nothing else and works without a GPU."""
+    from ..frontend.creation import manual_seed as seed_default
+
+    seed_default(seed)
+
+
+def manual_seed_all(seed):
+    """manual_seed for every GPU (one generator serves them all)."""
+    manual_seed(seed)
+
+
+def seed():
+    from ..frontend.creation import default_generator
+
+    default_generator.seed()
+
+
+seed_all = seed
+
+
+def initial_seed():
+    from ..frontend.creation import default_generator
+
+    return default_generator.initial_seed()
+
+
+def set_device(device):
+    """Select the current GPU: graphnet uses device 0 (another index is refused while only one is supported)."""
+    index = _index(device)
+    if index != 0:
+        _require(f"set_device({index})")
+        if index >= device_count():
+            raise RuntimeError(f"CUDA error: invalid device ordinal (device {index} of {device_count()})")
+
+
+def is_initialized():
+    return is_available()
+
+
+def get_device_capability(device=None):
+    from numba import cuda
+
+    _require("get_device_capability()")
+    return tuple(cuda.get_current_device().compute_capability)
+
+
 def fallback_counts():
     """{op name: calls} of ops that ran on the host because they have no CUDA kernel yet."""
     return dict(cuda_backend.FALLBACKS)
 
 
 __all__ = ["OutOfMemoryError", "current_device", "device_count", "empty_cache", "fallback_counts",
-           "get_device_name", "is_available", "max_memory_allocated", "memory_allocated", "memory_reserved",
-           "reset_peak_memory_stats", "synchronize"]
+           "get_device_capability", "get_device_name", "initial_seed", "is_available", "is_initialized",
+           "manual_seed", "manual_seed_all", "max_memory_allocated", "memory_allocated", "memory_reserved",
+           "reset_peak_memory_stats", "seed", "seed_all", "set_device", "synchronize"]
