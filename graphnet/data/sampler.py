@@ -27,6 +27,9 @@ class SequentialSampler(Sampler):
         return len(self.data_source)
 
 
+_DRAWS = 1024  # draws with replacement made per block
+
+
 class RandomSampler(Sampler):
     """A fresh permutation per epoch (or draws with replacement), from `generator` or graphnet's default one."""
 
@@ -43,12 +46,12 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
-        n, rng = len(self.data_source), default_rng(self.generator)
-        if self.replacement:
-            return iter(rng.integers(0, n, size=self.num_samples).tolist())
-        full, rest = divmod(self.num_samples, n)
-        chunks = [rng.permutation(n) for _ in range(full)] + [rng.permutation(n)[:rest]]
-        return iter(np.concatenate(chunks).tolist())
+        """Lazily, in blocks: num_samples may be effectively endless (minGPT's trainer asks for 1e10 draws)."""
+        n, rng, left = len(self.data_source), default_rng(self.generator), self.num_samples
+        while left > 0:
+            block = rng.integers(0, n, size=min(left, _DRAWS)) if self.replacement else rng.permutation(n)[:left]
+            left -= len(block)
+            yield from block.tolist()
 
     def __len__(self):
         return self.num_samples

@@ -351,3 +351,17 @@ def test_collate_keeps_autograd_for_tensors_that_require_grad():
     batch = default_collate([w * 2, w * 3])
     batch.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.full(3, 5.0))
+
+
+def test_random_sampler_draws_lazily_so_an_endless_num_samples_works():
+    """minGPT's trainer: RandomSampler(ds, replacement=True, num_samples=int(1e10)) and next(iter(loader))."""
+    ds = TensorDataset(graphnet.arange(10))
+    it = iter(RandomSampler(ds, replacement=True, num_samples=int(1e10)))
+    draws = [next(it) for _ in range(3000)]
+    assert set(draws) == set(range(10))
+    assert len(RandomSampler(ds, replacement=True, num_samples=int(1e10))) == int(1e10)
+    x, = next(iter(DataLoader(ds, batch_size=4, sampler=RandomSampler(ds, replacement=True, num_samples=int(1e10)))))
+    assert x.shape == (4,)
+    no_rep = list(RandomSampler(ds, num_samples=25))  # without replacement: whole permutations, then part of one
+    assert len(no_rep) == 25 and sorted(no_rep[:10]) == list(range(10)) and sorted(no_rep[10:20]) == list(range(10))
+    assert len(set(no_rep[20:])) == 5
