@@ -45,7 +45,7 @@ def test_conv2d_kernels_match_reference(xs, ws, stride, padding, dilation, group
 
     g = RNG.standard_normal((n, o, oh, ow)).astype(np.float32)
     want_dw = OPS["conv2d_weight_grad"].impl(x, g, weight_shape=weight.shape, **attrs)
-    acc = np.empty((2, c // groups * kh * kw, o // groups), np.float32)
+    acc = np.empty((c // groups * kh * kw, o // groups), np.float32)
     for unfold, given_cols in ((False, cols), (True, np.full_like(cols, np.nan))):  # the forward's columns, or none
         dw = np.empty_like(weight)
         conv.conv2d_weight_grad(x, g, geo, groups, unfold, given_cols, acc, dw)
