@@ -77,13 +77,13 @@ def test_lbfgs_model_matches_torch(kwargs):
     opts = {lib: lib.optim.LBFGS(models[lib].parameters(), **kwargs) for lib in LIBS}
     closures = {lib: _closure(lib, models[lib], opts[lib], lib.tensor(x), lib.tensor(y)) for lib in LIBS}
     for i in range(3):
-        losses = {lib: float(opts[lib].step(closures[lib])) for lib in LIBS}
+        losses = {lib: opts[lib].step(closures[lib]).item() for lib in LIBS}
         assert losses[graphnet] == pytest.approx(losses[torch], rel=1e-12, abs=TOL)
         _assert_weights(models[graphnet], models[torch], f"step {i}")
         ref, got = (opts[lib].state[next(iter(models[lib].parameters()))] for lib in LIBS)
         assert got["func_evals"] == ref["func_evals"] and got["n_iter"] == ref["n_iter"]
         assert len(got["old_dirs"]) == len(ref["old_dirs"])
-    assert float(losses[torch]) < float(((models[torch](torch.tensor(x)) * 0 - torch.tensor(y)) ** 2).mean())
+    assert losses[torch] < float((torch.tensor(y) ** 2).mean())  # it did optimize (below the zero predictor's loss)
 
 
 def _rosenbrock(w):
