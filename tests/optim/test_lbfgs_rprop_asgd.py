@@ -228,3 +228,30 @@ def test_lbfgs_step_needs_a_closure_and_runs_eagerly_only():
     with pytest.raises(graphnet.GraphBreak, match="LBFGS.step under graphnet.compile"):
         step()
     np.testing.assert_allclose(w.detach().numpy(), [0.0, 0.0], atol=1e-12)  # eager L-BFGS solved the quadratic
+
+
+def test_lbfgs_under_compile_without_fullgraph_falls_back_to_eager_with_the_reason():
+    w = graphnet.tensor([1.0, 2.0], dtype=graphnet.float64, requires_grad=True)
+    opt = graphnet.optim.LBFGS([w], max_iter=1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    step = graphnet.compile(lambda: opt.step(closure))
+    step()
+    with pytest.warns(UserWarning, match="falling back to eager: LBFGS.step under graphnet.compile"):
+        step()
+    ref = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ref_opt = torch.optim.LBFGS([ref], max_iter=1)
+
+    def ref_closure():
+        ref_opt.zero_grad()
+        loss = (ref ** 2).sum()
+        loss.backward()
+        return loss
+    for _ in range(2):
+        ref_opt.step(ref_closure)
+    np.testing.assert_allclose(w.detach().numpy(), ref.detach().numpy(), rtol=0, atol=1e-15)
