@@ -220,7 +220,10 @@ def _structure(key, value):
 
 
 def _cast_state(param, key, value):
-    """A private copy of a saved state value; tensors other than 'step' follow the parameter's dtype and device."""
+    """A private copy of a saved state value; tensors other than 'step' follow the parameter's dtype and device, also
+    inside lists (LBFGS's history)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_state(param, key, v) for v in value)
     if not isinstance(value, Tensor):
         return value
     value = value.detach().clone()
