@@ -1,4 +1,4 @@
-"""What scripts query even on a CPU: torch.backends.cudnn/mps, torch.accelerator, Tensor.is_cuda/is_mps/is_xpu and
+"""What scripts query even on a CPU: torch.backends.cuda/cudnn/mps, torch.accelerator, Tensor.is_cuda/is_mps/is_xpu and
 nn.DataParallel / nn.parallel.data_parallel, answering as PyTorch does on a machine without an accelerator."""
 import numpy as np
 import pytest
@@ -15,6 +15,22 @@ def test_cudnn_flags_have_pytorchs_defaults_and_can_be_set(monkeypatch):
     assert cudnn.is_available() is False and cudnn.version() is None
     monkeypatch.setattr(cudnn, "benchmark", True)
     assert gn.backends.cudnn.benchmark is True
+
+
+def test_cuda_matmul_flags_match_pytorch_defaults_setting_and_unknown_names(monkeypatch):
+    torch = pytest.importorskip("torch")
+    mine, ref = gn.backends.cuda.matmul, torch.backends.cuda.matmul
+    for name in ("allow_tf32", "allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction"):
+        assert getattr(mine, name) == getattr(ref, name), name
+    assert gn.backends.cuda.is_built() is False
+    monkeypatch.setitem(mine._flags, "allow_tf32", False)
+    mine.allow_tf32 = True
+    assert gn.backends.cuda.matmul.allow_tf32 is True
+    for obj in (mine, ref):
+        with pytest.raises(AttributeError, match="Unknown attribute allow_tf33"):
+            obj.allow_tf33 = True
+        with pytest.raises(AttributeError, match="Unknown attribute allow_tf33"):
+            obj.allow_tf33
 
 
 def test_mps_is_neither_built_nor_available():

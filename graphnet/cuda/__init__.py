@@ -6,6 +6,7 @@ GPU is first asked about or used.
 from ..runtime import cuda_backend  # noqa: F401  (registers dispatch.BACKENDS['cuda'])
 from ..runtime.cuda_runtime import device_count, is_available
 from ..runtime.storage import OutOfMemoryError, allocator, cuda_unavailable_error
+from . import amp  # noqa: E402  (torch.cuda.amp.GradScaler)
 
 
 def _require(what):
@@ -74,6 +75,6 @@ def fallback_counts():
     return dict(cuda_backend.FALLBACKS)
 
 
-__all__ = ["OutOfMemoryError", "current_device", "device_count", "empty_cache", "fallback_counts",
+__all__ = ["OutOfMemoryError", "amp", "current_device", "device_count", "empty_cache", "fallback_counts",
            "get_device_name", "is_available", "max_memory_allocated", "memory_allocated", "memory_reserved",
            "reset_peak_memory_stats", "synchronize"]
