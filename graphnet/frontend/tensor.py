@@ -361,6 +361,12 @@ class Tensor:
             return f"tensor(<traced %{self._proxy.value.name}: {self._proxy.value.type}>)"
         return tensor_repr(self)
 
+    def __format__(self, format_spec):
+        """A 0-d tensor formats as its Python number (f"{loss:.4f}"), any other with an empty spec as its repr."""
+        if self.ndim == 0 and self._proxy is None:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     def _graph_break(self, what):
         """Reading a symbolic (traced) tensor's values: raise GraphBreak naming the user's file:line."""
         self._proxy.graph_break(what)

@@ -222,3 +222,13 @@ def test_masked_fill_matches_torch():
     with pytest.raises(RuntimeError, match=r"only supports a 0-dimensional value tensor, but got tensor with 1 "
                                            r"dimension\(s\)."):
         t.masked_fill(t > 2, graphnet.tensor([1.0]))
+
+
+def test_format_of_a_0d_tensor_is_its_numbers_as_in_pytorch():
+    real = pytest.importorskip("torch")
+    for spec, value in ((".4f", 1.23456), ("d", 3), ("", 2.5), (">8.2e", -0.000123)):
+        assert format(graphnet.tensor(value), spec) == format(real.tensor(value), spec)
+    assert f"{graphnet.tensor([1.0, 2.0])}" == repr(graphnet.tensor([1.0, 2.0]))
+    for lib in (real, graphnet):
+        with pytest.raises(TypeError, match="unsupported format string passed to Tensor.__format__"):
+            format(lib.tensor([1.0, 2.0]), ".2f")
