@@ -19,7 +19,8 @@ def test_randint_overloads_match_pytorch_shape_dtype_and_range(args, kwargs, low
 
 
 @pytest.mark.parametrize("args, message", [((10,), r"randint\(\) received an invalid combination of arguments"),
-                                           ((0, 10), r"randint\(\): argument 'size' \(position 2\) must be tuple of ints, not int")])
+                                           ((0, 10), r"randint\(\): argument 'size' \(position 2\) must be tuple of "
+                                                     r"ints, not int")])
 def test_randint_without_size_is_a_type_error_like_pytorch(args, message):
     for lib in (torch, gn):
         with pytest.raises(TypeError, match=message):
