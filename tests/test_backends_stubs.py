@@ -88,3 +88,16 @@ def test_data_parallel_on_a_gpu_moves_the_inputs_to_device_ids_0():
     out = dp(gn.ones(1, 3))
     assert out.is_cuda
     assert nn.parallel.data_parallel(lin, gn.ones(1, 3)).is_cuda
+
+
+@no_gpu
+def test_cuda_manual_seed_without_a_gpu_is_silently_ignored_as_in_pytorch():
+    torch = pytest.importorskip("torch")
+    for lib in (gn, torch):
+        lib.manual_seed(3)
+        first = lib.randn(4).numpy()
+        lib.manual_seed(3)
+        lib.randn(2)
+        lib.cuda.manual_seed(3)
+        lib.cuda.manual_seed_all(3)
+        np.testing.assert_array_equal(lib.randn(2).numpy(), first[2:])

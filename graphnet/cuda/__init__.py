@@ -70,11 +70,23 @@ def empty_cache():
         alloc.empty_cache()
 
 
+def manual_seed(seed):
+    """Seed the GPU's random numbers; silently ignored without a GPU, as in PyTorch. graphnet draws every device's
+    random numbers from its one default generator, so with a GPU this seeds that generator."""
+    if is_available():
+        from ..frontend.creation import manual_seed as seed_all
+
+        seed_all(seed)
+
+
+manual_seed_all = manual_seed
+
+
 def fallback_counts():
     """{op name: calls} of ops that ran on the host because they have no CUDA kernel yet."""
     return dict(cuda_backend.FALLBACKS)
 
 
 __all__ = ["OutOfMemoryError", "amp", "current_device", "device_count", "empty_cache", "fallback_counts",
-           "get_device_name", "is_available", "max_memory_allocated", "memory_allocated", "memory_reserved",
-           "reset_peak_memory_stats", "synchronize"]
+           "get_device_name", "is_available", "manual_seed", "manual_seed_all", "max_memory_allocated",
+           "memory_allocated", "memory_reserved", "reset_peak_memory_stats", "synchronize"]
