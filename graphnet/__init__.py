@@ -16,7 +16,7 @@ from .frontend.autograd import (enable_grad, inference_mode, is_grad_enabled, is
 from .core.device import device
 from .frontend.tracer import GraphBreak, trace
 from .frontend.compile import compile  # noqa: A004
-from . import autograd, cuda, optim
+from . import amp, autograd, cuda, optim
 from . import nn  # noqa: E402
 from .serialization import load, save
 from . import data, utils

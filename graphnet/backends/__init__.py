@@ -1,4 +1,4 @@
-"""graphnet.backends: PyTorch's torch.backends flags that scripts set or query (graphnet uses neither cuDNN nor MPS)."""
-from . import cudnn, mps  # noqa: F401
+"""graphnet.backends: torch.backends flags that scripts set or query (graphnet uses no cuBLAS, cuDNN or MPS)."""
+from . import cuda, cudnn, mps  # noqa: F401
 
-__all__ = ["cudnn", "mps"]
+__all__ = ["cuda", "cudnn", "mps"]

@@ -6,6 +6,7 @@ GPU is first asked about or used.
 from ..runtime import cuda_backend  # noqa: F401  (registers dispatch.BACKENDS['cuda'])
 from ..runtime.cuda_runtime import device_count, is_available
 from ..runtime.storage import OutOfMemoryError, allocator, cuda_unavailable_error
+from . import amp  # noqa: E402  (torch.cuda.amp.GradScaler)
 
 
 def _require(what):
@@ -70,22 +71,23 @@ def empty_cache():
 
 
 def manual_seed(seed):
-    """Seed the generator CUDA tensors draw from: graphnet draws them from the default generator, so this seeds
-    it (as graphnet.manual_seed does); like PyTorch's, it does nothing else and works without a GPU."""
-    from ..frontend.creation import manual_seed as seed_default
+    """Seed the GPU's random numbers; silently ignored without a GPU, as in PyTorch. graphnet draws every device's
+    random numbers from its one default generator, so with a GPU this seeds that generator."""
+    if is_available():
+        from ..frontend.creation import manual_seed as seed_all
 
-    seed_default(seed)
+        seed_all(seed)
 
 
-def manual_seed_all(seed):
-    """manual_seed for every GPU (one generator serves them all)."""
-    manual_seed(seed)
+manual_seed_all = manual_seed
 
 
 def seed():
-    from ..frontend.creation import default_generator
+    """Reseed the GPU's random numbers from a random seed; ignored without a GPU, like manual_seed."""
+    if is_available():
+        from ..frontend.creation import default_generator
 
-    default_generator.seed()
+        default_generator.seed()
 
 
 seed_all = seed
@@ -122,7 +124,7 @@ def fallback_counts():
     return dict(cuda_backend.FALLBACKS)
 
 
-__all__ = ["OutOfMemoryError", "current_device", "device_count", "empty_cache", "fallback_counts",
+__all__ = ["OutOfMemoryError", "amp", "current_device", "device_count", "empty_cache", "fallback_counts",
            "get_device_capability", "get_device_name", "initial_seed", "is_available", "is_initialized",
            "manual_seed", "manual_seed_all", "max_memory_allocated", "memory_allocated", "memory_reserved",
            "reset_peak_memory_stats", "seed", "seed_all", "set_device", "synchronize"]

@@ -196,13 +196,16 @@ def normal(mean=0.0, std=1.0, size=None, generator=None, dtype=None, device=None
 
 @export("randint", method=False)
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
-    """randint(low, high, size) or randint(high, size): integers in [low, high)."""
-    if size is None and isinstance(high, (tuple, list)):
+    """PyTorch's two overloads: randint(high, size) and randint(low, high, size), size also by keyword."""
+    if size is None:
+        if high is None:
+            raise TypeError("randint() received an invalid combination of arguments: it needs a size, as in "
+                            "randint(high, size) or randint(low, high, size)")
+        if not isinstance(high, (tuple, list)):
+            raise TypeError(f"randint(): argument 'size' (position 2) must be tuple of ints, not {type(high).__name__}")
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    if size is None:
-        raise TypeError('randint() missing 1 required positional arguments: "size"')
     return _finish(default_rng(generator).integers(low, high, _shape((size,))), dtype or dt.int64, device, False)
 
 

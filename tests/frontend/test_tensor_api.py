@@ -237,17 +237,3 @@ def test_format_spec_on_a_non_scalar_or_a_parameter_raises_as_in_pytorch():
         format(torch.tensor([1.0, 2.0]), ".2f")
     with pytest.raises(TypeError, match="unsupported format string passed to Parameter.__format__"):
         format(torch.nn.Parameter(torch.tensor(1.0)), ".2f")
-
-
-def test_randint_overloads_as_pytorch():
-    """randint(high, size) (pytorch/examples' word_language_model/generate.py), randint(low, high, size), keywords."""
-    torch.manual_seed(0)
-    a = torch.randint(5, (1, 1), dtype=torch.long)
-    assert a.shape == (1, 1) and a.dtype is torch.int64 and 0 <= a.item() < 5
-    b = torch.randint(3, 6, (200,))
-    assert b.shape == (200,) and b.min().item() >= 3 and b.max().item() <= 5 and len(set(b.tolist())) == 3
-    c = torch.randint(2, size=[4, 2])
-    assert c.shape == (4, 2) and c.max().item() <= 1
-    assert torch.randint(low=1, high=2, size=(3,)).tolist() == [1, 1, 1]
-    with pytest.raises(TypeError, match='randint\\(\\) missing 1 required positional arguments: "size"'):
-        torch.randint(5)
