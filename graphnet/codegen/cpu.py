@@ -105,15 +105,16 @@ class Extents(list):
     so one source, compiled once, serves every size with the same loop structure (a mean's 1/n is a constant that
     changes with the size); strides 0 and 1 stay literal (they decide the structure: broadcast, contiguous)."""
 
-    def __init__(self, generic=False):
+    def __init__(self, generic=False, constants=None):
         super().__init__()
         self.generic, self.types = generic, []
+        self.constants = generic if constants is None else constants  # constants too are parameters
 
     def __call__(self, n):
         return self._parameter(int(n), "int64") if self.generic else str(n)
 
     def const(self, value, dtype):
-        if not self.generic:
+        if not self.constants:
             return f"{NP_TYPES[dtype]}({literal(value)})"
         return self._parameter(value, NUMBA_TYPES[dtype])
 
@@ -141,15 +142,37 @@ def render(kernel, parallel=None):
     return render_generic(kernel, parallel, generic=False)[0]
 
 
-def render_generic(kernel, parallel=None, generic=True, inplace=None):
+def sizes_free(kernel):
+    """Whether `kernel` runs as fast with its sizes as parameters: every loop nest elementwise over one contiguous
+    (or broadcast) loop, such as an optimizer's update of one parameter or an activation. Such a loop is memory-bound
+    and vectorises the same with a run-time bound; its constants stay literal (a literal exponent folds)."""
+    for m in kernel.members:
+        if m.is_reduction:
+            return False
+        dims, sets = _collapse(m.domain, [a.strides for a in m.reads] + [contiguous_strides(m.domain)])
+        if len(dims) > 1 or any(st not in (0, 1) for strides in sets for st in strides):
+            return False
+    return True
+
+
+def render_sized(kernel, parallel=None, inplace=None):
+    """render_generic for a Program of fixed sizes: sizes are literals, except in a kernel that is `sizes_free`,
+    which takes them as parameters, so the per-parameter updates of an optimizer share one compiled kernel for all
+    parameter sizes (ResNet-20's training step: 87 -> 64 distinct kernels)."""
+    free = sizes_free(kernel)
+    return render_generic(kernel, parallel, generic=free, inplace=inplace, constants=False)
+
+
+def render_generic(kernel, parallel=None, generic=True, inplace=None, constants=None):
     """(source, extents): a module defining `kernel(*inputs, *outputs, *extents)`: one loop nest per member (a
     HorizontalKernel has several, run in turn), each a prange over PARALLEL_MIN elements or more. Generic, the
     sizes and constants are the trailing parameters, whose values for this kernel are `extents`. `inplace` maps
     an output to the input it overwrites: that output is no parameter, its stores go to the input. Passed as two
-    arguments, the same array would make LLVM's overlap check pick the scalar loop (5x slower with an exp)."""
+    arguments, the same array would make LLVM's overlap check pick the scalar loop (5x slower with an exp).
+    `constants=False` keeps the constants literal in a generic kernel."""
     inplace = inplace or {}
     flags = [math.prod(m.domain) >= PARALLEL_MIN if parallel is None else parallel for m in kernel.members]
-    ext = Extents(generic)
+    ext = Extents(generic, constants)
     body = [line for m, par in zip(kernel.members, flags)
             for line in (_render_reduction if m.is_reduction else _render_elementwise)(m, par, ext)]
     if inplace:  # one pass of one pattern over the body (a regex per output and line cost ~1 s for a 12-layer GPT)

@@ -5,6 +5,8 @@ in milliseconds; where fork is unavailable, or there is one core or few kernels,
 import multiprocessing
 import os
 
+from numba.core import caching
+
 from . import cpu
 
 MIN_KERNELS = 8  # fewer new kernels than this compile faster in-process than a pool starts and joins
@@ -23,12 +25,22 @@ def _uncached(sources):
     sources = [s for s in dict.fromkeys(sources) if not cpu.is_loaded(s)]
     if not sources:
         return []
-    folder = os.path.join(os.path.dirname(cpu.source_path(sources[0])), "__pycache__")
+    folder = numba_cache_folder(cpu.source_path(sources[0]))
     try:
         indexed = {name.split(".", 1)[0] for name in os.listdir(folder) if name.endswith(".nbi")}
     except FileNotFoundError:
         indexed = set()
     return [s for s in sources if os.path.splitext(os.path.basename(cpu.source_path(s)))[0] not in indexed]
+
+
+def numba_cache_folder(py_file):
+    """Where Numba caches the machine code of functions defined in `py_file`: the first of its own locators that
+    applies (NUMBA_CACHE_DIR when set, else the file's __pycache__, ...), so the check sees what Numba will load."""
+    for locator in caching.CacheImpl._locator_classes:
+        found = locator.from_function(numba_cache_folder, py_file)
+        if found is not None:
+            return found.get_cache_path()
+    return os.path.join(os.path.dirname(py_file), "__pycache__")
 
 
 def _compile(sources):

@@ -6,6 +6,8 @@ compile(fn)     the whole call (e.g. a training step: forward, loss, backward, o
 compile(model)  forward is a Program; when gradients are needed the joint graph is split ahead of time and
                 `loss.backward()` runs the compiled backward Program through one autograd node.
 """
+import contextlib
+import gc
 import time
 import warnings
 from collections import OrderedDict
@@ -113,6 +115,21 @@ def _show(k):
     return repr(k)
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cycle collector off while a variant is built: tracing and each pass allocate tens of thousands of
+    linked graph objects, and the collector's passes over them cost a third of a warm build (ResNet-20: trace 0.6 ->
+    0.3 s). Whatever cycles the build leaves are collected once it is back on."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class _Variant:
     """One compiled variant: its guard key, the Guard over what the trace read, its Programs (None: runs eagerly
     because it cannot be captured), the traced state it binds, and timings."""
@@ -189,7 +206,8 @@ class _Compiled:
         """Build (or mark as eager) the variant for `key`, evicting the least recently used beyond the limit."""
         generic = self._shape_generic(key)
         try:
-            variant = build(generic)
+            with _gc_paused():
+                variant = build(generic)
         except (GraphBreak, UnsupportedError) as e:
             if self.fullgraph:
                 raise

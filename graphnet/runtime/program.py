@@ -68,7 +68,7 @@ class Program:
 
     def render_kernel(self, kernel):
         """The source this Program generates for a fused kernel."""
-        return cpu.render_generic(kernel, generic=self.generic)[0]
+        return (cpu.render_generic if self.generic else cpu.render_sized)(kernel)[0]
 
     def _load_kernels(self):
         """Compile the fused kernels not cached yet on all cores, then load every one."""

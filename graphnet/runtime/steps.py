@@ -147,8 +147,8 @@ class Fused:
         kernel = node.attrs["kernel"]
         inplace = {kernel.outputs[k]: kernel.inputs[ins.index(ref)] for k, (kind, ref) in enumerate(bufs)
                    if kind == "input"}
-        self.source, self.extents = cpu.render_generic(kernel, False if serial else None, generic=generic,
-                                                       inplace=inplace)
+        render = cpu.render_generic if generic else cpu.render_sized
+        self.source, self.extents = render(kernel, False if serial else None, inplace=inplace)
         self.fn = None  # load(): after the Program has its kernels compiled together (codegen/precompile.py)
         self.ins, self.outs, self.bufs = ins, outs, bufs
         self.passed = [k for k, (kind, _) in enumerate(bufs) if kind != "input"]  # outputs that are parameters

@@ -360,3 +360,33 @@ def test_compiled_module_backward_stops_at_detach_as_eager_does():
         m.zero_grad()
     for got, want in zip(results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_build_pauses_the_cycle_collector_and_restores_its_state():
+    import gc
+
+    seen = []
+
+    def fn(x):
+        seen.append(gc.isenabled())
+        return x * 2
+
+    def breaks(x):
+        return x * float(x.sum().item())
+
+    x = torch.ones(3)
+    compiled, broken = torch.compile(fn), torch.compile(breaks)
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(x).numpy(), [2, 2, 2])
+    assert seen == [True, False] and gc.isenabled()  # eager call, then the traced one; the Program runs no Python
+    with pytest.warns(UserWarning, match="falling back to eager"):
+        for _ in range(2):
+            broken(x)
+    assert gc.isenabled()  # a build that fails turns it back on too
+    gc.disable()
+    try:
+        f = torch.compile(lambda a: a - 1)
+        f(x), f(x)
+        assert not gc.isenabled()  # left off when the caller had turned it off
+    finally:
+        gc.enable()

@@ -4,6 +4,7 @@ sharing kernels."""
 import os
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -206,14 +207,19 @@ def test_an_inplace_output_is_written_through_its_input():
     np.testing.assert_array_equal(a, np.arange(6) + 1)
 
 
-def test_precompile_fills_the_cache_in_worker_processes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("numba_dir", [False, True], ids=["in-tree", "NUMBA_CACHE_DIR"])
+def test_precompile_fills_the_cache_in_worker_processes(tmp_path, monkeypatch, numba_dir):
+    """With NUMBA_CACHE_DIR set, machine code is found there: a warm run forked workers for nothing before."""
     monkeypatch.setenv("GRAPHNET_CACHE_DIR", str(tmp_path))
+    if numba_dir:
+        monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
     if precompile._cores() < 2:
         pytest.skip("one core: precompile compiles in-process")
+    first = 3 + 2 * precompile.MIN_KERNELS * numba_dir  # kernels of their own: those of the other case are imported
     sources = [cpu.render(LoopKernel(name="k", domain=(n,), inputs=["in0"], outputs=["out0"],
                                      dtypes={"in0": "float32", "out0": "float32"}, reads=[Access("in0", (1,), 0)],
                                      body=[Stmt("v0", "load", (0,)), Stmt("v1", "tanh", ("v0",))], results=["v1"]))
-               for n in range(3, 3 + precompile.MIN_KERNELS)]
+               for n in range(first, first + precompile.MIN_KERNELS)]
     assert precompile._uncached(sources) == sources
     assert precompile.precompile(sources + sources[:2]) == len(sources)
     assert precompile._uncached(sources) == []  # machine code on disk, found with one listing of the cache folder
