@@ -17,6 +17,7 @@ from .core.device import device
 from .frontend.tracer import GraphBreak, trace
 from .frontend.compile import compile  # noqa: A004
 from . import amp, autograd, cuda, optim
+from .amp import autocast, is_autocast_enabled
 from . import nn  # noqa: E402
 from .serialization import load, save
 from . import data, utils
@@ -61,12 +62,15 @@ __all__ = [
     "Generator", "default_generator", "manual_seed",
     # grad modes
     "enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "no_grad", "set_grad_enabled",
+    # mixed precision (regions run in full precision: amp/autocast_mode.py)
+    "autocast", "is_autocast_enabled",
     # tracing and compiling (graphnet's own)
     "GraphBreak", "trace", "compile",
     # checkpoints
     "load", "save",
     # subpackages
-    "accelerator", "autograd", "backends", "cuda", "data", "multiprocessing", "nn", "optim", "serialization", "utils",
+    "accelerator", "amp", "autograd", "backends", "cuda", "data", "multiprocessing", "nn", "optim", "serialization",
+    "utils",
     # the op functions (graphnet.<name> = frontend/api_*.py's @export)
     *sorted(_FUNCTIONS),
 ]

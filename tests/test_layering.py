@@ -14,7 +14,7 @@ import graphnet
 
 ROOT = pathlib.Path(graphnet.__file__).parent
 LAYERS = [("core",), ("ir",), ("passes",), ("codegen",), ("runtime",), ("frontend",),
-          ("nn", "optim", "data", "autograd", "utils", "serialization", "serialization_torch", "multiprocessing",
+          ("nn", "optim", "data", "autograd", "utils", "serialization", "serialization_torch", "multiprocessing", "amp",
            "serialization_torch_legacy", "cuda", "distributed",
            "onnx", "backends", "accelerator"),
           ("viz", "")]

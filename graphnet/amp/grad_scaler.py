@@ -24,9 +24,9 @@ class GradScaler:
         self._device = device
         self._enabled = enabled
         if enabled and device == "cuda":
-            from .. import cuda
+            from ..runtime.cuda_runtime import is_available
 
-            if not cuda.is_available():
+            if not is_available():
                 warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
                               stacklevel=2)
                 self._enabled = False

@@ -2,8 +2,18 @@
 import warnings
 
 from ..amp import GradScaler as _GradScaler
+from ..amp import autocast as _autocast
 
-__all__ = ["GradScaler"]
+__all__ = ["GradScaler", "autocast"]
+
+
+class autocast(_autocast):  # noqa: N801 - PyTorch's name
+    """torch.cuda.amp.autocast(...) == torch.autocast('cuda', ...), with PyTorch's FutureWarning."""
+
+    def __init__(self, enabled=True, dtype=None, cache_enabled=True):
+        warnings.warn("`torch.cuda.amp.autocast(args...)` is deprecated. Please use `torch.amp.autocast('cuda', "
+                      "args...)` instead.", FutureWarning, stacklevel=2)
+        super().__init__("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 
 class GradScaler(_GradScaler):
