@@ -50,23 +50,10 @@ def _pitch(x):
     return max(x.strides[0] // x.itemsize, x.shape[1], 1)
 
 
-@njit(cache=True, inline="always")
-def _strided(x):
-    return x.shape[0] > 0 and x.shape[1] > 1 and x.strides[1] != x.itemsize
-
-
-@njit(cache=True, inline="always")
-def _check_rows(a, b, c):
-    """BLAS reads and writes whole rows from the pitch: a strided row would be read wrong, or written out of bounds."""
-    if _strided(a) or _strided(b) or _strided(c):
-        raise ValueError("blas.mm: every operand's rows must be contiguous (a strided view reached a GEMM)")
-
-
 @njit(cache=True, nogil=True)
 def mm_numpy(a, b, c, ta, tb, beta):
     """c (m, n) = op(a) @ op(b) + beta * c (beta 0 or 1), op(x) = x.T where its flag is set; float32 or float64
     arrays whose rows are contiguous (the leading stride is the row pitch)."""
-    _check_rows(a, b, c)
     m, n = c.shape
     k = a.shape[0] if ta else a.shape[1]
     if m and n and k:
@@ -83,7 +70,6 @@ def mm_numpy(a, b, c, ta, tb, beta):
 @njit(cache=True, nogil=True)
 def mm_scipy(a, b, c, ta, tb, beta):
     """mm_numpy through Numba's binding of SciPy's column-major BLAS: c.T = op(b).T @ op(a).T."""
-    _check_rows(a, b, c)
     m, n = c.shape
     k = a.shape[0] if ta else a.shape[1]
     if m and n and k:
