@@ -224,9 +224,9 @@ def test_precompile_fills_the_cache_in_worker_processes(tmp_path, monkeypatch, n
     assert precompile.precompile(sources + sources[:2]) == len(sources)
     assert precompile._uncached(sources) == []  # machine code on disk, found with one listing of the cache folder
     assert precompile.precompile(sources) == 0
-    out = np.empty(3, np.float32)
-    cpu.load(sources[0])(np.ones(3, np.float32), out)
-    np.testing.assert_allclose(out, np.tanh(np.ones(3)), rtol=1e-6)
+    out = np.empty(first, np.float32)  # the kernel's literal size: any other would be read and written past its end
+    cpu.load(sources[0])(np.ones(first, np.float32), out)
+    np.testing.assert_allclose(out, np.tanh(np.ones(first)), rtol=1e-6)
 
 
 # ---- a GPT -----------------------------------------------------------------------------------------------------------
