@@ -262,7 +262,7 @@ CONV_KERNELS = {  # op -> (kernel, half_args, join); scratch: see _conv_scratch
 
 
 def _conv_scratch(node, shared):
-    """conv2d: [columns, a zero bias]; weight grad: [columns, (2, 2, K, O) accumulators, whether to unfold, a
+    """conv2d: [columns, a zero bias]; weight grad: [columns, (2, K, O) accumulators, whether to unfold, a
     second dw for the other half]; input grad: [(2, C*kh*kw, oh*ow) column gradients], one per batch half. Also
     whether the columns are one private plane per half (see _conv_cols)."""
     _, (_, c, _, _), weight_shape, (_, _, oh, ow) = _conv_geometry(node)
@@ -273,7 +273,7 @@ def _conv_scratch(node, shared):
     if node.op == "conv2d":
         return [cols, _NO_BIAS], private
     groups = node.attrs["groups"]
-    acc = np.empty((2, 2, cols.shape[1] // groups, weight_shape[0] // groups), dtype)
+    acc = np.empty((2, cols.shape[1] // groups, weight_shape[0] // groups), dtype)
     return [cols, acc, unfold, np.empty(weight_shape, dtype)], private
 
 

@@ -20,6 +20,7 @@ CONV_CASES = [  # (N, C, H, W), (O, kh, kw), stride, padding, dilation, groups
     ((2, 2, 11, 9), (4, 5, 5), (3, 2), (2, 2), (2, 1), 1),
     ((2, 3, 13, 7), (4, 2, 3), (4, 3), (1, 1), (1, 1), 1),  # stride > kernel: input rows/cols skipped
     ((1, 4, 5, 6), (4, 3, 3), (1, 1), (3, 2), (2, 2), 4),  # padding wider than the dilated reach; depthwise
+    ((1, 2, 8, 7), (3, 3, 3), (2, 2), (1, 0), (1, 1), 1),  # batch 1, stride 2, padding along one axis only
 ]
 
 
@@ -45,8 +46,9 @@ def test_conv2d_kernels_match_reference(xs, ws, stride, padding, dilation, group
 
     g = RNG.standard_normal((n, o, oh, ow)).astype(np.float32)
     want_dw = OPS["conv2d_weight_grad"].impl(x, g, weight_shape=weight.shape, **attrs)
-    acc = np.empty((2, c // groups * kh * kw, o // groups), np.float32)
-    for unfold, given_cols in ((False, cols), (True, np.full_like(cols, np.nan))):  # the forward's columns, or none
+    acc = np.empty((c // groups * kh * kw, o // groups), np.float32)
+    for unfold, given_cols in ((False, cols), (True, np.full_like(cols, np.nan)),  # the forward's columns, or none
+                               (True, np.full_like(cols[:1], np.nan))):  # one plane every sample reuses
         dw = np.empty_like(weight)
         conv.conv2d_weight_grad(x, g, geo, groups, unfold, given_cols, acc, dw)
         np.testing.assert_allclose(dw, want_dw, rtol=1e-4, atol=1e-3)

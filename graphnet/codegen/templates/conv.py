@@ -12,6 +12,8 @@ caller may run two halves of a batch on two threads.
 import numpy as np
 from numba import njit
 
+from .blas import mm
+
 _U = np.uint64
 
 
@@ -55,6 +57,30 @@ def _unfold(xf, x0, cf, c0, planes, h_, w_, oh, ow, geo):
 
 
 @njit(cache=True)
+def _padded_planes(xf, c_, h_, w_, geo):
+    """Zeroed scratch for _unfold_padded: C planes of (H+2ph, W+2pw), or none when there is no padding."""
+    ph, pw = geo[4], geo[5]
+    return np.zeros(c_ * (h_ + 2 * ph) * (w_ + 2 * pw) if ph or pw else 0, xf.dtype)
+
+
+@njit(cache=True)
+def _unfold_padded(xf, x0, cf, c0, planes, h_, w_, oh, ow, geo, pf):
+    """_unfold, via a copy of the planes into the interiors of pf's zero-bordered ones when there is padding: the
+    columns then need no zero fill and every row copy is full width (1.5-3x faster than unfolding in bounds)."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
+    if pf.size == 0:
+        _unfold(xf, x0, cf, c0, planes, h_, w_, oh, ow, geo)
+        return
+    hp, wp = h_ + 2 * ph, w_ + 2 * pw
+    for c in range(planes):
+        for y in range(h_):
+            d0, s0 = (c * hp + y + ph) * wp + pw, x0 + (c * h_ + y) * w_
+            for q in range(w_):
+                pf[_U(d0 + q)] = xf[_U(s0 + q)]
+    _unfold(pf, 0, cf, c0, planes, hp, wp, oh, ow, (kh, kw, sh, sw, 0, 0, dh, dw))
+
+
+@njit(cache=True)
 def _fold(cf, c0, xf, x0, planes, h_, w_, oh, ow, geo):
     """The adjoint of _unfold: scatter-add the columns at cf[c0:] into the (zeroed) planes at xf[x0:]."""
     kh, kw, sh, sw, ph, pw, dh, dw = geo
@@ -80,7 +106,8 @@ def im2col(x, geo, cols):
     """Unfold a C-contiguous x (N, C, H, W) into cols (N, C*kh*kw, oh*ow)."""
     n_, c_, h_, w_ = x.shape
     oh, ow = _out_hw(h_, w_, geo)
-    _unfold(x.reshape(-1), 0, cols.reshape(-1), 0, n_ * c_, h_, w_, oh, ow, geo)
+    xf = x.reshape(-1)
+    _unfold_padded(xf, 0, cols.reshape(-1), 0, n_ * c_, h_, w_, oh, ow, geo, _padded_planes(xf, n_ * c_, h_, w_, geo))
 
 
 @njit(cache=True)
@@ -101,11 +128,13 @@ def conv2d_forward(x, w, bias, has_bias, relu, geo, groups, cols, out):
     _, o_, oh, ow = out.shape
     og, kg = o_ // groups, w.size // o_
     xf, cf, w2, res = x.reshape(-1), cols.reshape(-1), w.reshape(o_, kg), out.reshape(n_, o_, oh * ow)
+    pf = _padded_planes(xf, c_, h_, w_, geo)
     for n in range(n_):
         p = n if cols.shape[0] == n_ else 0
-        _unfold(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
+        _unfold_padded(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo, pf)
         for gi in range(groups):
-            np.dot(w2[gi * og:(gi + 1) * og], cols[p, gi * kg:(gi + 1) * kg], res[n, gi * og:(gi + 1) * og])
+            mm(w2[gi * og:(gi + 1) * og], cols[p, gi * kg:(gi + 1) * kg], res[n, gi * og:(gi + 1) * og], False, False,
+               0.0)
         if has_bias or relu:
             _epilogue(res[n], bias, has_bias, relu)
 
@@ -113,26 +142,26 @@ def conv2d_forward(x, w, bias, has_bias, relu, geo, groups, cols, out):
 @njit(cache=True, nogil=True)
 def conv2d_weight_grad(x, g, geo, groups, unfold, cols, acc, dw):
     """dw (O, C/groups, kh, kw) = sum_n g[n] @ cols[n]^T per group; with `unfold`, cols[n] is filled from x first (else
-    it holds the forward's columns; an unfolding call may pass a single plane that every sample reuses). OpenBLAS runs
-    cols[n] @ g[n]^T faster at these skinny shapes, so the products are summed transposed in acc
-    (2, C/groups*kh*kw, O/groups): [0] the running sum, [1] the latest product."""
+    it holds the forward's columns; an unfolding call may pass a single plane that every sample reuses). BLAS runs
+    cols[n] @ g[n]^T faster at these skinny shapes, so the products are summed transposed, by BLAS itself, in acc
+    (C/groups*kh*kw, O/groups)."""
     n_, c_, h_, w_ = x.shape
     _, o_, oh, ow = g.shape
-    kg, og = acc.shape[1], acc.shape[2]
+    kg, og = acc.shape
     g3, d2, xf, cf = g.reshape(n_, o_, oh * ow), dw.reshape(o_, kg), x.reshape(-1), cols.reshape(-1)
-    total, part = acc[0].reshape(-1), acc[1].reshape(-1)
+    pf = _padded_planes(xf, c_, h_, w_, geo)
     for gi in range(groups):
-        total[:] = 0
+        if n_ == 0:
+            acc[:] = 0
         for n in range(n_):
             p = n if cols.shape[0] == n_ else 0
             if unfold and (gi == 0 or p != n or cols.shape[0] != n_):
-                _unfold(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo)
-            np.dot(cols[p, gi * kg:(gi + 1) * kg], g3[n, gi * og:(gi + 1) * og].T, acc[1])
-            for k in range(total.size):
-                total[k] += part[k]
+                _unfold_padded(xf, n * c_ * h_ * w_, cf, p * cols.shape[1] * cols.shape[2], c_, h_, w_, oh, ow, geo,
+                               pf)
+            mm(cols[p, gi * kg:(gi + 1) * kg], g3[n, gi * og:(gi + 1) * og], acc, False, True, 0.0 if n == 0 else 1.0)
         for o in range(og):
             for k in range(kg):
-                d2[gi * og + o, k] = total[k * og + o]
+                d2[gi * og + o, k] = acc[k, o]
 
 
 @njit(cache=True, nogil=True)
@@ -145,5 +174,5 @@ def conv2d_input_grad(g, w, geo, groups, dcols, dx):
     xf[:] = 0
     for n in range(n_):
         for gi in range(groups):
-            np.dot(w2[gi * og:(gi + 1) * og].T, g3[n, gi * og:(gi + 1) * og], dcols[gi * kg:(gi + 1) * kg])
+            mm(w2[gi * og:(gi + 1) * og], g3[n, gi * og:(gi + 1) * og], dcols[gi * kg:(gi + 1) * kg], True, False, 0.0)
         _fold(cf, 0, xf, n * c_ * h_ * w_, c_, h_, w_, oh, ow, geo)

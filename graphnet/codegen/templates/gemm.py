@@ -1,19 +1,11 @@
-"""Row-major float32 GEMM straight through BLAS (the sgemm Numba itself binds from SciPy), compiled once with one
+"""Row-major float32 GEMM straight through BLAS (blas.mm: NumPy's OpenBLAS where found), compiled once with one
 signature for every layout: operands are passed as row-contiguous arrays with a transpose flag, where `np.dot`
 inside Numba compiles a specialisation per operand layout (about a second each, cold). A Linear's bias and ReLU run
 as its epilogue, over the output BLAS has just written (still in cache)."""
 import numpy as np
-from numba import njit, types
-from numba.np.linalg import _BLAS
+from numba import njit
 
-_sgemm = _BLAS().numba_xxgemm(types.float32)
-_N, _T = ord("N"), ord("T")
-
-
-@njit(cache=True, inline="always")
-def _pitch(x):
-    """Elements between rows; a single row may carry any leading stride (NumPy ignores size-1 dims)."""
-    return max(x.strides[0] // 4, x.shape[1], 1)
+from .blas import mm
 
 
 @njit(cache=True, nogil=True)
@@ -29,18 +21,8 @@ def bias_relu(c, bias, has_bias, relu):
 @njit(cache=True, nogil=True)
 def gemm(a, b, c, ta, tb, bias, has_bias, relu):
     """c (m, n) = relu?(op(a) @ op(b) + bias), op(x) = x.T when its flag is set; every array's rows are contiguous
-    (its leading stride is the row pitch). BLAS is column-major, so it computes c.T = op(b).T @ op(a).T."""
-    m, n = c.shape
-    k = a.shape[0] if ta else a.shape[1]
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        c[:] = 0
-    else:
-        alpha_beta = np.empty(2, np.float32)
-        alpha_beta[0], alpha_beta[1] = 1.0, 0.0
-        _sgemm(ord("s"), _T if tb else _N, _T if ta else _N, n, m, k, alpha_beta[0:].ctypes, b.ctypes, _pitch(b),
-               a.ctypes, _pitch(a), alpha_beta[1:].ctypes, c.ctypes, _pitch(c))
+    (its leading stride is the row pitch)."""
+    mm(a, b, c, ta, tb, 0.0)
     if has_bias or relu:
         bias_relu(c, bias, has_bias, relu)
 
