@@ -151,6 +151,7 @@ with warnings.catch_warnings():
 ops = [n.op for n in compiled.graph().nodes]
 print(r, "all_reduce nodes", ops.count("all_reduce"), "broadcast nodes", ops.count("broadcast"), "buckets",
       len(compiled_ddp._buckets))
+print(r, "matmuls after the first all_reduce", ops[ops.index("all_reduce"):].count("matmul"))
 flat = lambda ts: gn.cat([t.detach().reshape(-1).float() for t in ts])
 params = flat(compiled_model.parameters())   # buffers differ until the next forward broadcasts rank 0's, as in torch
 both = [gn.zeros_like(params) for _ in range(w)]
@@ -190,10 +191,10 @@ def _figure(output, rank, what):
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
-    """graphnet.compile(step) on a DDP model: no fallback, one all_reduce node per bucket in the Program (and a
-    broadcast node per buffer), the ranks' parameters stay equal, and after 4 steps the parameters and buffers
-    match the eager DDP run, and (without BatchNorm, whose batch statistics are per rank) one process on both
-    halves."""
+    """graphnet.compile(step) on a DDP model: no fallback, one all_reduce node per bucket in the Program, each as
+    early as the backward allows (and a broadcast node per buffer), the ranks' parameters stay equal, and after 4
+    steps the parameters and buffers match the eager DDP run, and (without BatchNorm, whose batch statistics are
+    per rank) one process on both halves."""
     _, out, _ = ranks(COMPILED.replace("{batch_norm}", str(batch_norm)), timeout=120)
     for r in (0, 1):
         nodes = re.search(rf"{r} all_reduce nodes (\d+) broadcast nodes (\d+) buckets (\d+)", out)
@@ -201,6 +202,9 @@ def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
         assert nodes and nodes.groups() == (str(buckets), "3" if batch_norm else "0", str(buckets)), out
         assert _figure(out, r, "ranks differ by") == 0.0, out
         assert re.search(rf"{r} no_sync / synced variants' all_reduce nodes 0 {buckets}", out), out
+        # each bucket is all-reduced as soon as its gradients are ready: with 3 buckets, the first layer's
+        # weight gradient (a matmul) is still to come after the first all_reduce; with 1, none is
+        assert _figure(out, r, "matmuls after the first all_reduce") == (1 if batch_norm else 0), out
         assert _figure(out, r, "compiled vs eager") < 1e-6, out
         assert batch_norm or _figure(out, r, "compiled vs one process") < 1e-6, out
 

@@ -3,9 +3,9 @@
 Each parameter's gradient hook (it runs just before the gradient is accumulated into `.grad`) copies the
 accumulated gradient into its bucket; a full bucket starts an Iallreduce, and the last gradient of the backward pass
 waits for all buckets and writes the averages into every `.grad`. While graphnet.compile traces a training step,
-the last hook records one `all_reduce` node (AVG) per bucket instead, over the bucket's flattened gradients, so the
-compiled Program averages over the ranks itself (each node is one blocking MPI all-reduce run on the host, after
-the whole backward), and the buffers' broadcast before each forward becomes `broadcast` nodes.
+the hook that completes a bucket records one `all_reduce` node (AVG) over the bucket's flattened gradients instead,
+so the compiled Program averages over the ranks itself, each bucket as early in the backward as its gradients
+allow, and the buffers' broadcast before each forward becomes `broadcast` nodes.
 """
 import contextlib
 
@@ -118,28 +118,31 @@ class DistributedDataParallel(Module):
         return hook
 
     def _traced_average(self, i, grad, prev):
-        """While tracing: gradients accumulate locally until the last one arrives; then each bucket's gradients are
-        flattened into one `all_reduce` node (AVG), and the averages replace every `.grad` (param i's is returned),
-        as `_finish` does eagerly. The averaged totals include a no_sync() accumulation, as eagerly."""
+        """While tracing: as soon as the last gradient of a bucket arrives (backward produces them in about reverse
+        order), that bucket's gradients are flattened into one `all_reduce` node (AVG) and the averages replace
+        their `.grad` (param i's is returned), so the node sits in the graph where the backward allows it, not after
+        the whole backward. The averaged totals include a no_sync() accumulation, as eagerly."""
         if self.find_unused_parameters:
             raise GraphBreak("DistributedDataParallel(find_unused_parameters=True) finds the unused parameters on "
                              "the autograd graph in Python: a graphnet.compile'd step with it runs eagerly")
         self._fired.add(i)
-        if self._fired != self._expected:
+        bucket = self._buckets[self._bucket_of[i]]
+        bucket.waiting.discard(i)
+        if self._fired == self._expected:
+            self._armed = False
+        if bucket.waiting:
             return None
-        self._armed = False
-        totals = {j: p.grad for j, p in enumerate(self._params) if j != i}
-        totals[i] = grad if prev is None else prev.detach() + grad
+        total = grad if prev is None else prev.detach() + grad
+        totals = {j: total if j == i else self._params[j].grad for j in bucket.indices}
+        flat = bind("all_reduce", cat([totals[j].detach().reshape(-1) for j in bucket.indices]), reduce_op="AVG")
         result = None
-        for bucket in self._buckets:
-            flat = bind("all_reduce", cat([totals[j].detach().reshape(-1) for j in bucket.indices]), reduce_op="AVG")
-            for j in bucket.indices:
-                start, p = bucket.offsets[j], self._params[j]
-                avg = flat[start:start + p.numel()].reshape(tuple(p.shape))
-                if j == i:
-                    result = avg
-                else:
-                    p.grad = avg
+        for j in bucket.indices:
+            start, p = bucket.offsets[j], self._params[j]
+            avg = flat[start:start + p.numel()].reshape(tuple(p.shape))
+            if j == i:
+                result = avg
+            else:
+                p.grad = avg
         return result if prev is None else result - prev.detach()
 
     def _mark_ready(self, i, grad):
