@@ -10,7 +10,7 @@ from . import calls, cpu
 _HEADER = """import numpy as np
 from numba import njit
 
-from graphnet.codegen.calls import call_compiled, flat
+from graphnet.codegen.calls import call_c, call_compiled, flat
 from graphnet.codegen.cpu import load_digest
 from graphnet.codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
 """
@@ -104,12 +104,26 @@ class Driver:
         return self.kernels.setdefault(digest, f"k{len(self.kernels)}")
 
     def lower(self, step):
-        """Append `step`; False when it has no njit form."""
+        """Append `step`; False, with nothing of it kept, when it has no njit form."""
+        mark = self._mark()
         try:
             step.lower(self)
             return True
         except NoDriverForm:
+            self._rollback(mark)
             return False
+
+    _STATE = ("contiguous", "transposed", "batch_transposed", "defined", "_bound_ids", "kernels", "origin")
+
+    def _mark(self):
+        return (len(self.lines), len(self.reads), len(self.bound), self.sites,
+                [getattr(self, name).copy() for name in self._STATE])
+
+    def _rollback(self, mark):
+        n_lines, n_reads, n_bound, self.sites, state = mark
+        del self.lines[n_lines:], self.reads[n_reads:], self.bound[n_bound:]
+        for name, value in zip(self._STATE, state):
+            setattr(self, name, value)
 
     def source(self, exports):
         """The module source: `program(reads..., bound..., addresses)` returning the tuple of the `exports` slots

@@ -24,6 +24,7 @@ SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
 MAX_DRIVER_STEPS = 200  # Numba's compile time grows faster than linearly in a function's size: a 4-layer GPT's
 # training step (721 steps, 89 kB of driver source) took 135 s to compile as one driver, for 20% less run time
+MIN_SEGMENT_STEPS = 16  # a run of steps between two host steps worth a driver of its own (see Program._parts)
 SPLITTING_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_backward"}
 _NO_BIAS = np.zeros(1, np.float32)
 

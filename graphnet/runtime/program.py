@@ -15,8 +15,8 @@ from ..codegen.templates.softmax import KernelIndexError
 from ..passes.fuse import VIEW_OPS
 from . import steps
 from .bounds import InputChecks, raise_eager_error
-from .library import LIBRARY_STEPS, MAX_DRIVER_STEPS, StepLinks, absorb
-from .steps import Const, Fused, Impl
+from .library import LIBRARY_STEPS, MAX_DRIVER_STEPS, MIN_SEGMENT_STEPS, StepLinks, absorb
+from .steps import Collective, Const, Fused, Impl
 
 
 class Program:
@@ -32,12 +32,15 @@ class Program:
         self.compile_seconds = {}
         self.input_checks = InputChecks(graph)
         self.step_links = StepLinks(graph)
-        self.steps = []
+        self.steps, self.step_reads = [], []  # the steps, and the slots each reads
         for node in graph.nodes:
             if node.op == "constant":
                 self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]))
             elif node.op not in ("input", "output"):
                 self.steps.append(self._step(node))
+            else:
+                continue
+            self.step_reads.append([self._slot(v) for v in node.inputs])
         self._load_kernels()
         self.outputs = [self._slot(v) for v in graph.outputs]
         self.single_blas = self.step_links.own_threads
@@ -48,23 +51,46 @@ class Program:
         self.inplace_writebacks = {i for i, wb in enumerate(graph.writebacks)
                                    if wb.target.name in wb.value.producer.meta.get("inplace", {}).values()}
         self.driver_sources = []
-        self.driver = self._driver()
-        self.parts = [self.driver] if self.driver is not None else self.steps
+        self.parts = self._parts()
+        self.driver = self.parts[0] if len(self.parts) == 1 and isinstance(self.parts[0], _Driver) else None
 
-    def _driver(self):
-        """The whole step list as one generated njit function, or None when a step has no njit form (the steps then
-        run from Python). A step that splits its batch over two threads has none (Numba threads only in parfors, and
-        a parallel driver measured 21-25 s of cold compile for LeNet's training step instead of 10-13 s); training
-        steps never split (library.batch_threads), so a compiled training step is one driver call."""
+    def _parts(self):
+        """The step list as generated driver functions and steps run from Python: every maximal run of steps with
+        an njit form becomes one driver (a step without one, an opaque op run on the host, splits the Program
+        there); a run of fewer than MIN_SEGMENT_STEPS steps in a split Program stays in Python, its driver's
+        compile costing more than the calls it saves. A step that splits its batch over two threads has no njit
+        form (Numba threads only in parfors, and a parallel driver measured 21-25 s of cold compile for LeNet's
+        training step instead of 10-13 s); training steps never split (library.batch_threads), so a compiled
+        training step without host ops is one driver call."""
         if len(self.steps) > MAX_DRIVER_STEPS:
-            return None
+            return list(self.steps)
         views = {slot for step in self.steps if isinstance(step, Impl) and step.bufs is None for slot in step.outs}
-        d = driver.Driver(set(self.slots.values()) - views, self.generic)
-        if not all(d.lower(step) for step in self.steps):
-            return None
-        whole = _Driver(d, sorted(set(self.outputs) | {v for v, _, _ in self.writebacks}))
-        whole.compile(self)
-        return whole
+        contiguous = set(self.slots.values()) - views
+        runs, d = [], driver.Driver(contiguous, self.generic)
+        runs.append((d, []))
+        for step, reads in zip(self.steps, self.step_reads):
+            if d.lower(step):
+                runs[-1][1].append((step, reads))
+                continue
+            contiguous -= d.defined - d.contiguous  # what this driver made a strided view is one for the next
+            runs.append((None, [(step, reads)]))
+            d = driver.Driver(contiguous, self.generic)
+            runs.append((d, []))
+        whole = len(runs) == 1
+        needed, parts = set(self.outputs) | {v for v, _, _ in self.writebacks}, []
+        for d, run in reversed(runs):
+            if d is not None and run and (whole or len(run) >= MIN_SEGMENT_STEPS):
+                part = _Driver(d, sorted(d.defined & needed), [step for step, _ in run])
+                part.compile(self)
+                needed |= set(d.reads)
+                parts.append(part)
+            else:
+                for step, reads in reversed(run):
+                    needed |= set(reads)
+                    parts.append(step)
+        parts.reverse()
+        self.driver_sources.reverse()
+        return parts
 
     def render_kernel(self, kernel):
         """The source this Program generates for a fused kernel."""
@@ -140,11 +166,11 @@ def _c_contiguous(arr):
 
 
 class _Driver:
-    """The step list compiled into one driver function: it takes the slots it reads from the env (the Program's
-    inputs) and puts `exports` (outputs, write-back values) back."""
+    """A run of steps compiled into one driver function: it takes the slots it reads from the env and puts
+    `exports` (what later parts, the outputs and the write-backs read) back."""
 
-    def __init__(self, d, exports):
-        self.driver, self.exports = d, exports
+    def __init__(self, d, exports, steps):
+        self.driver, self.exports, self.steps = d, exports, steps
 
     def compile(self, program):
         self.source = self.driver.source(self.exports)
@@ -157,10 +183,15 @@ class _Driver:
         if self.fn is None:  # typed (or loaded) at the first call, when the argument types are known
             t0 = time.perf_counter()
             self.fn, self.addresses = driver.compile_driver(self.source, self.driver.sites, args)
-            self.program.compile_seconds["driver"] = time.perf_counter() - t0
-            if self.fn is None:  # no record of its call sites: the Program keeps its Python step loop
-                self.program.parts = self.program.steps
-                for step in self.program.steps:
+            seconds = self.program.compile_seconds
+            seconds["driver"] = seconds.get("driver", 0.0) + time.perf_counter() - t0
+            if self.fn is None:  # no record of its call sites: its steps run from Python
+                parts = self.program.parts
+                k = parts.index(self)
+                parts[k:k + 1] = self.steps
+                if self.program.driver is self:
+                    self.program.driver = None
+                for step in self.steps:
                     step(env)
                 return
         results = self.fn(*args, self.addresses)
@@ -180,6 +211,8 @@ def _blas_controller():
 def _make_step(node, ins, outs, bufs, shared, generic):
     """The fastest available step for one non-view node: its generated fused kernel (shape-generic or not), the
     library kernel its OpDef names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
+    if node.op in Collective.OPS:
+        return Collective(node, ins, outs, bufs)
     if node.op == "fused":
         link = shared.pop(node, None)
         return Fused(node, ins, outs, bufs, generic, serial=shared.own_threads) if link is None else \

@@ -95,6 +95,49 @@ def test_a_step_without_an_njit_form_runs_the_program_from_python():
     assert not [name for name in cf.kernels() if ".driver" in name]
 
 
+def _layers_around_a_sort(ws, after):
+    def f(x):
+        for w in ws[:10]:
+            x = torch.tanh(x @ w)
+        x = torch.sort(x, dim=1).values  # no njit form: runs its NumPy impl between two drivers
+        for w in ws[10:10 + after]:
+            x = torch.tanh(x @ w)
+        return (x ** 2).sum()
+    return f
+
+
+def test_a_host_step_splits_the_program_into_drivers_around_it_with_eager_values_and_gradients():
+    """10 layers before the sort and 10 after: the forward before it, the forward and backward after it and the
+    backward before it are three drivers, the sort and its adjoint host steps between them; with 2 layers after it,
+    their 12 steps (under MIN_SEGMENT_STEPS) stay in Python. Values and weight gradients equal eager either way."""
+    from graphnet.runtime.program import _Driver
+
+    torch.manual_seed(0)
+    ws = [(torch.randn(6, 6) * 0.4).requires_grad_() for _ in range(20)]
+    x = torch.randn(4, 6)
+    for after, drivers in ((10, 3), (2, 2)):
+        f = _layers_around_a_sort(ws, after)
+
+        def step(x):
+            for w in ws:
+                w.grad = None
+            loss = f(x)
+            loss.backward()
+            return loss
+
+        cf = torch.compile(step)
+        for _ in range(3):
+            got = cf(x)
+            grads = [w.grad.numpy().copy() for w in ws[:10 + after]]
+        want = step(x)
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+        for g, w in zip(grads, ws):
+            np.testing.assert_allclose(g, w.grad.numpy(), rtol=1e-4, atol=1e-6)
+        parts = _program(cf).parts
+        assert sum(isinstance(p, _Driver) for p in parts) == len(_program(cf).driver_sources) == drivers, parts
+        assert len(parts) > drivers and _program(cf).driver is None
+
+
 def test_driver_and_python_runs_agree_on_a_module_forward():
     model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(4 * 3 * 3, 5), nn.LogSoftmax(1)).eval()
