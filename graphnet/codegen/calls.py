@@ -11,6 +11,7 @@ driver from Numba's cache finds the same overloads.
 import json
 
 import numpy as np
+from llvmlite import ir
 from numba import typeof, types
 from numba.core import cgutils, errors
 from numba.core.dispatcher import Dispatcher
@@ -47,6 +48,25 @@ def call_compiled(typingctx, site, fn, address, *args):
         return context.get_dummy_value()
 
     return types.none(site, fn, address, types.StarArgTuple(argtys)), codegen
+
+
+@intrinsic
+def call_c(typingctx, address, *args):
+    """The C function at `address` (an int64 run-time value) called with `args`: arrays as their data pointers,
+    integers at their own width; its int result. A driver calls the MPI library's collectives through it."""
+    argtys = tuple(types.unliteral(t) for t in (args[0] if isinstance(args[0], types.StarArgTuple) else args))
+    if not all(isinstance(t, (types.Array, types.Integer)) for t in argtys):
+        raise errors.TypingError(f"graphnet driver: call_c takes arrays and integers, got {argtys}")
+
+    def codegen(context, builder, sig, llargs):
+        values = []
+        for ty, v in zip(argtys, cgutils.unpack_tuple(builder, llargs[1], len(argtys))):
+            values.append(builder.bitcast(make_array(ty)(context, builder, v).data, cgutils.voidptr_t)
+                          if isinstance(ty, types.Array) else v)
+        fnty = ir.FunctionType(ir.IntType(32), [v.type for v in values])
+        return builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), values)
+
+    return types.int32(types.int64, types.StarArgTuple(argtys)), codegen
 
 
 @intrinsic

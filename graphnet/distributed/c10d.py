@@ -3,6 +3,7 @@
 Every collective first allgathers each rank's (shape, dtype) — a few bytes — so tensors that differ across ranks
 fail on every rank with an error naming both, instead of reducing mismatched buffers into garbage.
 """
+import ctypes
 import importlib.util
 import os
 import warnings
@@ -87,6 +88,39 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     _STATE["comm"] = comm
     collective.register("all_reduce", _host_all_reduce)
     collective.register("broadcast", _host_broadcast)
+    collective.register_native(_native(comm))
+
+
+_NATIVE_TYPES = {"float32": "FLOAT", "float64": "DOUBLE", "int64": "INT64_T", "int32": "INT32_T", "uint8": "UINT8_T",
+                 "bool": "C_BOOL"}
+
+
+def _native(comm):
+    """The MPI library's MPI_Allreduce and MPI_Bcast and the handles they take, for compiled drivers to call: found
+    through mpi4py's extension module (dlsym searches the libraries it links). None where they are not found, or
+    when GRAPHNET_DRIVER_COLLECTIVES=0 asks for the split design (the driver stops at each collective, which
+    mpi4py runs from Python)."""
+    if os.environ.get("GRAPHNET_DRIVER_COLLECTIVES", "1") == "0":
+        return None
+    MPI = _mpi()
+    try:
+        lib = ctypes.CDLL(MPI.__file__)
+        allreduce, bcast = (ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                            for name in ("MPI_Allreduce", "MPI_Bcast"))
+    except (OSError, AttributeError):
+        return None
+    handle_type = {8: np.int64, 4: np.int32}.get(MPI._sizeof(MPI.Comm))
+    if handle_type is None:
+        return None
+    bits = 8 * MPI._sizeof(MPI.Comm)
+
+    def handle(obj):  # the handle's bits as a signed integer of its width
+        value = MPI._handleof(obj)
+        return value - (1 << bits) if value >= 1 << (bits - 1) else value
+
+    return collective.Native(allreduce, bcast, handle(comm), handle(MPI.SUM),
+                             {name: handle(getattr(MPI, t)) for name, t in _NATIVE_TYPES.items()}, int(MPI.IN_PLACE),
+                             handle_type, comm.Get_size())
 
 
 def _set_environment(comm):
@@ -105,6 +139,7 @@ def destroy_process_group(group=None):
     _STATE["comm"] = None
     collective.register("all_reduce", None)
     collective.register("broadcast", None)
+    collective.register_native(None)
 
 
 def _group(group):

@@ -1,4 +1,4 @@
-"""The generic steps of a Program: constants, NumPy impls and views, generated fused kernels, aliases.
+"""The generic steps of a Program: constants, NumPy impls and views, collectives, generated fused kernels, aliases.
 
 Every step runs from Python over an `env` list of arrays (`step(env)`) and lowers itself into a generated driver
 (`step.lower(d)`, see codegen/driver.py); a step with no njit form raises driver.NoDriverForm.
@@ -6,6 +6,7 @@ Every step runs from Python over an `env` list of arrays (`step(env)`) and lower
 import numpy as np
 
 from ..codegen import cpu, driver
+from ..core import collective
 from ..ir.ops.indexing import basic_index
 
 
@@ -63,6 +64,42 @@ class Impl:
         if self.op == "permute" and x in d.contiguous and len(dims) >= 2 and \
                 dims == tuple(range(len(dims) - 2)) + (len(dims) - 1, len(dims) - 2):
             (d.transposed if len(dims) == 2 else d.batch_transposed)[out] = x
+
+
+class Collective(Impl):
+    """An all_reduce or broadcast node. From Python it runs its impl (the group's mpi4py call); in a driver it calls
+    the MPI library itself when the group registered a native entry (collective.Native), in place on its output
+    buffer, so a DDP training step stays one call. The driver raises as the host path does once the group is gone,
+    and on a failed MPI call."""
+
+    OPS = ("all_reduce", "broadcast")
+
+    def __init__(self, node, ins, outs, bufs):
+        super().__init__(node, ins, outs, bufs)
+        self.dtype, self.size = np.dtype(node.outputs[0].type.dtype.np).name, int(np.prod(self.shapes[1], dtype=np.int64))
+
+    def lower(self, d):
+        native = collective.native()
+        if native is None or self.dtype not in native.datatypes:
+            raise driver.NoDriverForm(f"{self.op} of {self.dtype} without the MPI library's entry points")
+        (x,), (out,) = self.ins, write_outputs(d, self.outs, self.bufs)
+        d.emit(f"if {d.bind(collective.LIVE)}[0] == 0:")
+        d.emit(f"    raise ValueError({collective.NOT_INITIALIZED!r})")
+        if self.bufs[0] != ("input", x):
+            d.emit(f"{out}[...] = {d.dense(x)}")
+        handle = native.handle_type
+        count, datatype, comm = (d.value(v) for v in (np.int32(self.size), handle(native.datatypes[self.dtype]),
+                                                       handle(native.comm)))
+        if self.op == "all_reduce":
+            call, name = native.allreduce, "MPI_Allreduce"
+            args = [d.value(np.int64(native.in_place)), out, count, datatype, d.value(handle(native.sum)), comm]
+        else:
+            call, name = native.bcast, "MPI_Bcast"
+            args = [out, count, datatype, d.value(np.int32(self.attrs["src"])), comm]
+        d.emit(f"if call_c({d.value(np.int64(call))}, {', '.join(args)}) != 0:")
+        d.emit(f"    raise RuntimeError('{self.op}: {name} failed')")
+        if self.op == "all_reduce" and self.attrs["reduce_op"] == "AVG":
+            d.emit(f"{out} /= {d.value(np.int64(native.world))}")
 
 
 def _permute_source(d, x, attrs, in_shape, shape):

@@ -109,11 +109,12 @@ def test_ddp_refuses_different_models_and_reports_unused_parameters(ranks):
 
 
 COMPILED = """
-import copy, warnings
+import copy, os, warnings
 import numpy as np
 import graphnet as gn, graphnet.distributed as dist
 from graphnet import nn
 
+os.environ["GRAPHNET_DRIVER_COLLECTIVES"] = "{native}"   # 1: MPI called from the driver; 0: the split design
 dist.init_process_group("mpi")
 r, w = dist.get_rank(), dist.get_world_size()
 gn.manual_seed(r)
@@ -152,6 +153,8 @@ ops = [n.op for n in compiled.graph().nodes]
 print(r, "all_reduce nodes", ops.count("all_reduce"), "broadcast nodes", ops.count("broadcast"), "buckets",
       len(compiled_ddp._buckets))
 print(r, "matmuls after the first all_reduce", ops[ops.index("all_reduce"):].count("matmul"))
+(program,) = compiled._last.programs
+print(r, "parts", len(program.parts), "one driver", program.parts == [program.driver])
 flat = lambda ts: gn.cat([t.detach().reshape(-1).float() for t in ts])
 params = flat(compiled_model.parameters())   # buffers differ until the next forward broadcasts rank 0's, as in torch
 both = [gn.zeros_like(params) for _ in range(w)]
@@ -182,6 +185,11 @@ with warnings.catch_warnings():
             if step == 2:
                 nodes.append([n.op for n in compiled_backward.graph().nodes].count("all_reduce"))
 print(r, "no_sync / synced variants' all_reduce nodes", *nodes)
+dist.destroy_process_group()
+try:
+    compiled(X[0, :3], Y[0, :3])
+except ValueError as exc:
+    print(r, "after destroy_process_group:", exc)
 """
 
 
@@ -189,13 +197,15 @@ def _figure(output, rank, what):
     return float(re.search(rf"{rank} {what} (\S+)", output).group(1))
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
+@pytest.mark.parametrize("batch_norm, native", [(False, True), (True, True), (True, False)])
+def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm, native):
     """graphnet.compile(step) on a DDP model: no fallback, one all_reduce node per bucket in the Program, each as
     early as the backward allows (and a broadcast node per buffer), the ranks' parameters stay equal, and after 4
     steps the parameters and buffers match the eager DDP run, and (without BatchNorm, whose batch statistics are
-    per rank) one process on both halves."""
-    _, out, _ = ranks(COMPILED.replace("{batch_norm}", str(batch_norm)), timeout=120)
+    per rank) one process on both halves. `native`: the driver calls MPI itself and the step is one call, or (the
+    split design) the Program stops at each collective. Either way, a call after destroy_process_group raises."""
+    _, out, _ = ranks(COMPILED.replace("{batch_norm}", str(batch_norm)).replace("{native}", str(int(native))),
+                      timeout=120)
     for r in (0, 1):
         nodes = re.search(rf"{r} all_reduce nodes (\d+) broadcast nodes (\d+) buckets (\d+)", out)
         buckets = 3 if batch_norm else 1
@@ -207,6 +217,10 @@ def test_a_compiled_ddp_step_all_reduces_in_the_graph(ranks, batch_norm):
         assert _figure(out, r, "matmuls after the first all_reduce") == (1 if batch_norm else 0), out
         assert _figure(out, r, "compiled vs eager") < 1e-6, out
         assert batch_norm or _figure(out, r, "compiled vs one process") < 1e-6, out
+        one_call = re.search(rf"{r} parts (\d+) one driver (\w+)", out)
+        assert one_call and (one_call.groups() == ("1", "True") if native else int(one_call.group(1)) > 1), out
+        assert (f"{r} after destroy_process_group: Default process group has not been initialized, please make "
+                "sure to call init_process_group.") in out, out
 
 
 NO_SYNC = """
