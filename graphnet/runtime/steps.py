@@ -76,7 +76,8 @@ class Collective(Impl):
 
     def __init__(self, node, ins, outs, bufs):
         super().__init__(node, ins, outs, bufs)
-        self.dtype, self.size = np.dtype(node.outputs[0].type.dtype.np).name, int(np.prod(self.shapes[1], dtype=np.int64))
+        self.dtype = np.dtype(node.outputs[0].type.dtype.np).name
+        self.size = int(np.prod(self.shapes[1], dtype=np.int64))
 
     def lower(self, d):
         native = collective.native()

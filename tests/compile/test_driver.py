@@ -118,7 +118,7 @@ def test_a_host_step_splits_the_program_into_drivers_around_it_with_eager_values
     for after, drivers in ((10, 3), (2, 2)):
         f = _layers_around_a_sort(ws, after)
 
-        def step(x):
+        def step(x, f=f):
             for w in ws:
                 w.grad = None
             loss = f(x)
