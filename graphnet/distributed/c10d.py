@@ -13,6 +13,7 @@ import numpy as np
 from ..core import collective
 from ..core.bind import bind
 from ..frontend import tracer
+from ..frontend.creation import from_numpy
 from ..frontend.tracer import GraphBreak
 
 _STATE = {"comm": None, "gloo_warned": False}
@@ -174,16 +175,30 @@ def barrier(group=None, async_op=False, device_ids=None):
 
 # ---- buffers ------------------------------------------------------------------------------------------------------
 def _buffer(tensor):
-    """The tensor's own NumPy array when contiguous (MPI reads/writes it in place), else a contiguous copy."""
+    """(target, buf): MPI reads and writes `buf`, a C-contiguous array; `_write_back(target, buf)` puts the result
+    into the tensor. A contiguous CPU tensor's buf is its own array (in place); a CUDA tensor is staged through a
+    host copy (the MPI wheels are not CUDA-aware)."""
+    target = _target(tensor)
+    if not isinstance(target, np.ndarray):
+        return target, np.ascontiguousarray(tensor.detach().cpu().numpy())
+    return target, (target if target.flags.c_contiguous and target.flags.writeable else np.ascontiguousarray(target))
+
+
+def _target(tensor):
+    """What a result is written into: a CPU tensor's own array, or the CUDA tensor itself."""
+    if tensor.device.type == "cuda":
+        return tensor
     if tensor.device.type != "cpu":
-        raise RuntimeError(f"graphnet.distributed runs on CPU tensors; got a tensor on {tensor.device}")
-    array = tensor.detach().numpy()
-    return array, (array if array.flags.c_contiguous and array.flags.writeable else np.ascontiguousarray(array))
+        raise RuntimeError(f"graphnet.distributed runs on CPU and CUDA tensors; got a tensor on {tensor.device}")
+    return tensor.detach().numpy()
 
 
-def _write_back(array, buf):
-    if buf is not array:
-        array[...] = buf
+def _write_back(target, buf):
+    if isinstance(target, np.ndarray):
+        if buf is not target:
+            target[...] = buf
+    else:
+        target.detach().copy_(from_numpy(np.ascontiguousarray(buf)))
 
 
 def _describe(tensor):
@@ -304,7 +319,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
     def finish():
         for t, part in zip(tensor_list, recv):
-            t.detach().numpy()[...] = part
+            _write_back(_target(t), part)
     return _run(comm, async_op, lambda: comm.Allgather(send, recv), lambda: comm.Iallgather(send, recv), finish)
 
 
@@ -341,7 +356,7 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
     def finish():
         if me == dst:
             for t, part in zip(gather_list, recv):
-                t.detach().numpy()[...] = part
+                _write_back(_target(t), part)
     return _run(comm, async_op, lambda: comm.Gather(send, recv, root=dst),
                 lambda: comm.Igather(send, recv, root=dst), finish)
 
@@ -352,11 +367,11 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     _check_same(comm, "scatter", tensor)
     me, n = comm.Get_rank(), comm.Get_size()
     send = None
+    array, recv = _buffer(tensor)
     if me == src:
         if scatter_list is None or len(scatter_list) != n:
             raise ValueError(f"scatter: the source rank needs a scatter_list of world_size={n} tensors")
-        send = np.stack([_buffer(t)[1] for t in scatter_list]).astype(tensor.detach().numpy().dtype, copy=False)
-    array, recv = _buffer(tensor)
+        send = np.stack([_buffer(t)[1] for t in scatter_list]).astype(recv.dtype, copy=False)
     return _run(comm, async_op, lambda: comm.Scatter(send, recv, root=src),
                 lambda: comm.Iscatter(send, recv, root=src), lambda: _write_back(array, recv))
 

@@ -26,11 +26,11 @@ class Ranks:
         env.setdefault("NUMBA_NUM_THREADS", "1")
         return env
 
-    def __call__(self, code, n=2, timeout=60, check=True):
+    def __call__(self, code, n=2, timeout=60, check=True, env=None):
         self.count += 1
         script = self.tmp_path / f"script{self.count}.py"
         script.write_text(textwrap.dedent(code))
-        env = self.environment()
+        env = dict(self.environment(), **(env or {}))
         start = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "graphnet.distributed.run", "--nproc-per-node", str(n),
                                str(script)], env=env, capture_output=True, text=True, timeout=timeout)

@@ -34,7 +34,7 @@ class _Bucket:
         self.indices = indices
         sizes = [params[i].numel() for i in indices]
         self.offsets = dict(zip(indices, np.cumsum([0] + sizes[:-1]).tolist()))
-        self.flat = np.zeros(sum(sizes), params[indices[0]].detach().numpy().dtype)
+        self.flat = np.zeros(sum(sizes), params[indices[0]].detach().cpu().numpy().dtype)
         self.waiting, self.work = set(), None
 
     def view(self, i, param):
@@ -43,7 +43,8 @@ class _Bucket:
 
 
 class DistributedDataParallel(Module):
-    """torch.nn.parallel.DistributedDataParallel over graphnet.distributed (MPI); CPU tensors."""
+    """torch.nn.parallel.DistributedDataParallel over graphnet.distributed (MPI); CPU tensors, and CUDA tensors
+    staged through host buffers."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=25, find_unused_parameters=False, check_reduction=False,
@@ -149,7 +150,7 @@ class DistributedDataParallel(Module):
         """Copy param i's accumulated gradient (None: zero) into its bucket; launch the bucket when it is full."""
         bucket = self._buckets[self._bucket_of[i]]
         view = bucket.view(i, self._params[i])
-        view[...] = 0 if grad is None else grad.detach().numpy()
+        view[...] = 0 if grad is None else grad.detach().cpu().numpy()  # a CUDA gradient is staged on the host
         self._fired.add(i)
         bucket.waiting.discard(i)
         if not bucket.waiting:
@@ -165,11 +166,11 @@ class DistributedDataParallel(Module):
         for i, p in enumerate(self._params):
             avg = self._buckets[self._bucket_of[i]].view(i, p)
             if i == skip:
-                result = from_numpy(avg.copy())
+                result = from_numpy(avg.copy()).to(p.device)
             elif p.grad is not None:
-                p.grad.detach().numpy()[...] = avg
+                p.grad.detach().copy_(from_numpy(avg))
             elif avg.any():
-                p.grad = from_numpy(avg.copy())
+                p.grad = from_numpy(avg.copy()).to(p.device)
         return result
 
 
