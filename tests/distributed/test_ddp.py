@@ -271,3 +271,59 @@ def test_compiled_no_sync_accumulation_matches_eager(ranks):
         assert _figure(out, r, "accumulated compiled vs eager") < 1e-6, out
         assert _figure(out, r, "ranks differ by") == 0.0, out
         assert _figure(out, r, "variants") <= 3, out
+
+
+EACH_STEP = """
+import copy, warnings
+import graphnet as gn, graphnet.distributed as dist
+from graphnet import nn
+from examples.lenet import LeNet
+
+dist.init_process_group("mpi")
+r, w = dist.get_rank(), dist.get_world_size()
+
+def build(name):
+    return LeNet() if name == "lenet" else nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+gn.manual_seed(0)
+shape = (1, 32, 32) if "{model}" == "lenet" else (1, 8, 8)
+X, Y = gn.randn(3, 2 * w, *shape), gn.randint(0, 10, (3, 2 * w))
+for compiled in (False, True):
+    gn.manual_seed(r)   # each rank starts elsewhere: DDP broadcasts rank 0's weights
+    model = build("{model}")
+    ddp = nn.parallel.DistributedDataParallel(model)
+    ref = copy.deepcopy(model)   # after DDP's broadcast: rank 0's start
+    opt, ref_opt = (gn.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (ddp, ref))
+    def step(x, y):
+        opt.zero_grad()
+        nn.functional.cross_entropy(ddp(x), y).backward()
+        opt.step()
+    step = gn.compile(step) if compiled else step
+    worst_ranks = worst_ref = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no fallback to eager
+        for k in range(3):
+            step(X[k, 2 * r:2 * r + 2], Y[k, 2 * r:2 * r + 2])
+            ref_opt.zero_grad()
+            nn.functional.cross_entropy(ref(X[k]), Y[k]).backward()   # one process, the concatenated batch
+            ref_opt.step()
+            flat = gn.cat([p.detach().reshape(-1) for p in model.parameters()])
+            both = [gn.zeros_like(flat) for _ in range(w)]
+            dist.all_gather(both, flat)
+            expected = gn.cat([p.detach().reshape(-1) for p in ref.parameters()])
+            worst_ranks = max(worst_ranks, (both[0] - both[1]).abs().max().item())
+            worst_ref = max(worst_ref, (flat - expected).abs().max().item())
+    print(r, "compiled" if compiled else "eager", "ranks differ by", worst_ranks, "reference differs by", worst_ref)
+"""
+
+
+@pytest.mark.parametrize("model", ["lenet", "mlp"])
+def test_lenet_and_mlp_match_one_process_after_every_step_eager_and_compiled(ranks, model):
+    """2 ranks x 2 samples against one process on the 4 concatenated samples, 3 SGD-momentum steps from rank 0's
+    weights: after each step both ranks hold the same parameters, equal to the single process's to float32
+    round-off, eagerly and compiled (one compiled call per step, no fallback)."""
+    _, out, _ = ranks(EACH_STEP.replace("{model}", model), timeout=180)
+    for r in (0, 1):
+        for mode in ("eager", "compiled"):
+            found = re.search(rf"{r} {mode} ranks differ by (\S+) reference differs by (\S+)", out)
+            assert found and float(found.group(1)) == 0.0 and float(found.group(2)) < 2e-6, out
