@@ -18,7 +18,7 @@ from ..codegen import driver
 from ..codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
 from ..ir.kernel import contiguous_strides
 from ..ir.ops.recurrent import MODES
-from .steps import Alias, resolve, write_outputs
+from .steps import Alias, SliceAdjoint, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
@@ -54,8 +54,11 @@ class Source(str):
 
 class Matmul:
     """BLAS into the planned buffer: NumPy's matmul from Python, the `gemm` template from a driver (float32: 2-d, an
-    N-d operand times a 2-d one as one GEMM over its rows, or equal batch dims as a loop of GEMMs). A following
-    fused bias(+ReLU) over its output may be absorbed as its epilogue (attrs["epilogue"])."""
+    N-d operand times a 2-d one as one GEMM over its rows, or equal batch dims as a loop of GEMMs). From Python too
+    an N-d operand times a 2-d one is one GEMM over its rows when it and the output are C-contiguous (the reshapes
+    are views), not NumPy's loop over the batch (a Linear's (12, 64, 512) @ (512, 128): 0.40 against 0.76 ms); a
+    strided one goes through np.matmul as it is. A following fused bias(+ReLU) over its output may be absorbed as
+    its epilogue (attrs["epilogue"])."""
 
     def __init__(self, node, ins, outs, bufs):
         self.ins, self.out, self.buf = list(ins), outs[0], bufs[0]
@@ -68,11 +71,17 @@ class Matmul:
         elif float32 and a.ndim >= 3 and a.shape[:-2] == b.shape[:-2]:
             self.form = "batched"
         self.lowers = self.form == "rows"  # an epilogue can be absorbed (bias along the last dim of a 2-d GEMM)
+        rows = int(np.prod(a.shape[:-1]))
+        self.rows = ((rows, a.shape[-1]), (rows, b.shape[-1])) if a.ndim > 2 and b.ndim == 2 else None
         self.attrs = {"epilogue": (False, False)}
 
     def __call__(self, env):
         dst = resolve(self.buf, env)
-        np.matmul(env[self.ins[0]], env[self.ins[1]], out=dst)
+        a = env[self.ins[0]]
+        if self.rows is not None and a.flags.c_contiguous and dst.flags.c_contiguous:
+            np.matmul(a.reshape(self.rows[0]), env[self.ins[1]], out=dst.reshape(self.rows[1]))
+        else:
+            np.matmul(a, env[self.ins[1]], out=dst)
         has_bias, relu = self.attrs["epilogue"]
         if has_bias or relu:
             n = dst.shape[-1]
@@ -424,6 +433,11 @@ def _scan_step(fn):
     return build
 
 
+def _slice_adjoint_step(node, ins, outs, bufs, shared):
+    """A SliceAdjoint, unless its output overwrites its gradient in place (zeroing it would lose the gradient)."""
+    return None if bufs[0][0] == "input" else SliceAdjoint(node, ins, outs, bufs)
+
+
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
 LIBRARY_STEPS = {
     "gemm": _matmul_step,
@@ -440,4 +454,5 @@ LIBRARY_STEPS = {
     "embedding_backward": _embedding_step(embedding.embedding_rows_backward),
     "rnn_scan": _scan_step(recurrent.rnn_scan),
     "rnn_scan_backward": _scan_step(recurrent.rnn_scan_backward),
+    "slice_adjoint": _slice_adjoint_step,
 }

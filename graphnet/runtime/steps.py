@@ -103,6 +103,21 @@ class Collective(Impl):
             d.emit(f"{out} /= {d.value(np.int64(native.world))}")
 
 
+class SliceAdjoint(Impl):
+    """A slice's adjoint (a split's backward) from Python: its planned buffer zero-filled and the gradient assigned
+    into the slice, where the NumPy impl builds a fresh zero array that is then copied in. It lowers as Impl does."""
+
+    def __init__(self, node, ins, outs, bufs):
+        super().__init__(node, ins, outs, bufs)
+        self.index = basic_index(tuple(self.attrs["shape"]), self.attrs["index"])[0]
+
+    def __call__(self, env):
+        dst = resolve(self.bufs[0], env)
+        dst.fill(0)
+        dst[self.index] = env[self.ins[0]]
+        env[self.outs[0]] = dst
+
+
 def _permute_source(d, x, attrs, in_shape, shape):
     dims = tuple(attrs["dims"])
     if dims == tuple(range(len(dims))):

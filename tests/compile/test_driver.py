@@ -1,6 +1,7 @@
 """The generated driver: a compiled Program runs as one njit call when every step lowers, from Python otherwise,
 with the same results either way."""
 import numpy as np
+import pytest
 
 import graphnet as torch
 import graphnet.nn as nn
@@ -169,3 +170,41 @@ def test_linear_bias_and_relu_run_as_the_gemm_epilogue_in_the_driver_and_from_py
     assert "gemm.gemm, addresses[" in cm.kernels()["forward.driver0"]
     feeds = [np.ascontiguousarray(t._data) for t in cm._feeds(cm._last, (x,))]
     np.testing.assert_allclose(_rerun_from_python(prog, feeds)[0], got.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("python_loop", [True, False])
+def test_nd_matmuls_and_slice_adjoints_match_eager_from_python_and_in_the_driver(python_loop, monkeypatch):
+    """An N-d operand times a 2-d one (a Linear on (B, T, C), its input gradient) runs as one GEMM over the B*T rows
+    from Python as in the driver; a strided one (a transposed view) falls back to np.matmul from Python and a copy
+    in the driver; a split's backward fills its planned buffer (SliceAdjoint). Values and gradients as eager."""
+    from graphnet.runtime import library, program, steps
+
+    if python_loop:
+        monkeypatch.setattr(program, "MAX_DRIVER_STEPS", 0)
+    torch.manual_seed(3)
+    lin = nn.Linear(6, 9)
+    x, w = torch.randn(3, 5, 6, requires_grad=True), torch.randn(4, 7, requires_grad=True)
+    leaves = [x, w, lin.weight, lin.bias]
+
+    def step():
+        q, k, v = lin(x).split(3, dim=2)
+        t = x[:, :, 1:5] @ w  # (3, 5, 4) @ (4, 7), the left operand strided
+        loss = (q * k).sum() + v.tanh().sum() + (t * t).sum()
+        loss.backward()
+        return loss
+
+    want = step().item()
+    want_grads = [p.grad.numpy().copy() for p in leaves]
+    cstep = torch.compile(step)
+    for _ in range(2):
+        for p in leaves:
+            p.grad = None
+        got = cstep().item()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for p, g in zip(leaves, want_grads):
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-4, atol=1e-5)
+    prog = _program(cstep)
+    assert (prog.driver is None) == python_loop
+    rows = [s for s in prog.steps if isinstance(s, library.Matmul) and s.rows is not None]
+    assert {s.shapes[0] for s in rows} == {(3, 5, 6), (3, 5, 9), (3, 5, 4), (3, 5, 7)}  # Linears, their dx
+    assert sum(isinstance(s, steps.SliceAdjoint) for s in prog.steps) == 4

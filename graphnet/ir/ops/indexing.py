@@ -98,7 +98,7 @@ register(OpDef("getitem", "movement", _getitem_infer, lambda x, index: x[basic_i
                lambda c, g: (op.getitem_backward(g, shape=c.in_types[0].shape, index=c.attrs["index"]),),
                is_view=True))
 register(OpDef("getitem_backward", "movement", _getitem_backward_infer, _getitem_backward_impl,
-               lambda c, g: (op.getitem(g, index=c.attrs["index"]),)))
+               lambda c, g: (op.getitem(g, index=c.attrs["index"]),), kernel="slice_adjoint"))
 
 
 # ---- advanced indexing: copies, scatter-add adjoint ------------------------------------------------------------
