@@ -107,8 +107,11 @@ SPECIAL = {
         (88.72284, np.inf),
         (1e30, np.inf),
         (-104.0, 0.0),
+        (-104.5, 0.0),  # below the clamp: 0 without the polynomial's underflowing 2**-150 scaling
         (-1e30, 0.0),
+        (-3.4028235e38, 0.0),
         (-103.0, 1.4013e-45),
+        (-87.5, 9.98235e-39),  # a subnormal result, still through the polynomial
     ],
     "log": [
         (0.0, -np.inf),
