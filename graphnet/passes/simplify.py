@@ -11,6 +11,11 @@
   detach                                       detach(x) -> x: it only cuts gradients, which are built by now
   transpose_matmul                             permute(matmul(a, b)) swapping the last two dims, when the product has
       no other reader -> matmul(b^T, a^T): a weight gradient is produced in the weight's layout, not transposed
+  slice_adjoint_sum                            add(adjoint of x[..., a:b], adjoint of y[..., b:c]) -> the adjoint
+      of cat(x, y)[..., a:c] (step-1 slices of one dim, same shape and type): a split's backward (q, k, v of an
+      attention's c_attn) becomes one cat instead of zero-filled full-size arrays summed
+  slice_adjoint_whole, cat_cat                 the adjoint of a slice that is the whole array is its gradient;
+      cat(cat(a, b), c) along one dim, the inner cat read only there, is cat(a, b, c)
   scalar_constant                              an elementwise operand that is a one-element constant, or a
       broadcast of one, is replaced by a 0-d constant when the result type is unchanged (elementwise ops broadcast,
       and fusion inlines 0-d constants as literals)
@@ -21,6 +26,8 @@ from collections import Counter
 import numpy as np
 
 from ..core.types import TensorType
+from ..ir.ops.indexing import basic_index
+from ..ir.ops.util import norm_dim
 from .cse import array_key
 from .fold import erase_dead
 
@@ -155,6 +162,58 @@ def _transpose_matmul(s, node):
     return out if out.type == node.outputs[0].type else None
 
 
+def _slice_span(node):
+    """(dim, start, stop) of a getitem_backward whose index is start:stop with step 1 along one dim and whole along
+    the others (the whole array: dim None); None for any other index."""
+    shape = tuple(node.attrs["shape"])
+    index = basic_index(shape, node.attrs["index"])[0][:-1]  # positional over the leading dims, then `...`
+    if not all(isinstance(i, slice) for i in index):
+        return None
+    spans = [i.indices(n) for i, n in zip(index, shape)]
+    cut = [d for d, (span, n) in enumerate(zip(spans, shape)) if span != (0, n, 1)]
+    if len(cut) > 1:
+        return None
+    if not cut:
+        return None, 0, 0
+    start, stop, step = spans[cut[0]]
+    return (cut[0], start, stop) if step == 1 and stop >= start else None
+
+
+def _slice_adjoint_sum(s, node):
+    ga, gb = (v.producer for v in node.inputs)
+    if ga.op != "getitem_backward" or gb.op != "getitem_backward" \
+            or tuple(ga.attrs["shape"]) != tuple(gb.attrs["shape"]) \
+            or not node.inputs[0].type == node.inputs[1].type == node.outputs[0].type:
+        return None
+    spans = [_slice_span(ga), _slice_span(gb)]
+    if None in spans or spans[0][0] is None or spans[0][0] != spans[1][0]:
+        return None
+    if spans[1][2] == spans[0][1]:  # b's slice comes first
+        (ga, gb), spans = (gb, ga), spans[::-1]
+    (d, start, mid), (_, mid_b, stop) = spans
+    if mid != mid_b:
+        return None
+    joined = s.add("cat", [ga.inputs[0], gb.inputs[0]], {"dim": d}, node)
+    index = (("slice", None, None, None),) * d + (("slice", start, stop, 1),)
+    return s.add("getitem_backward", [joined], {"shape": tuple(ga.attrs["shape"]), "index": index}, node)
+
+
+def _slice_adjoint_whole(s, node):
+    span = _slice_span(node)
+    g = node.inputs[0]
+    return g if span is not None and span[0] is None and g.type == node.outputs[0].type else None
+
+
+def _cat_cat(s, node):
+    dim = norm_dim("cat", node.attrs["dim"], node.inputs[0].type.ndim)
+    inner = [v for v in node.inputs if v.producer.op == "cat" and len(v.users) == 1
+             and norm_dim("cat", v.producer.attrs["dim"], v.type.ndim) == dim]
+    if not inner:
+        return None
+    inputs = [x for v in node.inputs for x in (v.producer.inputs if v in inner else [v])]
+    return s.add("cat", inputs, {"dim": dim}, node)
+
+
 def _scalar_operands(s, node):
     """Swap one-element constant operands (or broadcasts of them) for 0-d constants where the result type holds."""
     types, picked = [v.type for v in node.inputs], {}
@@ -184,6 +243,9 @@ def _rules():
         "expand": (("expand_same", _same_shape),),
         "neg": (("neg_neg", _neg_neg),),
         "cast": (("cast_same", _cast_same),),
+        "add": (("slice_adjoint_sum", _slice_adjoint_sum),),
+        "getitem_backward": (("slice_adjoint_whole", _slice_adjoint_whole),),
+        "cat": (("cat_cat", _cat_cat),),
     }
     for name, op, position, value in IDENTITIES:
         rules[op] = rules.get(op, ()) + ((name, _identity(position, value)),)

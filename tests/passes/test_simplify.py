@@ -184,3 +184,44 @@ def test_transposed_matmul_with_another_reader_is_kept():
     m = g.call("matmul", a, b)
     g.set_outputs([g.call("permute", m, dims=(1, 0)), m])
     assert "transpose_matmul" not in _run_simplify(g).meta["simplify"]["rules"]
+
+
+def _slice_adjoints(g, pieces, shape=(2, 3, 12)):
+    """getitem_backward of inputs p<k> (2, 3, stop - start) for each (start, stop) along the last dim of `shape`;
+    the second one's index written with an ellipsis."""
+    out = []
+    for k, (start, stop) in enumerate(pieces):
+        p = g.add_input(_t(*shape[:-1], stop - start), f"p{k}")
+        lead = (("ellipsis",),) if k == 1 else (("slice", None, None, None),) * (len(shape) - 1)
+        out.append(g.call("getitem_backward", p, shape=shape, index=lead + (("slice", start, stop, 1),)))
+    return out
+
+
+def test_a_splits_backward_summed_becomes_one_cat():
+    """q, k, v = x.split(4, -1): the three adjoints summed (in any order) are cat(dq, dk, dv), no zero fills."""
+    g = Graph()
+    dq, dk, dv = _slice_adjoints(g, [(0, 4), (4, 8), (8, 12)])
+    g.set_outputs([g.call("add", g.call("add", dk, dv), dq)])
+    out = _run_simplify(g)
+    assert _compute_ops(out) == ["cat"]
+    assert [v.name for v in next(n for n in out.nodes if n.op == "cat").inputs] == ["p0", "p1", "p2"]
+    rules = out.meta["simplify"]["rules"]
+    assert rules["slice_adjoint_sum"] == 2 and rules["cat_cat"] == 1 and rules["slice_adjoint_whole"] == 1
+
+
+def test_adjacent_slice_adjoints_become_the_adjoint_of_their_cat():
+    g = Graph()
+    da, db = _slice_adjoints(g, [(2, 5), (5, 9)])
+    g.set_outputs([g.call("add", db, da)])
+    out = _run_simplify(g)
+    assert _compute_ops(out) == ["cat", "getitem_backward"]
+    assert next(n for n in out.nodes if n.op == "getitem_backward").attrs["index"][-1] == ("slice", 2, 9, 1)
+
+
+@pytest.mark.parametrize("pieces", [[(0, 4), (8, 12)], [(0, 4), (2, 6)]])
+def test_slice_adjoints_that_do_not_meet_stay_a_sum(pieces):
+    g = Graph()
+    da, db = _slice_adjoints(g, pieces)
+    g.set_outputs([g.call("add", da, db)])
+    out = _run_simplify(g)
+    assert _compute_ops(out) == ["getitem_backward", "getitem_backward", "add"]
