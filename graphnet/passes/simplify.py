@@ -11,11 +11,11 @@
   detach                                       detach(x) -> x: it only cuts gradients, which are built by now
   transpose_matmul                             permute(matmul(a, b)) swapping the last two dims, when the product has
       no other reader -> matmul(b^T, a^T): a weight gradient is produced in the weight's layout, not transposed
-  slice_adjoint_sum                            add(adjoint of x[..., a:b], adjoint of y[..., b:c]) -> the adjoint
-      of cat(x, y)[..., a:c] (step-1 slices of one dim, same shape and type): a split's backward (q, k, v of an
-      attention's c_attn) becomes one cat instead of zero-filled full-size arrays summed
-  slice_adjoint_whole, cat_cat                 the adjoint of a slice that is the whole array is its gradient;
-      cat(cat(a, b), c) along one dim, the inner cat read only there, is cat(a, b, c)
+  slice_adjoint_sum                            a sum of adjoints of step-1 slices along one dim (same shape and
+      type, summed in any order) -> per run of adjacent slices x[..., a:b], y[..., b:c], ... the adjoint of
+      cat(x, y, ...)[..., a:c]: a split's backward (q, k, v of an attention's c_attn) becomes one cat instead of
+      zero-filled full-size arrays summed
+  slice_adjoint_whole                          the adjoint of a slice that is the whole array is its gradient
   scalar_constant                              an elementwise operand that is a one-element constant, or a
       broadcast of one, is replaced by a 0-d constant when the result type is unchanged (elementwise ops broadcast,
       and fusion inlines 0-d constants as literals)
@@ -27,7 +27,6 @@ import numpy as np
 
 from ..core.types import TensorType
 from ..ir.ops.indexing import basic_index
-from ..ir.ops.util import norm_dim
 from .cse import array_key
 from .fold import erase_dead
 
@@ -179,39 +178,62 @@ def _slice_span(node):
     return (cut[0], start, stop) if step == 1 and stop >= start else None
 
 
+def _sum_leaves(node):
+    """The operands of the tree of same-typed adds rooted at `node` (an inner add read only by the tree is a node
+    of it)."""
+    leaves = []
+    for v in node.inputs:
+        inner = v.producer
+        if inner.op == "add" and len(v.users) == 1 and v.type == node.outputs[0].type:
+            leaves += _sum_leaves(inner)
+        else:
+            leaves.append(v)
+    return leaves
+
+
+def _slice_adjoints(node):
+    """The operands of the add tree at `node` when they are all slice adjoints of its type, else None."""
+    leaves = _sum_leaves(node)
+    ok = all(v.producer.op == "getitem_backward" and v.type == node.outputs[0].type for v in leaves)
+    return leaves if ok else None
+
+
 def _slice_adjoint_sum(s, node):
-    ga, gb = (v.producer for v in node.inputs)
-    if ga.op != "getitem_backward" or gb.op != "getitem_backward" \
-            or tuple(ga.attrs["shape"]) != tuple(gb.attrs["shape"]) \
-            or not node.inputs[0].type == node.inputs[1].type == node.outputs[0].type:
+    out = node.outputs[0]
+    users = list(out.users)
+    if len(users) == 1 and users[0].op == "add" and users[0].outputs[0].type == out.type \
+            and _slice_adjoints(users[0]) is not None:
+        return None  # an inner add of a bigger sum of slice adjoints: that sum is rewritten as a whole
+    leaves = _slice_adjoints(node)
+    if leaves is None:
         return None
-    spans = [_slice_span(ga), _slice_span(gb)]
-    if None in spans or spans[0][0] is None or spans[0][0] != spans[1][0]:
+    shape = tuple(leaves[0].producer.attrs["shape"])
+    spans = [_slice_span(v.producer) for v in leaves]
+    if any(span is None or span[0] is None or span[0] != spans[0][0] for span in spans) \
+            or any(tuple(v.producer.attrs["shape"]) != shape for v in leaves):
         return None
-    if spans[1][2] == spans[0][1]:  # b's slice comes first
-        (ga, gb), spans = (gb, ga), spans[::-1]
-    (d, start, mid), (_, mid_b, stop) = spans
-    if mid != mid_b:
+    d = spans[0][0]
+    runs = []  # [start, stop, gradients] of adjacent slices, in order
+    for (_, start, stop), v in sorted(zip(spans, leaves), key=lambda sv: sv[0][1:]):
+        if runs and runs[-1][1] == start:
+            runs[-1][1:] = [stop, runs[-1][2] + [v.producer.inputs[0]]]
+        else:
+            runs.append([start, stop, [v.producer.inputs[0]]])
+    if len(runs) == len(leaves):
         return None
-    joined = s.add("cat", [ga.inputs[0], gb.inputs[0]], {"dim": d}, node)
-    index = (("slice", None, None, None),) * d + (("slice", start, stop, 1),)
-    return s.add("getitem_backward", [joined], {"shape": tuple(ga.attrs["shape"]), "index": index}, node)
+    total = None
+    for start, stop, grads in runs:
+        g = s.add("cat", grads, {"dim": d}, node) if len(grads) > 1 else grads[0]
+        index = (("slice", None, None, None),) * d + (("slice", start, stop, 1),)
+        g = s.add("getitem_backward", [g], {"shape": shape, "index": index}, node)
+        total = g if total is None else s.add("add", [total, g], {}, node)
+    return total
 
 
 def _slice_adjoint_whole(s, node):
     span = _slice_span(node)
     g = node.inputs[0]
     return g if span is not None and span[0] is None and g.type == node.outputs[0].type else None
-
-
-def _cat_cat(s, node):
-    dim = norm_dim("cat", node.attrs["dim"], node.inputs[0].type.ndim)
-    inner = [v for v in node.inputs if v.producer.op == "cat" and len(v.users) == 1
-             and norm_dim("cat", v.producer.attrs["dim"], v.type.ndim) == dim]
-    if not inner:
-        return None
-    inputs = [x for v in node.inputs for x in (v.producer.inputs if v in inner else [v])]
-    return s.add("cat", inputs, {"dim": dim}, node)
 
 
 def _scalar_operands(s, node):
@@ -245,7 +267,6 @@ def _rules():
         "cast": (("cast_same", _cast_same),),
         "add": (("slice_adjoint_sum", _slice_adjoint_sum),),
         "getitem_backward": (("slice_adjoint_whole", _slice_adjoint_whole),),
-        "cat": (("cat_cat", _cat_cat),),
     }
     for name, op, position, value in IDENTITIES:
         rules[op] = rules.get(op, ()) + ((name, _identity(position, value)),)

@@ -206,7 +206,7 @@ def test_a_splits_backward_summed_becomes_one_cat():
     assert _compute_ops(out) == ["cat"]
     assert [v.name for v in next(n for n in out.nodes if n.op == "cat").inputs] == ["p0", "p1", "p2"]
     rules = out.meta["simplify"]["rules"]
-    assert rules["slice_adjoint_sum"] == 2 and rules["cat_cat"] == 1 and rules["slice_adjoint_whole"] == 1
+    assert rules["slice_adjoint_sum"] == 1 and rules["slice_adjoint_whole"] == 1
 
 
 def test_adjacent_slice_adjoints_become_the_adjoint_of_their_cat():
@@ -216,6 +216,16 @@ def test_adjacent_slice_adjoints_become_the_adjoint_of_their_cat():
     out = _run_simplify(g)
     assert _compute_ops(out) == ["cat", "getitem_backward"]
     assert next(n for n in out.nodes if n.op == "getitem_backward").attrs["index"][-1] == ("slice", 2, 9, 1)
+
+
+def test_runs_of_adjacent_slice_adjoints_are_summed_as_runs():
+    """(0:2) + (5:7) + (2:5) + (9:12): runs 0:7 (three pieces, summed out of order) and 9:12."""
+    g = Graph()
+    a, b, c, e = _slice_adjoints(g, [(0, 2), (5, 7), (2, 5), (9, 12)])
+    g.set_outputs([g.call("add", g.call("add", g.call("add", a, b), e), c)])
+    out = _run_simplify(g)
+    assert sorted(_compute_ops(out)) == ["add", "cat", "getitem_backward", "getitem_backward"]
+    assert [v.name for v in next(n for n in out.nodes if n.op == "cat").inputs] == ["p0", "p2", "p1"]
 
 
 @pytest.mark.parametrize("pieces", [[(0, 4), (8, 12)], [(0, 4), (2, 6)]])
