@@ -18,7 +18,7 @@ from ..codegen import driver
 from ..codegen.templates import conv, embedding, gemm, pool, recurrent, softmax
 from ..ir.kernel import contiguous_strides
 from ..ir.ops.recurrent import MODES
-from .steps import Alias, SliceAdjoint, resolve, write_outputs
+from .steps import Alias, Cat, SliceAdjoint, resolve, write_outputs
 
 SPLIT_MIN = 1 << 18  # work (elements of a kernel's biggest array) below which a second thread costs more than it saves
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)  # NUMBA_NUM_THREADS=1 keeps the conv/pool kernels single-threaded
@@ -433,9 +433,10 @@ def _scan_step(fn):
     return build
 
 
-def _slice_adjoint_step(node, ins, outs, bufs, shared):
-    """A SliceAdjoint, unless its output overwrites its gradient in place (zeroing it would lose the gradient)."""
-    return None if bufs[0][0] == "input" else SliceAdjoint(node, ins, outs, bufs)
+def _into_buffer(step):
+    """A builder of a step that writes its planned buffer piece by piece (SliceAdjoint, Cat): none where the output
+    overwrites an input in place (the first write would clobber what a later one reads)."""
+    return lambda node, ins, outs, bufs, shared: None if bufs[0][0] == "input" else step(node, ins, outs, bufs)
 
 
 # OpDef.kernel -> builder(node, ins, outs, bufs, shared) of its library-kernel step (None: not applicable here)
@@ -454,5 +455,6 @@ LIBRARY_STEPS = {
     "embedding_backward": _embedding_step(embedding.embedding_rows_backward),
     "rnn_scan": _scan_step(recurrent.rnn_scan),
     "rnn_scan_backward": _scan_step(recurrent.rnn_scan_backward),
-    "slice_adjoint": _slice_adjoint_step,
+    "slice_adjoint": _into_buffer(SliceAdjoint),
+    "cat": _into_buffer(Cat),
 }

@@ -118,6 +118,25 @@ class SliceAdjoint(Impl):
         env[self.outs[0]] = dst
 
 
+class Cat(Impl):
+    """cat from Python: each input assigned to its slice of the planned buffer, one copy, where the impl's fresh
+    np.concatenate result is then copied in. It lowers as Impl does (_cat_lines)."""
+
+    def __init__(self, node, ins, outs, bufs):
+        super().__init__(node, ins, outs, bufs)
+        dim, start = self.attrs["dim"] % len(self.in_shapes[0]), 0
+        self.slices = []
+        for shape in self.in_shapes:
+            self.slices.append((slice(None),) * dim + (slice(start, start + shape[dim]),))
+            start += shape[dim]
+
+    def __call__(self, env):
+        dst = resolve(self.bufs[0], env)
+        for x, where in zip(self.ins, self.slices):
+            dst[where] = env[x]
+        env[self.outs[0]] = dst
+
+
 def _permute_source(d, x, attrs, in_shape, shape):
     dims = tuple(attrs["dims"])
     if dims == tuple(range(len(dims))):

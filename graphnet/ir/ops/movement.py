@@ -91,7 +91,7 @@ def _cat_grad(c, g):
 
 
 register(OpDef("cat", "movement", _cat_infer,
-               lambda *xs, dim: np.concatenate(xs, axis=norm_dim("cat", dim, xs[0].ndim)), _cat_grad))
+               lambda *xs, dim: np.concatenate(xs, axis=norm_dim("cat", dim, xs[0].ndim)), _cat_grad, kernel="cat"))
 
 
 def _pad_widths(opname, t, pad):
