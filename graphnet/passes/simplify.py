@@ -178,24 +178,20 @@ def _slice_span(node):
     return (cut[0], start, stop) if step == 1 and stop >= start else None
 
 
-def _sum_leaves(node):
-    """The operands of the tree of same-typed adds rooted at `node` (an inner add read only by the tree is a node
-    of it)."""
-    leaves = []
-    for v in node.inputs:
-        inner = v.producer
-        if inner.op == "add" and len(v.users) == 1 and v.type == node.outputs[0].type:
-            leaves += _sum_leaves(inner)
-        else:
-            leaves.append(v)
-    return leaves
-
-
 def _slice_adjoints(node):
-    """The operands of the add tree at `node` when they are all slice adjoints of its type, else None."""
-    leaves = _sum_leaves(node)
-    ok = all(v.producer.op == "getitem_backward" and v.type == node.outputs[0].type for v in leaves)
-    return leaves if ok else None
+    """The operands of the tree of same-typed adds rooted at `node` (an inner add read only by the tree is part of
+    it) when they are all slice adjoints of its type, else None (as soon as one is not: a long chain of other sums
+    costs one look)."""
+    t, leaves, todo = node.outputs[0].type, [], list(node.inputs)
+    while todo:
+        v = todo.pop()
+        if v.producer.op == "add" and len(v.users) == 1 and v.type == t:
+            todo += v.producer.inputs
+        elif v.producer.op == "getitem_backward" and v.type == t:
+            leaves.append(v)
+        else:
+            return None
+    return leaves
 
 
 def _slice_adjoint_sum(s, node):
