@@ -55,3 +55,23 @@ def test_targets_out_of_range_give_nan_rows_and_write_nothing_else():
     valid = t[:1]
     np.testing.assert_allclose(dx[:1], OPS["cross_entropy_rows_backward"].impl(g[:1], x[:1], valid, ignore_index=-100),
                                rtol=3e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("c", [15, 16, 17, 47, 1000])
+def test_the_lane_max_finds_the_max_anywhere_in_the_row(c):
+    """The row max runs over softmax.LANES running maxima and a tail: a peak of 200 in the first lane block, the
+    last one or the tail must be found, or exp(200 - max) overflows and the loss is inf or NaN."""
+    places = sorted({0, softmax.LANES - 1, c - c % softmax.LANES, c - 1} & set(range(c)))
+    x = RNG.standard_normal((len(places) + 1, c)).astype(np.float32)
+    x[-1, c // 2] = np.nan  # a NaN is skipped by the max and makes its row's loss and gradient NaN, as the impl's
+    for row, j in enumerate(places):
+        x[row, j] = 200.0
+    t = RNG.integers(0, c, len(x))
+    g, loss, dx = _run(x, t, -100)
+    np.testing.assert_allclose(loss, OPS["cross_entropy_rows"].impl(x, t, ignore_index=-100), rtol=3e-6, atol=3e-6)
+    np.testing.assert_allclose(dx, OPS["cross_entropy_rows_backward"].impl(g, x, t, ignore_index=-100),
+                               rtol=3e-6, atol=1e-7)
+    out = np.full(x.shape, 7, np.float32)
+    softmax.log_softmax_rows(x, out)
+    np.testing.assert_allclose(out, OPS["log_softmax"].impl(x, dim=1), rtol=3e-6, atol=3e-5)
+    assert np.isnan(loss[-1]) and np.isnan(dx[-1]).all() and np.isfinite(loss[:-1]).all()
