@@ -1,5 +1,7 @@
-"""What each rank runs under graphnet.distributed.run: the user's script, with an uncaught exception printed with
-the rank and turned into MPI_Abort so the other ranks stop instead of hanging in their next collective."""
+"""What each rank runs under graphnet.distributed.run: the user's script, with RANK, WORLD_SIZE, LOCAL_RANK and
+LOCAL_WORLD_SIZE set before it starts (as torchrun sets them: scripts read LOCAL_RANK before init_process_group), and
+an uncaught exception printed with the rank and turned into MPI_Abort so the other ranks stop instead of hanging in
+their next collective."""
 import runpy
 import sys
 import traceback
@@ -9,6 +11,10 @@ def main(argv):
     module = argv[:1] == ["-m"]
     target = argv[1] if module else argv[0]
     sys.argv = argv[1:] if module else argv
+    from mpi4py import MPI
+
+    from .c10d import set_environment
+    set_environment(MPI.COMM_WORLD)
     try:
         if module:
             runpy.run_module(target, run_name="__main__", alter_sys=True)

@@ -16,8 +16,8 @@ from ..frontend import tracer
 from ..frontend.creation import from_numpy
 from ..frontend.tracer import GraphBreak
 
-_STATE = {"comm": None, "gloo_warned": False}
-_BACKENDS = ("mpi", "gloo")
+_STATE = {"comm": None, "warned": set()}
+_BACKENDS = ("mpi", "gloo", "nccl")  # gloo and nccl are aliases: PyTorch scripts name them, MPI runs them
 
 
 class ReduceOp:
@@ -70,13 +70,15 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     if is_initialized():
         raise ValueError("trying to initialize the default process group twice!")
     backend = "mpi" if backend is None else str(backend).lower()
-    if backend not in _BACKENDS:
-        raise ValueError(f"Invalid backend: '{backend}'; graphnet.distributed supports {list(_BACKENDS)} (both run "
+    names = [part.split(":")[-1] for part in backend.split(",")]  # also torch's "cpu:gloo,cuda:nccl" form
+    if not all(name in _BACKENDS for name in names):
+        raise ValueError(f"Invalid backend: '{backend}'; graphnet.distributed supports {list(_BACKENDS)} (all run "
                          "on MPI)")
-    if backend == "gloo" and not _STATE["gloo_warned"]:
-        _STATE["gloo_warned"] = True
-        warnings.warn("graphnet.distributed: backend 'gloo' runs on MPI (mpi4py); launch the ranks with mpiexec "
-                      "or `python -m graphnet.distributed.run`", stacklevel=2)
+    for name in sorted(set(names) - {"mpi"} - _STATE["warned"]):
+        _STATE["warned"].add(name)
+        staged = "; CUDA tensors are staged through host memory" if name == "nccl" else ""
+        warnings.warn(f"graphnet.distributed: backend '{name}' runs on MPI (mpi4py){staged}; launch the ranks with "
+                      "mpiexec or `python -m graphnet.distributed.run`", stacklevel=2)
     if not is_available():
         raise RuntimeError("graphnet.distributed needs mpi4py: pip install 'graphnet[distributed]'")
     comm = _mpi().COMM_WORLD
@@ -85,7 +87,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         raise ValueError(f"init_process_group: world_size={world_size} but MPI started {size} processes")
     if rank not in (-1, None) and rank != me:
         raise ValueError(f"init_process_group: rank={rank} but MPI gives this process rank {me}")
-    _set_environment(comm)
+    set_environment(comm)
     _STATE["comm"] = comm
     collective.register("all_reduce", _host_all_reduce)
     collective.register("broadcast", _host_broadcast)
@@ -124,7 +126,7 @@ def _native(comm):
                              handle_type, comm.Get_size())
 
 
-def _set_environment(comm):
+def set_environment(comm):
     """RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE as torchrun sets them, unless already set."""
     local = comm.Split_type(_mpi().COMM_TYPE_SHARED)
     values = {"RANK": comm.Get_rank(), "WORLD_SIZE": comm.Get_size(), "LOCAL_RANK": local.Get_rank(),

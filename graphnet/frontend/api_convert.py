@@ -11,7 +11,8 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dev, dtype = a.device, a.dtype
-        elif isinstance(a, (device, str)) and not (isinstance(a, str) and a in dt._BY_NAME):
+        elif isinstance(a, (device, str)) and not (isinstance(a, str) and a in dt._BY_NAME) or \
+                isinstance(a, int) and not isinstance(a, bool):  # an int is a CUDA device index, as in torch
             dev = a
         elif a is not None:
             dtype = a
@@ -20,7 +21,8 @@ def _parse_to(args, kwargs):
 
 @export("to", function=False)
 def to(self, *args, non_blocking=False, copy=False, **kwargs):
-    """to(dtype), to(device), to(device, dtype), to(other_tensor): differentiable, a no-op when nothing changes."""
+    """to(dtype), to(device) (a device index means that CUDA device), to(device, dtype), to(other_tensor):
+    differentiable, a no-op when nothing changes."""
     dev, dtype = _parse_to(args, kwargs)
     out = self
     if dtype is not None and dtype is not out.dtype:

@@ -22,6 +22,8 @@ def test_round_trip_and_properties():
     assert x.is_cuda and x.device == graphnet.device("cuda:0") and x.shape == (3, 4)
     np.testing.assert_array_equal(x.cpu().numpy(), a)
     assert not x.cpu().is_cuda and x.to("cuda") is x
+    assert graphnet.tensor(a).to(0).device == graphnet.device("cuda:0")  # an int is a device index, as in torch
+    assert graphnet.nn.Linear(2, 3).to(0).weight.is_cuda and x.to(0, graphnet.float64).dtype == graphnet.float64
     assert "device='cuda:0'" in repr(x)
     assert x.tolist() == a.tolist() and x[1, 2].item() == 6.0
 

@@ -107,8 +107,10 @@ def test_collective_before_init_raises_torchs_error():
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match="Invalid backend: 'nccl'"):
-        dist.init_process_group("nccl")
+    with pytest.raises(ValueError, match="Invalid backend: 'ucc'"):
+        dist.init_process_group("ucc")
+    with pytest.raises(ValueError, match="Invalid backend: 'cpu:gloo,cuda:ucc'"):
+        dist.init_process_group("cpu:gloo,cuda:ucc")
 
 
 TRACED = """
@@ -177,10 +179,15 @@ def test_all_reduce_node_errors():
 
 
 CUDA = """
+import os, warnings
 import numpy as np
 import graphnet as gn, graphnet.distributed as dist
 from graphnet import nn
-dist.init_process_group("mpi")
+assert os.environ["LOCAL_RANK"] in ("0", "1")   # set by the launcher before init, as torchrun does
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    dist.init_process_group(backend="nccl")   # what GPU scripts pass: an alias, run by MPI with host staging
+assert "backend 'nccl' runs on MPI (mpi4py); CUDA tensors are staged through host memory" in str(caught[0].message)
 r, n = dist.get_rank(), dist.get_world_size()
 base = gn.tensor([[1.0, -2.0], [3.0, 4.0]])
 t = (base * (r + 1)).cuda(); dist.all_reduce(t)
@@ -227,9 +234,9 @@ print(r, "cuda ddp vs cpu ddp", (cuda - cpu).abs().max().item(), "compiled", (co
 
 
 def test_cuda_tensors_are_staged_through_host_buffers(ranks):
-    """Under the CUDA simulator: every collective on CUDA tensors gives the CPU results and leaves them on the
-    device, and DDP of a CUDA model, eager and compiled (its all_reduce node runs on the host), trains as the CPU
-    one does, identically on both ranks."""
+    """Under the CUDA simulator, with backend="nccl" (accepted, with a warning): every collective on CUDA tensors
+    gives the CPU results and leaves them on the device, and DDP of a CUDA model, eager and compiled (its
+    all_reduce node runs on the host), trains as the CPU one does, identically on both ranks."""
     _, out, _ = ranks(CUDA, timeout=180, env={"NUMBA_ENABLE_CUDASIM": "1"})
     for r in (0, 1):
         found = re.search(rf"{r} cuda ddp vs cpu ddp (\S+) compiled (\S+) ranks differ (\S+)", out)

@@ -68,8 +68,10 @@ def test_describe_failure():
 def test_ranks_see_the_launcher_environment(ranks):
     _, output, _ = ranks("""
         import os
+        before = [os.environ[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")]  # as torchrun
         import graphnet.distributed as dist
         dist.init_process_group()
+        assert before == [str(dist.get_rank()), str(dist.get_rank()), "2", "2"], before
         print("rank", dist.get_rank(), os.environ["LOCAL_RANK"], os.environ["OMP_NUM_THREADS"])
     """)
     threads = str(max(1, (os.cpu_count() or 1) // 2))
