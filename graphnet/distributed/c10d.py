@@ -112,10 +112,10 @@ def _native(comm):
                             for name in ("MPI_Allreduce", "MPI_Bcast"))
     except (OSError, AttributeError):
         return None
-    handle_type = {8: np.int64, 4: np.int32}.get(MPI._sizeof(MPI.Comm))
-    if handle_type is None:
+    width = MPI._sizeof(MPI.Comm)  # bytes of a handle: 8 in Open MPI (pointers), 4 in MPICH (ints)
+    if width not in (4, 8):
         return None
-    bits = 8 * MPI._sizeof(MPI.Comm)
+    handle_type, bits = (np.int64 if width == 8 else np.int32), 8 * width
 
     def handle(obj):  # the handle's bits as a signed integer of its width
         value = MPI._handleof(obj)

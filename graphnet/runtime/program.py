@@ -34,12 +34,10 @@ class Program:
         self.step_links = StepLinks(graph)
         self.steps, self.step_reads = [], []  # the steps, and the slots each reads
         for node in graph.nodes:
-            if node.op == "constant":
-                self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]))
-            elif node.op not in ("input", "output"):
-                self.steps.append(self._step(node))
-            else:
+            if node.op in ("input", "output"):
                 continue
+            self.steps.append(Const(self._slot(node.outputs[0]), node.attrs["value"]) if node.op == "constant"
+                              else self._step(node))
             self.step_reads.append([self._slot(v) for v in node.inputs])
         self._load_kernels()
         self.outputs = [self._slot(v) for v in graph.outputs]
@@ -211,7 +209,7 @@ def _blas_controller():
 def _make_step(node, ins, outs, bufs, shared, generic):
     """The fastest available step for one non-view node: its generated fused kernel (shape-generic or not), the
     library kernel its OpDef names (float32, 4-d pooling), or its NumPy impl; `shared` is the Program's step_links."""
-    if node.op in Collective.OPS:
+    if node.opdef.kernel == "collective":  # any dtype MPI takes, not only the float32 of the library kernels
         return Collective(node, ins, outs, bufs)
     if node.op == "fused":
         link = shared.pop(node, None)

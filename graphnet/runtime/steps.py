@@ -72,8 +72,6 @@ class Collective(Impl):
     buffer, so a DDP training step stays one call. The driver raises as the host path does once the group is gone,
     and on a failed MPI call."""
 
-    OPS = ("all_reduce", "broadcast")
-
     def __init__(self, node, ins, outs, bufs):
         super().__init__(node, ins, outs, bufs)
         self.dtype = np.dtype(node.outputs[0].type.dtype.np).name

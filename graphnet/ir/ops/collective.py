@@ -38,5 +38,5 @@ def _broadcast_infer(t, src):
     return t
 
 
-register(OpDef("all_reduce", "opaque", _all_reduce_infer, _host("all_reduce"), _all_reduce_grad))
-register(OpDef("broadcast", "opaque", _broadcast_infer, _host("broadcast")))
+register(OpDef("all_reduce", "opaque", _all_reduce_infer, _host("all_reduce"), _all_reduce_grad, kernel="collective"))
+register(OpDef("broadcast", "opaque", _broadcast_infer, _host("broadcast"), kernel="collective"))

@@ -168,7 +168,7 @@ class DistributedDataParallel(Module):
             if i == skip:
                 result = from_numpy(avg.copy()).to(p.device)
             elif p.grad is not None:
-                p.grad.detach().copy_(from_numpy(avg))
+                c10d._write_back(c10d._target(p.grad), avg)  # in place; a CUDA .grad is copied back
             elif avg.any():
                 p.grad = from_numpy(avg.copy()).to(p.device)
         return result
